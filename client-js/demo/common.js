@@ -1,0 +1,59 @@
+// Helpers shared by the demos.
+export const params = new URLSearchParams(location.search);
+
+/** The room named by ?room=, or the default. */
+export const roomFromURL = (def) => params.get('room') || def;
+
+/** A token passed as ?token= (dev mode needs none). */
+export const token = params.get('token') || undefined;
+
+/** A stable, pleasant color for a string. */
+export function colorFor(s) {
+  let h = 0;
+  for (const ch of String(s)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return `hsl(${h % 360} 65% 48%)`;
+}
+
+/** The visitor's display name, kept in localStorage. */
+export function myName() {
+  let n = localStorage.getItem('roomd.name');
+  if (!n) {
+    n = 'guest-' + Math.floor(1000 + Math.random() * 9000);
+    localStorage.setItem('roomd.name', n);
+  }
+  return n;
+}
+
+export function setMyName(n) {
+  localStorage.setItem('roomd.name', n);
+}
+
+/** Shows a status in a .pill element. */
+export function showStatus(el, status) {
+  el.className = 'pill ' + status;
+  el.textContent = status;
+}
+
+/** Creates an element with attributes and children (strings become text). */
+export function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'style' && typeof v === 'object') Object.assign(el.style, v);
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== false) el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const k of kids) if (k != null) el.append(k);
+  return el;
+}
+
+/** Shows the dev-mode banner when the server runs without authentication. */
+export async function devBanner(el) {
+  try {
+    const r = await fetch('/v1/info');
+    const info = await r.json();
+    if (info.dev) el.classList.add('on');
+    return info;
+  } catch {
+    return undefined;
+  }
+}
