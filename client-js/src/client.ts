@@ -26,6 +26,12 @@ export interface ClientOptions {
   name?: string;
   /** Time to wait for `welcome` after connecting, ms. Default 15000. */
   connectTimeout?: number;
+  /**
+   * Largest WebSocket message the server accepts (its --max-message-bytes).
+   * A frame over it is refused locally with code 103 (too_large) instead of
+   * getting the connection closed. Default 65536.
+   */
+  maxMessageBytes?: number;
   /** Do not connect until `connect()` is called. */
   lazy?: boolean;
   /** Random source in [0, 1), for tests. */
@@ -37,10 +43,8 @@ export interface ClientEvents {
   error: (err: Error) => void;
 }
 
-interface Pending {
-  res: (f: Frame) => void;
-  rej: (e: RoomdError) => void;
-}
+/** Called with the reply frame, or with the error; synchronously, in frame order. */
+type Reply = (err: RoomdError | null, f?: Frame) => void;
 
 // Largest message the client builds when batching frames (the server's
 // default limit is 64 KiB per message).
@@ -95,7 +99,7 @@ export class Client extends Emitter<ClientEvents> {
   private _rooms = new Map<string, Room>();
   private _out: Uint8Array[] = [];
   private _id = 0;
-  private _reqs = new Map<number, Pending>();
+  private _reqs = new Map<number, Reply>();
   private _attempt = 0;
   private _stopped = false;
   private _ping = 25000;
@@ -147,21 +151,36 @@ export class Client extends Emitter<ClientEvents> {
 
   // ---- used by rooms ----
 
-  /** @internal Sends a frame (batched with the others of this tick). False when not connected. */
+  /**
+   * @internal Sends a frame (batched with the others of this tick). False when
+   * not connected; throws RoomdError 103 when the frame is over the size limit.
+   */
   _send(f: Frame): boolean {
     if (!this._ws || (this.status !== 'connected' && f.t !== 'hello')) return false;
-    this._out.push(encodeFrame(f));
+    const b = encodeFrame(f);
+    if (b.length > (this._o.maxMessageBytes ?? 65536)) throw new RoomdError(103, `frame of ${b.length} bytes`, f.r as string);
+    this._out.push(b);
     if (this._out.length === 1) queueMicrotask(() => this._flush());
     return true;
   }
 
   /** @internal Sends a request and waits for its reply (`ok`, `joined`) or `err`. */
   _request(f: Frame): Promise<Frame> {
-    return new Promise((res, rej) => {
-      const id = ++this._id;
-      if (!this._send({ ...f, id })) return rej(new RoomdError(DISCONNECTED, 'not connected', f.r as string));
-      this._reqs.set(id, { res, rej });
-    });
+    return new Promise((res, rej) => this._call(f, (e, r) => (e ? rej(e) : res(r!))));
+  }
+
+  /**
+   * @internal Sends a request; `cb` gets the reply synchronously, before the
+   * frames that follow it in the same message are handled.
+   */
+  _call(f: Frame, cb: Reply): void {
+    const id = ++this._id;
+    try {
+      if (!this._send({ ...f, id })) return cb(new RoomdError(DISCONNECTED, 'not connected', f.r as string));
+    } catch (e) {
+      return cb(e as RoomdError);
+    }
+    this._reqs.set(id, cb);
   }
 
   /** @internal */
@@ -282,8 +301,8 @@ export class Client extends Emitter<ClientEvents> {
         const p = id !== undefined ? this._reqs.get(id) : undefined;
         if (p) {
           this._reqs.delete(id!);
-          if (f.t === 'err') p.rej(new RoomdError(f.code as number, f.msg as string, f.r as string | undefined));
-          else p.res(f);
+          if (f.t === 'err') p(new RoomdError(f.code as number, f.msg as string, f.r as string | undefined));
+          else p(null, f);
           return;
         }
         if (f.t !== 'err') return;
@@ -339,7 +358,7 @@ export class Client extends Emitter<ClientEvents> {
     const reqs = [...this._reqs.values()];
     this._reqs.clear();
     for (const r of this._rooms.values()) r._down();
-    for (const p of reqs) p.rej(new RoomdError(DISCONNECTED, msg));
+    for (const p of reqs) p(new RoomdError(DISCONNECTED, msg));
     if (this._stopped) {
       if (this.status !== 'disconnected') this._status('disconnected', { code, msg, terminal: true });
       return;

@@ -90,6 +90,7 @@ export class Room extends Emitter<RoomEvents> {
   private _pres: unknown;
   private _eph = new Map<string, unknown>();
   private _ephOn = false;
+  private _early: Frame[] = []; // durable events that came before `joined`
 
   /** @internal Use `client.room(name)`. */
   constructor(client: Client, name: string, opts: RoomOptions = {}) {
@@ -143,7 +144,11 @@ export class Room extends Emitter<RoomEvents> {
     this._ephOn = true;
     nextFrame(() => {
       this._ephOn = false;
-      if (this.status === 'joined') for (const d of this._eph.values()) this._c._send({ t: 'pub', r: this.name, d, eph: true });
+      try {
+        if (this.status === 'joined') for (const d of this._eph.values()) this._c._send({ t: 'pub', r: this.name, d, eph: true });
+      } catch (e) {
+        this.emit('error', e as RoomdError);
+      }
       this._eph.clear();
     });
   }
@@ -228,19 +233,19 @@ export class Room extends Emitter<RoomEvents> {
     const gen = ++this._jgen;
     const f: Frame = { t: 'join', r: this.name, p: this._pres, h: this._o.history };
     if (this.epoch !== undefined) f.since = { e: this.epoch, s: this.seq };
-    this._c._request(f).then(
-      (j) => gen === this._jgen && this._joined(j),
-      (e: RoomdError) => {
-        if (gen !== this._jgen || e.code === DISCONNECTED) return;
-        this.status = 'idle';
-        if (e.code < 100) {
-          this._tJoin = setTimeout(() => this._up(), this._c._backoff(this._attempt++));
-          return;
-        }
-        this._close(e);
-        this.emit('error', e);
-      },
-    );
+    this._early = [];
+    this._c._call(f, (e, j) => {
+      if (gen !== this._jgen) return;
+      if (!e) return this._joined(j!);
+      if (e.code === DISCONNECTED) return;
+      this.status = 'idle';
+      if (e.code < 100) {
+        this._tJoin = setTimeout(() => this._up(), this._c._backoff(this._attempt++));
+        return;
+      }
+      this._close(e);
+      this.emit('error', e);
+    });
   }
 
   /** @internal The connection is down. */
@@ -303,6 +308,8 @@ export class Room extends Emitter<RoomEvents> {
 
     this.status = 'joined';
     this._attempt = 0;
+    // events that overtook the reply: deduped by seq like the rest
+    for (const ev of this._early.splice(0)) this._event(ev);
     for (const [res] of this._waiters.splice(0)) res();
     this.emit('joined');
     for (const op of this._ops) this._send(op);
@@ -327,6 +334,7 @@ export class Room extends Emitter<RoomEvents> {
 
   /** @internal A frame for this room that answers no request. */
   _frame(f: Frame): void {
+    if (this.status === 'joining' && (f.t === 'msg' || f.t === 'state')) this._early.push(f);
     if (this.status !== 'joined') return;
     switch (f.t) {
       case 'msg':

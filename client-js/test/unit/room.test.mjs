@@ -320,3 +320,31 @@ test('err without a request id goes to the room', async () => {
   FakeWS.last.recv({ t: 'err', r: 'chat:a', code: 5, msg: 'rate limited' });
   assert.deepEqual(errs, [5]);
 });
+
+test('a frame over maxMessageBytes is refused locally with 103, not sent', async () => {
+  const room = await joined('chat:a', {}, { maxMessageBytes: 1000 });
+  const errs = [];
+  room.on('error', (e) => errs.push(e.code));
+  await assert.rejects(room.publish(new Uint8Array(2000)), (e) => e.code === 103);
+  room.broadcast(new Uint8Array(2000));
+  await waitFor(() => errs.length === 1, 1000, 'broadcast error');
+  assert.deepEqual(errs, [103]);
+  assert.equal(FakeWS.last.of('pub').length, 0);
+  assert.equal(client.status, 'connected');
+});
+
+test('events in the same message as joined, or just before it, are not lost', async () => {
+  FakeWS.reset();
+  client = new Client('ws://x', { WebSocket: FakeWS });
+  const room = client.room('chat:a');
+  const got = [];
+  room.on('message', (m) => got.push(m.seq));
+  const p = room.join();
+  const ws = FakeWS.last;
+  await handshake(ws);
+  const j = ws.of('join')[0];
+  ws.recv(msg(3)); // overtook the reply
+  ws.recv({ t: 'joined', id: j.id, r: 'chat:a', e: 'E1', s: 2, log: [msg(1), msg(2)], reset: true, pres: [] }, msg(3), msg(4));
+  await p;
+  assert.deepEqual(got, [1, 2, 3, 4]);
+});
