@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ type DialOptions struct {
 	Subprotocols []string
 	Header       http.Header
 	Timeout      time.Duration
+	// NetDialContext, when set, makes the TCP connection (to tune sockets).
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial opens a connection to a roomd base URL (http://host:port or
@@ -52,6 +55,7 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Respons
 		HandshakeTimeout: o.Timeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
+		NetDialContext:   o.NetDialContext,
 	}
 	if d.Subprotocols == nil {
 		d.Subprotocols = []string{protocol.Subprotocol}

@@ -1,0 +1,42 @@
+# roomd: `make test` runs everything CI runs; `make bench` the benchmarks.
+GO        ?= go
+GOFILES    = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './client-js/*')
+NPM       ?= npm
+
+.PHONY: all build test test-go test-js fmt-check vet bench fuzz run clean
+
+all: build
+
+build:
+	$(GO) build -o bin/roomd ./cmd/roomd
+
+run:
+	$(GO) run ./cmd/roomd
+
+test: fmt-check vet test-go test-js
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The SDK's unit, integration and browser suites, and the committed bundle
+# checked against a fresh build.
+test-js:
+	cd client-js && $(NPM) run check-bundle
+	cd client-js && $(NPM) test
+	cd client-js && $(NPM) run test:integration
+	cd client-js && $(NPM) run test:browser
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./protocol/ ./room/ ./server/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzSplitDecode -fuzztime 60s ./protocol/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,222 @@
+package room
+
+import (
+	"sync"
+	"time"
+
+	"github.com/roomd/roomd/protocol"
+)
+
+// Kind tells what an Event is.
+type Kind uint8
+
+// Event kinds.
+const (
+	KindMsg    Kind = iota + 1 // durable message (has Seq)
+	KindState                  // durable state change (has Seq)
+	KindEph                    // ephemeral message, never logged
+	KindPres                   // presence delta
+	KindJoined                 // the answer to this subscriber's Join; carries Joined
+	KindLeft                   // the room removed this subscriber (kick); carries Code and Msg
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindMsg:
+		return "msg"
+	case KindState:
+		return "state"
+	case KindEph:
+		return "eph"
+	case KindPres:
+		return "pres"
+	case KindJoined:
+		return "joined"
+	case KindLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// Event is one thing a room hands to its subscribers. Events are immutable
+// once delivered and shared by every subscriber: nobody may modify one.
+//
+// Frame is the protocol frame, encoded once, for WebSocket subscribers. It is
+// set for KindMsg, KindState, KindEph and KindPres. KindJoined and KindLeft are
+// addressed to one subscriber and leave Frame nil: the subscriber encodes them.
+type Event struct {
+	Kind  Kind
+	Room  string
+	Epoch string
+	Seq   uint64 // KindMsg, KindState
+	Frame []byte
+
+	// The event's fields, for subscribers that speak another encoding (SSE).
+	User    string       // sender's user id, "" when anonymous or from the API
+	Conn    string       // sender's connection id, "" from the API
+	Data    protocol.Raw // msg, eph, state value (nil when Deleted)
+	TS      int64        // unix ms
+	Key     string       // state key
+	Deleted bool         // state key deleted
+	Join    []protocol.Member
+	Leave   []string
+	Upd     []protocol.Member
+
+	Joined *Joined       // KindJoined
+	Code   protocol.Code // KindLeft
+	Msg    string        // KindLeft
+
+	altOnce sync.Once
+	alt     []byte
+}
+
+// Alt returns the event's encoding for a second wire (SSE's JSON), computed
+// once with enc however many subscribers ask for it.
+func (e *Event) Alt(enc func(*Event) []byte) []byte {
+	e.altOnce.Do(func() { e.alt = enc(e) })
+	return e.alt
+}
+
+// Joined is the answer to a Join, delivered to the joining subscriber as a
+// KindJoined event before any live event of the room.
+type Joined struct {
+	ID    uint64 // the join request's id, echoed
+	Epoch string
+	Seq   uint64   // the room's current seq
+	Log   []*Event // KindMsg and KindState events, in seq order
+	Reset bool     // continuity from Since could not be kept (or no Since)
+	// Presence is the snapshot of members (empty when the namespace has
+	// presence off).
+	Presence []protocol.Member
+	// State is the full state snapshot; set only when Reset is true.
+	State map[string]protocol.Raw
+}
+
+// Subscriber receives a room's events.
+type Subscriber interface {
+	// Deliver hands ev to the subscriber. The room calls it with its lock
+	// held, in the room's order, so Deliver must never block and must never
+	// call back into the room or the Manager.
+	Deliver(ev *Event)
+}
+
+// JoinRequest asks to join a room as a member (with presence) or as an
+// observer (SSE, no presence entry).
+type JoinRequest struct {
+	ID       uint64 // request id, echoed in Joined
+	Room     string
+	Conn     string          // connection id; unique per live connection
+	User     string          // user id, "" when anonymous
+	Info     protocol.Raw    // token info, shown in presence as i
+	Presence protocol.Raw    // initial presence data
+	Since    *protocol.Since // resume point, nil for none
+	History  int             // recent messages wanted on reset
+	Observer bool            // no presence entry, not counted as a member
+}
+
+// PublishRequest publishes a message. Conn and User are empty when it comes
+// from the HTTP API.
+type PublishRequest struct {
+	Room      string
+	Conn      string
+	User      string
+	Data      protocol.Raw
+	Ephemeral bool
+	Key       string // idempotency key, "" for none
+	// FromAPI marks a publish by an app backend: it bypasses the namespace's
+	// ClientPublish setting and per-member rate limits.
+	FromAPI bool
+}
+
+// SetRequest sets (Value non-nil) or deletes (Value nil or msgpack nil) a
+// state key.
+type SetRequest struct {
+	Room    string
+	Conn    string
+	User    string
+	Key     string
+	Value   protocol.Raw
+	FromAPI bool
+}
+
+// PresenceRequest replaces a member's presence data.
+type PresenceRequest struct {
+	Room string
+	Conn string
+	Data protocol.Raw
+}
+
+// Info describes a live room.
+type Info struct {
+	Room      string
+	Epoch     string
+	Seq       uint64
+	Members   int
+	Observers int
+}
+
+// Stats counts what a Manager holds.
+type Stats struct {
+	Rooms     int
+	Members   int // presence entries, graced ones included
+	Observers int
+}
+
+// Namespace holds per-namespace settings. Every zero value means the default
+// given on the field.
+type Namespace struct {
+	// HistorySize bounds a room's history by count. Zero means 100.
+	HistorySize int
+	// HistoryTTL bounds a room's history by age. Zero means 10 minutes.
+	HistoryTTL time.Duration
+	// IdleTTL is how long a room with no members and no observers lives on
+	// (with its history and state) before it is dropped. Zero means HistoryTTL.
+	IdleTTL time.Duration
+	// NoPresence turns presence off: no snapshot, no deltas, pres ops refused.
+	NoPresence bool
+	// MaxMembers bounds the members of a room (observers not counted).
+	// Zero means no limit.
+	MaxMembers int
+	// MaxMessageBytes bounds a message or ephemeral payload. Zero means 64 KiB.
+	MaxMessageBytes int
+	// MaxPresenceBytes bounds a member's presence data. Zero means 1 KiB.
+	MaxPresenceBytes int
+	// StateMaxKeys bounds a room's state by key count. Zero means 10,000.
+	StateMaxKeys int
+	// StateMaxBytes bounds a room's state by the sum of key and value bytes.
+	// Zero means 4 MiB.
+	StateMaxBytes int
+	// StateMaxValueBytes bounds one state value. Zero means MaxMessageBytes.
+	StateMaxValueBytes int
+	// APIPublishOnly refuses pub and set from clients (forbidden); only the
+	// HTTP API may write. Zero (false) lets members publish.
+	APIPublishOnly bool
+	// PublishRate and PublishBurst bound each member's durable and ephemeral
+	// publishes per second in one room. Zero PublishRate means no per-room
+	// limit (the connection's own limit still applies); zero PublishBurst
+	// means twice PublishRate.
+	PublishRate  float64
+	PublishBurst int
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Default applies to rooms whose namespace is not in Namespaces.
+	Default Namespace
+	// Namespaces maps a namespace (the part of a room name before its first
+	// ':') to its settings. Fields left zero take their defaults, not
+	// Default's values.
+	Namespaces map[string]Namespace
+	// PresenceGrace is how long a dropped connection's presence entry stays
+	// before its leave is broadcast, so a quick reconnect does not flicker.
+	// Zero means 5 s; negative means no grace.
+	PresenceGrace time.Duration
+	// DedupeWindow is how long idempotency keys are remembered. Zero means
+	// 5 minutes; it is never less than 5 minutes.
+	DedupeWindow time.Duration
+	// DedupeMaxKeys bounds the idempotency keys remembered per room; the
+	// oldest are forgotten first. Zero means 10,000.
+	DedupeMaxKeys int
+	// Now returns the current time. Zero means time.Now.
+	Now func() time.Time
+}

@@ -1,0 +1,302 @@
+package room
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomd/roomd/protocol"
+)
+
+// Lock order (outer first):
+//
+//	room.mu  ->  Manager.mu
+//
+// Manager.mu guards only the rooms map and the closed flag. It is never held
+// while a room lock is taken: code that needs several rooms copies them out of
+// the map first. A room's lock may be held while Manager.mu is taken (the idle
+// drop removes the room from the map that way). Subscriber.Deliver is called
+// with the room lock held and must not call back into the room or Manager.
+
+// Defaults of Config and Namespace.
+const (
+	DefaultHistorySize      = 100
+	DefaultHistoryTTL       = 10 * time.Minute
+	DefaultMaxMessageBytes  = 64 << 10
+	DefaultMaxPresenceBytes = 1 << 10
+	DefaultStateMaxKeys     = 10_000
+	DefaultStateMaxBytes    = 4 << 20
+	DefaultPresenceGrace    = 5 * time.Second
+	MinDedupeWindow         = 5 * time.Minute
+	DefaultDedupeMaxKeys    = 10_000
+)
+
+// ErrClosed is returned by every operation on a closed Manager.
+var ErrClosed = protocol.NewError(protocol.CodeShutdown, "room manager closed")
+
+// Manager holds the rooms of one node: it creates a room on its first join (or
+// API write) and drops it after its namespace's IdleTTL once nobody is in it.
+// It starts no goroutine of its own: grace and idle timers are time.AfterFunc
+// timers, all stopped by Close.
+//
+// Subscribers are told apart by their interface value, so a Subscriber's
+// dynamic type must be comparable (normally a pointer).
+type Manager struct {
+	cfg   Config // filled
+	def   Namespace
+	nss   map[string]Namespace
+	grace time.Duration // <= 0: none
+	now   func() time.Time
+
+	mu     sync.Mutex // guards rooms and closed; see the lock order above
+	rooms  map[string]*room
+	closed bool
+}
+
+// New validates cfg, fills its zero values and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	def, err := fillNamespace(cfg.Default)
+	if err != nil {
+		return nil, fmt.Errorf("room: default namespace: %w", err)
+	}
+	nss := make(map[string]Namespace, len(cfg.Namespaces))
+	for name, ns := range cfg.Namespaces {
+		if name != "" && (strings.IndexByte(name, ':') >= 0 || !protocol.ValidRoomName(name)) {
+			return nil, fmt.Errorf("room: invalid namespace name %q", name)
+		}
+		f, err := fillNamespace(ns)
+		if err != nil {
+			return nil, fmt.Errorf("room: namespace %q: %w", name, err)
+		}
+		nss[name] = f
+	}
+	switch {
+	case cfg.PresenceGrace == 0:
+		cfg.PresenceGrace = DefaultPresenceGrace
+	case cfg.PresenceGrace < 0:
+		cfg.PresenceGrace = -1
+	}
+	if cfg.DedupeWindow < MinDedupeWindow {
+		cfg.DedupeWindow = MinDedupeWindow
+	}
+	switch {
+	case cfg.DedupeMaxKeys == 0:
+		cfg.DedupeMaxKeys = DefaultDedupeMaxKeys
+	case cfg.DedupeMaxKeys < 0:
+		return nil, errors.New("room: negative DedupeMaxKeys")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Default = def
+	cfg.Namespaces = nss
+	return &Manager{
+		cfg:   cfg,
+		def:   def,
+		nss:   nss,
+		grace: cfg.PresenceGrace,
+		now:   cfg.Now,
+		rooms: make(map[string]*room),
+	}, nil
+}
+
+func fillNamespace(ns Namespace) (Namespace, error) {
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{
+		{"HistorySize", int64(ns.HistorySize)},
+		{"HistoryTTL", int64(ns.HistoryTTL)},
+		{"IdleTTL", int64(ns.IdleTTL)},
+		{"MaxMembers", int64(ns.MaxMembers)},
+		{"MaxMessageBytes", int64(ns.MaxMessageBytes)},
+		{"MaxPresenceBytes", int64(ns.MaxPresenceBytes)},
+		{"StateMaxKeys", int64(ns.StateMaxKeys)},
+		{"StateMaxBytes", int64(ns.StateMaxBytes)},
+		{"StateMaxValueBytes", int64(ns.StateMaxValueBytes)},
+		{"PublishBurst", int64(ns.PublishBurst)},
+	} {
+		if v.n < 0 {
+			return ns, fmt.Errorf("negative %s", v.name)
+		}
+	}
+	if ns.PublishRate < 0 || math.IsNaN(ns.PublishRate) || math.IsInf(ns.PublishRate, 0) {
+		return ns, fmt.Errorf("invalid PublishRate %v", ns.PublishRate)
+	}
+	if ns.HistorySize == 0 {
+		ns.HistorySize = DefaultHistorySize
+	}
+	if ns.HistoryTTL == 0 {
+		ns.HistoryTTL = DefaultHistoryTTL
+	}
+	if ns.IdleTTL == 0 {
+		ns.IdleTTL = ns.HistoryTTL
+	}
+	if ns.MaxMessageBytes == 0 {
+		ns.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if ns.MaxPresenceBytes == 0 {
+		ns.MaxPresenceBytes = DefaultMaxPresenceBytes
+	}
+	if ns.StateMaxKeys == 0 {
+		ns.StateMaxKeys = DefaultStateMaxKeys
+	}
+	if ns.StateMaxBytes == 0 {
+		ns.StateMaxBytes = DefaultStateMaxBytes
+	}
+	if ns.StateMaxValueBytes == 0 {
+		ns.StateMaxValueBytes = ns.MaxMessageBytes
+	}
+	if ns.PublishRate > 0 && ns.PublishBurst == 0 {
+		ns.PublishBurst = max(1, int(math.Ceil(2*ns.PublishRate)))
+	}
+	return ns, nil
+}
+
+// Settings returns the effective settings (defaults filled) of a room name's
+// namespace.
+func (m *Manager) Settings(room string) Namespace {
+	if ns, ok := m.nss[protocol.Namespace(room)]; ok {
+		return ns
+	}
+	return m.def
+}
+
+func validName(name string) error {
+	if !protocol.ValidRoomName(name) {
+		return protocol.Errorf(protocol.CodeInvalidRoom, "invalid room name %q", name)
+	}
+	return nil
+}
+
+// lookup returns the live room of that name, creating it when create is set.
+// It returns (nil, nil) when the room does not exist and create is false.
+// The caller holds no room lock (Manager.mu is taken and released here).
+func (m *Manager) lookup(name string, create bool) (*room, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	r := m.rooms[name]
+	if r == nil && create {
+		ns := m.Settings(name)
+		r = newRoom(m, name, ns)
+		m.rooms[name] = r
+	}
+	return r, nil
+}
+
+// lockRoom finds the room (creating it when create is set) and returns it
+// locked. A room found dead (dropped by its idle timer between the lookup and
+// the lock) is retried: the next lookup finds a fresh room or none.
+func (m *Manager) lockRoom(name string, create bool) (*room, error) {
+	for {
+		r, err := m.lookup(name, create)
+		if err != nil || r == nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if !r.dead {
+			return r, nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// remove deletes r from the rooms map. r.mu is held on entry (lock order).
+func (m *Manager) remove(r *room) {
+	m.mu.Lock()
+	if m.rooms[r.name] == r {
+		delete(m.rooms, r.name)
+	}
+	m.mu.Unlock()
+}
+
+// snapshot returns the live rooms whose name starts with prefix.
+func (m *Manager) snapshot(prefix string) []*room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*room, 0, len(m.rooms))
+	for name, r := range m.rooms {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Info describes a live room; ok is false when the room does not exist.
+func (m *Manager) Info(name string) (Info, bool) {
+	r, _ := m.lockRoom(name, false)
+	if r == nil {
+		return Info{}, false
+	}
+	defer r.mu.Unlock()
+	return r.info(), true
+}
+
+// Rooms describes the live rooms whose name starts with prefix, sorted by name.
+func (m *Manager) Rooms(prefix string) []Info {
+	rs := m.snapshot(prefix)
+	out := make([]Info, 0, len(rs))
+	for _, r := range rs {
+		r.mu.Lock()
+		if !r.dead {
+			out = append(out, r.info())
+		}
+		r.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// Stats counts the rooms, members (graced ones included) and observers held.
+func (m *Manager) Stats() Stats {
+	var s Stats
+	for _, r := range m.snapshot("") {
+		r.mu.Lock()
+		if !r.dead {
+			s.Rooms++
+			s.Members += len(r.members)
+			s.Observers += r.observers
+		}
+		r.mu.Unlock()
+	}
+	return s
+}
+
+// Close stops every timer and makes every room unusable: later operations
+// fail with ErrClosed. Subscribers are not told; the caller closes its
+// connections itself. Close is safe to call more than once.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	rooms := m.rooms
+	m.rooms = nil
+	m.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		r.kill()
+		r.mu.Unlock()
+	}
+}
+
+var epochEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newEpoch returns a fresh random epoch: 12 base32 characters (60 bits).
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return epochEncoding.EncodeToString(b[:])[:12]
+}

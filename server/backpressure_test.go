@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// smallBuffers shrinks a socket's kernel buffers, so that a peer that stops
+// reading fills them after a few KiB instead of a few MiB.
+func smallBuffers(opt int) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 8<<10) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
+	const (
+		readers   = 100
+		msgs      = 300
+		queueMax  = 128 << 10
+		payloadSz = 1 << 10
+	)
+	ts := newTestServer(t, func(c *Config, r *room.Config) {
+		c.QueueMaxBytes = queueMax
+		c.FrameRate = 100000
+		c.FrameBurst = 100000
+		c.ByteRate = 1 << 30
+		r.Default.HistorySize = 10
+	})
+	// A second listener on the same server whose accepted sockets inherit a
+	// small send buffer (Linux copies it from the listening socket).
+	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowSrv := httptest.NewUnstartedServer(ts.Handler())
+	slowSrv.Listener.Close()
+	slowSrv.Listener = ln
+	slowSrv.Start()
+	t.Cleanup(slowSrv.Close)
+
+	dialer := net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
+	slow, _, err := client.Dial(testCtx(t), slowSrv.URL, &client.DialOptions{NetDialContext: dialer.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, slow, 1, "chat:bp", nil)
+
+	var members []*client.Conn
+	for i := 0; i < readers; i++ {
+		c := ts.connect(t)
+		join(t, c, 1, "chat:bp", nil)
+		members = append(members, c)
+	}
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:bp", nil)
+	var drained sync.WaitGroup
+	drained.Add(1)
+	go func() { // the publisher is a member too: it must read its echoes
+		defer drained.Done()
+		collect(t, pub, msgs)
+	}()
+	defer drained.Wait()
+
+	// Sample the server's queued bytes throughout.
+	var maxQueued atomic.Int64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		for {
+			if q := ts.QueuedBytes(); q > maxQueued.Load() {
+				maxQueued.Store(q)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	got := make([][]uint64, readers)
+	for i, c := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = collect(t, c, msgs)
+		}()
+	}
+	payload := strings.Repeat("p", payloadSz)
+	// About 100 messages/s: 10,000 deliveries/s, which the readers keep
+	// up with even under the race detector on two cores, while the slow
+	// one falls behind by everything.
+	go func() {
+		for i := 0; i < msgs; i += 5 {
+			if err := pub.Send(repeat(client.M{"t": "pub", "r": "chat:bp", "d": payload}, 5)...); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+
+	for i, seqs := range got {
+		if len(seqs) != msgs {
+			t.Fatalf("reader %d got %d of %d", i, len(seqs), msgs)
+		}
+		for j, s := range seqs {
+			if s != uint64(j+1) {
+				t.Fatalf("reader %d: seq %d at %d", i, s, j)
+			}
+		}
+	}
+	if ts.SlowConsumerCuts() != 1 {
+		t.Fatalf("slow-consumer cuts = %d, want 1", ts.SlowConsumerCuts())
+	}
+	// Bounded: no connection ever holds more than its queue bound (plus one
+	// frame), so all of them together stay under connections × bound.
+	bound := int64((readers + 2) * (queueMax + payloadSz + 64))
+	if m := maxQueued.Load(); m > bound {
+		t.Fatalf("queued bytes peaked at %d, bound %d", m, bound)
+	}
+	// The slow client, reading at last, finds what was written before the
+	// cut, then bye slow_consumer and close 4002; then nothing is queued.
+	expectBye(t, slow, protocol.CodeSlowConsumer)
+	checkFor(t, 5*time.Second, func() error {
+		if q := ts.QueuedBytes(); q != 0 {
+			return fmt.Errorf("%d bytes still queued", q)
+		}
+		return nil
+	})
+}
+
+func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {
+	s := &session{srv: &Server{cfg: Config{QueueMaxBytes: 100}}}
+	s.writing = true // no writer: inspect the queue as it builds up
+	eph := func(from, v string) { s.enqueue([]byte(v), dropOK, "r", from) }
+	eph("a", strings.Repeat("1", 20))
+	eph("a", strings.Repeat("2", 20)) // replaces the first
+	eph("b", strings.Repeat("3", 20))
+	if len(s.queue) != 2 || s.queue[0].b[0] != '2' || s.qbytes != 40 {
+		t.Fatalf("coalescing: queue %d items, %d bytes", len(s.queue), s.qbytes)
+	}
+	s.enqueue(make([]byte, 50), durable, "", "")
+	eph("c", strings.Repeat("4", 20)) // does not fit: dropped
+	if s.qbytes != 90 || s.ephDropped != 1 {
+		t.Fatalf("eph drop: %d bytes, %d dropped", s.qbytes, s.ephDropped)
+	}
+	s.enqueue(make([]byte, 40), durable, "", "") // evicts the ephemerals
+	if s.qbytes != 90 || len(s.queue) != 2 || s.closing {
+		t.Fatalf("eviction: %d bytes, %d items, closing %v", s.qbytes, len(s.queue), s.closing)
+	}
+}

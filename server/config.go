@@ -1,0 +1,124 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/server/auth"
+)
+
+// Config configures a Server. Every zero value means the default given on the
+// field.
+type Config struct {
+	// Router carries room operations. Required.
+	Router cluster.Router
+	// Auth verifies tokens. Nil means dev mode: anonymous connections with
+	// every permission.
+	Auth *auth.Verifier
+	// Metrics receives measurements. Nil means none are kept.
+	Metrics Metrics
+	// Logger receives the server's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// NodeName is sent in welcome. Zero means the host name.
+	NodeName string
+	// Version is reported by /v1/info. Zero means "dev".
+	Version string
+
+	// HelloTimeout bounds the wait for a connection's hello. Zero means 10 s.
+	HelloTimeout time.Duration
+	// PingInterval is how often the server pings each connection, and the
+	// longest a connection goes without receiving any frame. Zero means 25 s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping a connection may stay silent
+	// before it is closed with no_pong. Zero means 10 s.
+	PongTimeout time.Duration
+	// WriteTimeout bounds one write to a connection. Zero means 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the wait for a client's close reply after a bye.
+	// Zero means 1 s.
+	CloseTimeout time.Duration
+
+	// MaxMessageBytes bounds one inbound WebSocket message. Zero means 64 KiB.
+	MaxMessageBytes int
+	// MaxFramesPerMessage bounds the frames one inbound message may carry.
+	// Zero means 256.
+	MaxFramesPerMessage int
+	// FrameRate is the inbound frames per second a connection may send.
+	// Zero means 200.
+	FrameRate float64
+	// FrameBurst is the inbound frame burst. Zero means 2 × FrameRate.
+	FrameBurst int
+	// ByteRate is the inbound bytes per second a connection may send. Zero
+	// means 1 MiB/s. The byte burst is max(ByteRate, MaxMessageBytes).
+	ByteRate int
+	// FloodStrikes is how many rate-limited frames a connection may send
+	// (refilled at FloodStrikes/10 per second) before it is closed with
+	// rate_limited. Zero means 100.
+	FloodStrikes int
+	// QueueMaxBytes bounds a connection's outbound queue. Zero means 1 MiB.
+	QueueMaxBytes int
+	// MaxRoomsPerConn bounds the rooms one connection may join. Zero means 64.
+	MaxRoomsPerConn int
+	// ReadBufferSize is the WebSocket read buffer. Zero means 4 KiB (the
+	// HTTP server's buffer is reused).
+	ReadBufferSize int
+	// WriteBufferSize is the size of the pooled WebSocket write buffers,
+	// held only while writing. Zero means 16 KiB.
+	WriteBufferSize int
+}
+
+// ErrNoRouter is returned by New when Config.Router is nil.
+var ErrNoRouter = errors.New("server: config has no Router")
+
+func (c *Config) fill() error {
+	if c.Router == nil {
+		return ErrNoRouter
+	}
+	if c.Metrics == nil {
+		c.Metrics = noopMetrics{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.NodeName == "" {
+		c.NodeName, _ = os.Hostname()
+		if c.NodeName == "" {
+			c.NodeName = "roomd"
+		}
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	setDur(&c.HelloTimeout, 10*time.Second)
+	setDur(&c.PingInterval, 25*time.Second)
+	setDur(&c.PongTimeout, 10*time.Second)
+	setDur(&c.WriteTimeout, 10*time.Second)
+	setDur(&c.CloseTimeout, time.Second)
+	setInt(&c.MaxMessageBytes, 64<<10)
+	setInt(&c.MaxFramesPerMessage, 256)
+	if c.FrameRate <= 0 {
+		c.FrameRate = 200
+	}
+	setInt(&c.FrameBurst, int(2*c.FrameRate))
+	setInt(&c.ByteRate, 1<<20)
+	setInt(&c.FloodStrikes, 100)
+	setInt(&c.QueueMaxBytes, 1<<20)
+	setInt(&c.MaxRoomsPerConn, 64)
+	setInt(&c.WriteBufferSize, 16<<10)
+	return nil
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n <= 0 {
+		*n = def
+	}
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+type testServer struct {
+	*Server
+	rooms *room.Manager
+	http  *httptest.Server
+	URL   string
+}
+
+// newTestServer runs a server on a loopback :0 port. edit may change the
+// configs before the server is built.
+func newTestServer(t *testing.T, edit func(*Config, *room.Config)) *testServer {
+	t.Helper()
+	rc := room.Config{}
+	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node"}
+	if edit != nil {
+		edit(&sc, &rc)
+	}
+	rooms, err := room.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Router = cluster.NewLocal(rooms, "test-node")
+	srv, err := New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	ts := &testServer{Server: srv, rooms: rooms, http: hs, URL: hs.URL}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		hs.Close()
+		rooms.Close()
+	})
+	return ts
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// dial connects without hello.
+func (ts *testServer) dial(t *testing.T) *client.Conn {
+	t.Helper()
+	c, _, err := client.Dial(testCtx(t), ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// connect dials and says hello.
+func (ts *testServer) connect(t *testing.T) *client.Conn {
+	t.Helper()
+	c := ts.dial(t)
+	if err := c.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// join joins a room and returns the joined frame.
+func join(t *testing.T, c *client.Conn, id uint64, room string, extra client.M) *protocol.Frame {
+	t.Helper()
+	f := client.M{"t": "join", "id": id, "r": room}
+	for k, v := range extra {
+		f[k] = v
+	}
+	send(t, c, f)
+	j := expect(t, c, protocol.TypeJoined, protocol.TypePres)
+	if j.ID != id || j.R != room {
+		t.Fatalf("joined for %d %q, want %d %q", j.ID, j.R, id, room)
+	}
+	return j
+}
+
+func send(t *testing.T, c *client.Conn, frames ...any) {
+	t.Helper()
+	if err := c.Send(frames...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func expect(t *testing.T, c *client.Conn, typ string, skip ...string) *protocol.Frame {
+	t.Helper()
+	f, err := c.Expect(testCtx(t), typ, skip...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// expectBye reads until the server's bye and close, and checks both codes.
+func expectBye(t *testing.T, c *client.Conn, code protocol.Code) {
+	t.Helper()
+	ctx := testCtx(t)
+	sawBye := false
+	for {
+		f, err := c.Next(ctx)
+		if err != nil {
+			ce, ok := err.(*client.CloseError)
+			if !ok {
+				t.Fatalf("want close %d, got %v", code.CloseCode(), err)
+			}
+			if ce.Code != code.CloseCode() {
+				t.Fatalf("close code %d, want %d", ce.Code, code.CloseCode())
+			}
+			if !sawBye {
+				t.Fatalf("closed with %d but no bye frame came first", ce.Code)
+			}
+			return
+		}
+		if f.T == protocol.TypeBye {
+			if f.Code != code {
+				t.Fatalf("bye code %d (%s), want %d", f.Code, f.Msg, code)
+			}
+			sawBye = true
+		}
+	}
+}
+
+// checkFor polls cond until it holds or timeout passes.
+func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("condition not met after %v: %v", timeout, err)
+}
+
+func value(t *testing.T, raw protocol.Raw) any {
+	t.Helper()
+	v, err := client.Value(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/roomd/roomd/protocol"
+)
+
+// The outbound side of a session. Frames are queued under s.mu by Deliver
+// (called with a room's lock held, so it never blocks) and by the session's
+// own reader. A writer goroutine runs only while there is something to write:
+// it takes everything queued, writes it as one WebSocket message, and exits
+// when the queue is empty, so an idle connection holds no goroutine and no
+// buffer on this side.
+//
+// Policy when the queue would pass QueueMaxBytes: an ephemeral frame is
+// dropped; a durable frame first evicts the queued ephemeral frames, and if
+// it still does not fit, the connection is cut with slow_consumer. A frame
+// larger than the whole bound is accepted only into an empty queue.
+
+// outItem is one queued frame.
+type outItem struct {
+	b   []byte
+	eph bool
+	// coalescing key of an ephemeral frame: its room and sender connection.
+	room, from string
+}
+
+// class of a frame for the overflow policy.
+const (
+	durable = false
+	dropOK  = true
+)
+
+// maxBatchBytes bounds the frames written as one WebSocket message.
+const maxBatchBytes = 64 << 10
+
+// enqueue queues a frame. Lock order: a room's lock, then s.mu.
+func (s *session) enqueue(b []byte, eph bool, room, from string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	if eph && from != "" {
+		// Coalesce: a newer ephemeral frame from the same sender in the same
+		// room replaces the one still waiting.
+		for i := len(s.queue) - 1; i >= 0; i-- {
+			it := &s.queue[i]
+			if it.eph && it.room == room && it.from == from {
+				s.addQueued(len(b) - len(it.b))
+				it.b = b
+				return
+			}
+		}
+	}
+	if s.qbytes+len(b) > s.srv.cfg.QueueMaxBytes && s.qbytes > 0 {
+		if eph {
+			s.ephDropped++
+			return
+		}
+		s.evictEphemeral()
+		if s.qbytes+len(b) > s.srv.cfg.QueueMaxBytes {
+			s.srv.slowCuts.Add(1)
+			s.closeLocked(byeFrame{protocol.CodeSlowConsumer, "outbound queue overflowed"}, true)
+			return
+		}
+	}
+	s.queue = append(s.queue, outItem{b: b, eph: eph, room: room, from: from})
+	s.addQueued(len(b))
+	s.kickWriterLocked()
+}
+
+// addQueued adjusts the queued byte counts. s.mu held.
+func (s *session) addQueued(n int) {
+	s.qbytes += n
+	s.srv.queued.Add(int64(n))
+}
+
+// evictEphemeral drops every queued ephemeral frame. s.mu held.
+func (s *session) evictEphemeral() {
+	kept := s.queue[:0]
+	for _, it := range s.queue {
+		if it.eph {
+			s.addQueued(-len(it.b))
+			s.ephDropped++
+			continue
+		}
+		kept = append(kept, it)
+	}
+	for i := len(kept); i < len(s.queue); i++ {
+		s.queue[i] = outItem{}
+	}
+	s.queue = kept
+}
+
+// kickWriterLocked starts the writer if it is not running. s.mu held.
+func (s *session) kickWriterLocked() {
+	if s.writing {
+		return
+	}
+	s.writing = true
+	s.srv.wg.Add(1)
+	go s.writeLoop()
+}
+
+// writeLoop writes queued frames until the queue is empty.
+func (s *session) writeLoop() {
+	defer s.srv.wg.Done()
+	var batch []outItem
+	for {
+		s.mu.Lock()
+		ping := s.pingDue
+		s.pingDue = false
+		if len(s.queue) == 0 && !ping {
+			s.writing = false
+			s.queue = nil
+			closing, bye := s.closing, s.bye
+			s.mu.Unlock()
+			if closing && bye != nil {
+				s.finishClose(*bye)
+			}
+			return
+		}
+		// Take everything queued; the queue's array goes with it, so an
+		// idle session keeps no slice.
+		batch, s.queue = s.queue, batch[:0]
+		s.mu.Unlock()
+
+		ok := true
+		if ping {
+			ok = s.writePing()
+		}
+		if ok && len(batch) > 0 {
+			ok = s.writeBatch(batch)
+		}
+		n := 0
+		for i := range batch {
+			n += len(batch[i].b)
+			batch[i] = outItem{}
+		}
+		s.mu.Lock()
+		s.addQueued(-n)
+		s.mu.Unlock()
+		if !ok {
+			s.abort()
+			s.mu.Lock()
+			s.writing = false
+			s.dropQueueLocked()
+			s.mu.Unlock()
+			return
+		}
+		if cap(batch) > 256 {
+			batch = nil
+		}
+	}
+}
+
+func (s *session) writePing() bool {
+	return s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteTimeout)) == nil
+}
+
+// writeBatch writes frames as WebSocket messages of at most maxBatchBytes
+// (a larger frame goes alone).
+func (s *session) writeBatch(batch []outItem) bool {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	for len(batch) > 0 {
+		w, err := s.conn.NextWriter(websocket.BinaryMessage)
+		if err != nil {
+			return false
+		}
+		size := 0
+		i := 0
+		for i < len(batch) && (i == 0 || size+len(batch[i].b) <= maxBatchBytes) {
+			if _, err := w.Write(batch[i].b); err != nil {
+				_ = w.Close()
+				return false
+			}
+			size += len(batch[i].b)
+			i++
+		}
+		if err := w.Close(); err != nil {
+			return false
+		}
+		batch = batch[i:]
+	}
+	s.lastWrite.Store(time.Now().UnixNano())
+	return true
+}
+
+// dropQueueLocked discards everything queued. s.mu held.
+func (s *session) dropQueueLocked() {
+	for i := range s.queue {
+		s.addQueued(-len(s.queue[i].b))
+		s.queue[i] = outItem{}
+	}
+	s.queue = nil
+}
+
+// onPingTimer runs every PingInterval: it asks the writer for a ping control
+// frame, and queues a {t: ping} frame when nothing was sent for an interval.
+func (s *session) onPingTimer() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.pingDue = true
+	idle := time.Since(time.Unix(0, s.lastWrite.Load())) >= s.srv.cfg.PingInterval-s.srv.cfg.PingInterval/10
+	s.mu.Unlock()
+	if idle {
+		s.enqueue(pingFrame, durable, "", "")
+	}
+	s.mu.Lock()
+	if !s.closing {
+		s.kickWriterLocked()
+		s.pingTimer.Reset(s.srv.cfg.PingInterval)
+	}
+	s.mu.Unlock()
+}
+
+var pingFrame = protocol.MustEncode(protocol.Ping{T: protocol.TypePing})

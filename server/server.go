@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server is one roomd node's edge. Create it with New, mount Handler (or call
+// Serve), and stop it with Shutdown.
+type Server struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+	mux      *http.ServeMux
+	httpSrv  *http.Server
+
+	mu       sync.Mutex
+	sessions map[string]*session // live sessions by connection id
+	recent   recentConns         // connection ids that closed lately
+	draining bool
+	wg       sync.WaitGroup // one per session
+
+	queued   atomic.Int64 // bytes queued to all connections, in flight included
+	slowCuts atomic.Int64
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New validates cfg, fills its zero values and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		sessions: make(map[string]*session),
+		recent:   recentConns{ids: make(map[string]recentConn)},
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  cfg.ReadBufferSize,
+		WriteBufferSize: cfg.WriteBufferSize,
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{"roomd.v1"},
+		CheckOrigin:     func(*http.Request) bool { return true },
+		Error:           s.upgradeError,
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mux.HandleFunc("GET /v1/info", s.serveInfo)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve accepts connections on ln with an http.Server whose timeouts stop a
+// client that trickles bytes from holding a socket. It returns
+// http.ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	hs := s.httpSrv
+	s.mu.Unlock()
+	return hs.Serve(ln)
+}
+
+// Shutdown stops accepting connections, sends bye with code shutdown to every
+// connection, and waits for them to close. It returns ctx.Err() if ctx ends
+// first, after cutting the connections still open. It is safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	hs := s.httpSrv
+	live := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		live = append(live, ss)
+	}
+	s.mu.Unlock()
+
+	var httpErr error
+	if hs != nil {
+		httpErr = hs.Shutdown(ctx)
+	}
+	for _, ss := range live {
+		ss.close(codeShutdownBye)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for _, ss := range s.sessions {
+			ss.abort()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+	if httpErr != nil && !errors.Is(httpErr, http.ErrServerClosed) {
+		return httpErr
+	}
+	return nil
+}
+
+// QueuedBytes is the number of bytes queued to all connections and not yet
+// written, writes in flight included.
+func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
+
+// SlowConsumerCuts counts connections closed with slow_consumer.
+func (s *Server) SlowConsumerCuts() int64 { return s.slowCuts.Load() }
+
+// Connections is the number of open WebSocket sessions.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) serveInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":    "roomd",
+		"version": s.cfg.Version,
+		"node":    s.cfg.NodeName,
+		"dev":     s.cfg.Auth == nil || s.cfg.Auth.Dev(),
+	})
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// register adds a session under a connection id: the one the client asked
+// to reuse when it is free and belonged to the same user, else a fresh one.
+func (s *Server) register(ss *session, want, user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	id := ""
+	if want != "" && validConnID(want) && s.sessions[want] == nil && s.recent.take(want, user, time.Now()) {
+		id = want
+	}
+	for id == "" || s.sessions[id] != nil {
+		id = newConnID()
+	}
+	ss.id = id
+	s.sessions[id] = ss
+	s.cfg.Metrics.ConnOpened()
+	return true
+}
+
+func (s *Server) unregister(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss.id != "" && s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+		s.cfg.Metrics.ConnClosed()
+		s.recent.add(ss.id, ss.user, time.Now().Add(recentConnTTL))
+	}
+}
+
+// recentConnTTL is how long a closed connection's id may be reused by a
+// reconnecting client of the same user. It outlasts any sane presence grace.
+const recentConnTTL = 30 * time.Second
+
+// maxRecentConns bounds the remembered connection ids.
+const maxRecentConns = 100_000
+
+type recentConn struct {
+	user    string
+	expires time.Time
+}
+
+// recentConns remembers lately closed connection ids, oldest first.
+type recentConns struct {
+	ids   map[string]recentConn
+	order []string
+}
+
+func (r *recentConns) add(id, user string, expires time.Time) {
+	r.prune(time.Now())
+	if len(r.order) >= maxRecentConns {
+		delete(r.ids, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.ids[id] = recentConn{user: user, expires: expires}
+	r.order = append(r.order, id)
+}
+
+func (r *recentConns) take(id, user string, now time.Time) bool {
+	rc, ok := r.ids[id]
+	if !ok || rc.user != user || now.After(rc.expires) {
+		return false
+	}
+	delete(r.ids, id)
+	return true
+}
+
+func (r *recentConns) prune(now time.Time) {
+	i := 0
+	for i < len(r.order) {
+		rc, ok := r.ids[r.order[i]]
+		if ok && !now.After(rc.expires) {
+			break
+		}
+		if ok {
+			delete(r.ids, r.order[i])
+		}
+		i++
+	}
+	if i > 0 {
+		r.order = append(r.order[:0:0], r.order[i:]...)
+	}
+}
+
+const connIDLen = 12 // base64url characters of 9 random bytes
+
+func newConnID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func validConnID(id string) bool {
+	if len(id) != connIDLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
