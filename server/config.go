@@ -18,6 +18,36 @@ type Config struct {
 	// Auth verifies tokens. Nil means dev mode: anonymous connections with
 	// every permission.
 	Auth *auth.Verifier
+	// APIKeys authenticate the HTTP API (Authorization: Bearer). Nil or
+	// empty means the API is open in dev mode and closed otherwise.
+	APIKeys *auth.APIKeys
+	// AllowedOrigins lists the Origin values a browser may connect from,
+	// for WebSocket, SSE and CORS ("https://app.example.com"; "*" allows
+	// any). Nil means any origin in dev mode, and same host otherwise.
+	AllowedOrigins []string
+	// MaxConns bounds the WebSocket connections of this node (504 beyond).
+	// Zero means no limit.
+	MaxConns int
+	// MaxConnsPerUser bounds one user's WebSocket connections on this node
+	// (504 beyond). Zero means no limit. Anonymous connections are not
+	// counted per user.
+	MaxConnsPerUser int
+	// MaxPending bounds connections that have not yet said hello; more are
+	// refused at upgrade with HTTP 503. Zero means 1,024.
+	MaxPending int
+
+	// SSEPingInterval is how often an idle SSE stream gets a ": ping"
+	// comment. Zero means 15 s.
+	SSEPingInterval time.Duration
+	// SSERetry is the reconnection delay an SSE stream announces. Zero
+	// means 3 s.
+	SSERetry time.Duration
+	// SSEQueueMaxBytes bounds an SSE observer's outbound queue; an
+	// observer that falls further behind is cut. Zero means QueueMaxBytes.
+	SSEQueueMaxBytes int
+	// MaxBodyBytes bounds an HTTP API request body. Zero means 256 KiB.
+	MaxBodyBytes int
+
 	// Metrics receives measurements. Nil means none are kept.
 	Metrics Metrics
 	// Logger receives the server's logs. Nil means slog.Default().
@@ -108,6 +138,11 @@ func (c *Config) fill() error {
 	setInt(&c.QueueMaxBytes, 1<<20)
 	setInt(&c.MaxRoomsPerConn, 64)
 	setInt(&c.WriteBufferSize, 16<<10)
+	setInt(&c.MaxPending, 1024)
+	setDur(&c.SSEPingInterval, 15*time.Second)
+	setDur(&c.SSERetry, 3*time.Second)
+	setInt(&c.SSEQueueMaxBytes, c.QueueMaxBytes)
+	setInt(&c.MaxBodyBytes, 256<<10)
 	return nil
 }
 
