@@ -10,7 +10,7 @@ var devIdentity = &auth.Identity{Dev: true}
 // verify turns a token into an identity. In dev mode (no key configured)
 // every connection is anonymous with every permission, token or not.
 func (s *Server) verify(tok string) (*auth.Identity, error) {
-	if s.cfg.Auth == nil || s.cfg.Auth.Dev() {
+	if s.devMode() {
 		return devIdentity, nil
 	}
 	ident, err := s.cfg.Auth.Verify(tok)

@@ -51,7 +51,7 @@ func New(cfg Config) (*Server, error) {
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{"roomd.v1"},
-		CheckOrigin:     func(*http.Request) bool { return true },
+		CheckOrigin:     s.originAllowed,
 		Error:           s.upgradeError,
 	}
 	s.mux = http.NewServeMux()
@@ -154,7 +154,7 @@ func (s *Server) serveInfo(w http.ResponseWriter, _ *http.Request) {
 		"name":    "roomd",
 		"version": s.cfg.Version,
 		"node":    s.cfg.NodeName,
-		"dev":     s.cfg.Auth == nil || s.cfg.Auth.Dev(),
+		"dev":     s.devMode(),
 	})
 }
 

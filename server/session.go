@@ -212,6 +212,7 @@ func (ss *session) handleMessage(msg []byte) {
 		}
 		return
 	}
+	ss.srv.cfg.Metrics.MessageIn(len(msg))
 	bytesOK := ss.bytesIn.AllowN(time.Now(), len(msg))
 	var f protocol.Frame
 	for _, fb := range ss.split {
@@ -223,7 +224,9 @@ func (ss *session) handleMessage(msg []byte) {
 			continue
 		}
 		ferr := protocol.DecodeFrame(fb, &f)
+		ss.srv.cfg.Metrics.FrameIn(f.T)
 		if !bytesOK || !ss.frames.Allow() {
+			ss.srv.cfg.Metrics.RateLimited()
 			if !ss.strikes.Allow() {
 				ss.close(byeFrame{protocol.CodeRateLimited, "flooding"})
 				return
