@@ -114,7 +114,8 @@ func (h *history) lastMsgs(k int) []*Event {
 
 // History returns the room's epoch and its held events with seq > since, the
 // oldest first, at most limit of them (0 = all held); ok is false when the
-// room does not exist.
+// room does not exist. Events older than what history holds are gone: when
+// the first event returned is above since+1, the caller has a gap to report.
 func (m *Manager) History(room string, since uint64, limit int) (epoch string, events []*Event, ok bool) {
 	if !protocol.ValidRoomName(room) {
 		return "", nil, false

@@ -122,7 +122,8 @@ func (r *room) removeMember(mem *member) {
 // Kick removes every presence entry of user from the room, graced ones
 // included: each attached subscriber gets a KindLeft event with code and msg
 // and is detached (no grace), then the others are told they left. It returns
-// the number of entries removed; an empty user matches nobody.
+// the number of entries removed; an empty user matches nobody. Observers are
+// not members and are not kicked.
 func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 	if user == "" || !protocol.ValidRoomName(room) {
 		return 0
