@@ -127,9 +127,6 @@ func (r *frameReader) field(f *Frame, key []byte) error {
 		f.P, err = r.raw()
 	case "h":
 		f.H, err = r.int()
-		if err == nil && f.H < 0 {
-			err = errors.New("want a non-negative integer")
-		}
 	case "eph":
 		f.Eph, err = r.bool()
 	case "key":
