@@ -7,11 +7,13 @@ export const roomFromURL = (def) => params.get('room') || def;
 /** A token passed as ?token= (dev mode needs none). */
 export const token = params.get('token') || undefined;
 
+const PALETTE = ['#e5484d', '#f76b15', '#d6a100', '#30a46c', '#12a594', '#0090ff', '#3e63dd', '#8e4ec6', '#d6409f', '#6f6e77'];
+
 /** A stable, pleasant color for a string. */
 export function colorFor(s) {
-  let h = 0;
-  for (const ch of String(s)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-  return `hsl(${h % 360} 65% 48%)`;
+  let h = 0x811c9dc5; // FNV-1a
+  for (const ch of String(s)) h = Math.imul(h ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  return PALETTE[h % PALETTE.length];
 }
 
 /** The visitor's display name, kept in localStorage. */

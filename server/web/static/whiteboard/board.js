@@ -53,7 +53,7 @@ function layout() {
   ctx.setTransform(scale * dpr, 0, 0, scale * dpr, 0, 0);
   redraw();
 }
-addEventListener('resize', layout);
+new ResizeObserver(layout).observe($('stage')); // window resizes, the dev banner appearing
 
 // ---- drawing ----
 const client = new Client(location.origin, { token });
