@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/roomd/roomd/protocol"
 )
 
 // Server is one roomd node's edge. Create it with New, mount Handler (or call
@@ -25,6 +27,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // live sessions by connection id
+	perUser  map[string]int      // live sessions by user id (named users only)
+	pending  int                 // connections upgraded, hello not yet handled
 	recent   recentConns         // connection ids that closed lately
 	draining bool
 	wg       sync.WaitGroup // one per session
@@ -44,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		sessions: make(map[string]*session),
+		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},
 	}
 	s.upgrader = websocket.Upgrader{
@@ -177,13 +182,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// errRegister tells why a session could not be registered.
+type errRegister struct{ bye byeFrame }
+
 // register adds a session under a connection id: the one the client asked
 // to reuse when it is free and belonged to the same user, else a fresh one.
-func (s *Server) register(ss *session, want, user string) bool {
+// It enforces the node's and the user's connection limits.
+func (s *Server) register(ss *session, want, user string) *errRegister {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
-		return false
+		return &errRegister{codeShutdownBye}
+	}
+	if s.cfg.MaxConns > 0 && len(s.sessions) >= s.cfg.MaxConns {
+		return &errRegister{byeFrame{protocol.CodeTooManyConns, "node connection limit reached"}}
+	}
+	if user != "" && s.cfg.MaxConnsPerUser > 0 && s.perUser[user] >= s.cfg.MaxConnsPerUser {
+		return &errRegister{byeFrame{protocol.CodeTooManyConns, "too many connections for this user"}}
 	}
 	id := ""
 	if want != "" && validConnID(want) && s.sessions[want] == nil && s.recent.take(want, user, time.Now()) {
@@ -194,8 +209,11 @@ func (s *Server) register(ss *session, want, user string) bool {
 	}
 	ss.id = id
 	s.sessions[id] = ss
+	if user != "" {
+		s.perUser[user]++
+	}
 	s.cfg.Metrics.ConnOpened()
-	return true
+	return nil
 }
 
 func (s *Server) unregister(ss *session) {
@@ -203,6 +221,11 @@ func (s *Server) unregister(ss *session) {
 	defer s.mu.Unlock()
 	if ss.id != "" && s.sessions[ss.id] == ss {
 		delete(s.sessions, ss.id)
+		if ss.user != "" {
+			if s.perUser[ss.user]--; s.perUser[ss.user] <= 0 {
+				delete(s.perUser, ss.user)
+			}
+		}
 		s.cfg.Metrics.ConnClosed()
 		s.recent.add(ss.id, ss.user, time.Now().Add(recentConnTTL))
 	}

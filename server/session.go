@@ -49,10 +49,12 @@ type session struct {
 	expTimer   *time.Timer
 
 	// Reader-owned.
-	frames  *rate.Limiter
-	bytesIn *rate.Limiter
-	strikes *rate.Limiter
-	split   [][]byte
+	pending   bool   // counted in Server.pending
+	httpToken string // token from the upgrade request, if any
+	frames    *rate.Limiter
+	bytesIn   *rate.Limiter
+	strikes   *rate.Limiter
+	split     [][]byte
 }
 
 var _ room.Subscriber = (*session)(nil)
@@ -78,21 +80,40 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	draining := s.draining
-	if !draining {
+	full := s.pending >= s.cfg.MaxPending
+	if !draining && !full {
 		s.wg.Add(1)
+		s.pending++
 	}
 	s.mu.Unlock()
-	if draining {
+	switch {
+	case draining:
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeShutdown, "server shutting down")
+		return
+	case full:
+		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeOverloaded, "too many connections waiting for hello")
 		return
 	}
 	defer s.wg.Done()
+	ss := &session{srv: s, log: s.cfg.Logger, pending: true, httpToken: auth.TokenFromRequest(r, false)}
+	defer ss.notPending()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered
 	}
-	ss := &session{srv: s, conn: conn, log: s.cfg.Logger}
+	ss.conn = conn
 	ss.run()
+}
+
+// notPending takes the session off the count of connections without hello.
+func (ss *session) notPending() {
+	if !ss.pending {
+		return
+	}
+	ss.pending = false
+	ss.srv.mu.Lock()
+	ss.srv.pending--
+	ss.srv.mu.Unlock()
 }
 
 func contains(list []string, v string) bool {
@@ -254,15 +275,25 @@ func (ss *session) handleHello(fb []byte) {
 		ss.close(byeFrame{protocol.CodeUnsupported, "unsupported protocol version"})
 		return
 	}
-	ident, err := ss.srv.verify(f.Tok)
+	tok := f.Tok
+	if tok == "" {
+		tok = ss.httpToken
+	}
+	ss.httpToken = ""
+	ident, err := ss.srv.verify(tok)
+	ss.notPending()
+	if errors.Is(err, auth.ErrExpired) {
+		ss.close(byeFrame{protocol.CodeTokenExpired, "token expired"})
+		return
+	}
 	if err != nil {
-		ss.close(byeFrame{protocol.CodeUnauthorized, "invalid token"})
+		ss.close(byeFrame{protocol.CodeUnauthorized, "invalid token: " + auth.Reason(err)})
 		return
 	}
 	ss.user = ident.User
 	ss.ident.Store(ident)
-	if !ss.srv.register(ss, f.C, ident.User) {
-		ss.close(codeShutdownBye)
+	if rerr := ss.srv.register(ss, f.C, ident.User); rerr != nil {
+		ss.close(rerr.bye)
 		return
 	}
 	cfg := &ss.srv.cfg
