@@ -171,6 +171,14 @@ export class Room extends Emitter<RoomEvents> {
       await this._c._request({ t: 'pres', r: this.name, d: data });
     } catch (e) {
       if ((e as RoomdError).code !== DISCONNECTED) throw e;
+      return;
+    }
+    // the server does not echo our own presence changes: apply ours here
+    const me = this.presence.get(this._c.conn!);
+    if (me && this._pres === data) {
+      const m = { ...me, data };
+      this.presence.set(m.conn, m);
+      this.emit('presence', { join: [], leave: [], update: [m] });
     }
   }
 
@@ -280,7 +288,8 @@ export class Room extends Emitter<RoomEvents> {
     const s = j.s as number;
     if (j.reset) {
       if (this.epoch !== undefined) this.emit('reset', { epoch: e, previousEpoch: this.epoch, seq: s });
-      if (e !== this.epoch) this.seq = 0;
+      // another epoch (or a log that went back): seqs start over
+      if (e !== this.epoch || s < this.seq) this.seq = 0;
       this.epoch = e;
       this.state.clear();
       const st = (j.st ?? {}) as Record<string, unknown>;

@@ -75,7 +75,10 @@ room.on('message', (m) => {
   show(m);
   clearTyping(m.conn);
 });
-room.on('reset', () => sys('Reconnected after a long gap: some messages may be missing.'));
+room.on('reset', (r) => {
+  if (r.epoch !== r.previousEpoch) shown.clear(); // a new epoch numbers its messages from 1 again
+  sys('Reconnected after a long gap: some messages may be missing.');
+});
 
 $('composer').addEventListener('submit', async (e) => {
   e.preventDefault();

@@ -348,3 +348,28 @@ test('events in the same message as joined, or just before it, are not lost', as
   await p;
   assert.deepEqual(got, [1, 2, 3, 4]);
 });
+
+test('updatePresence updates our own entry once acknowledged (the server does not echo it)', async () => {
+  const room = await joined('chat:a', { pres: [{ c: 'c1', u: 'me', d: { n: 1 } }] });
+  const seen = [];
+  room.on('presence', (p) => seen.push(p));
+  const p = room.updatePresence({ n: 2 });
+  await tick();
+  FakeWS.last.recv({ t: 'ok', id: FakeWS.last.of('pres')[0].id });
+  await p;
+  assert.deepEqual(room.presence.get('c1').data, { n: 2 });
+  assert.deepEqual(seen.map((x) => x.update.map((m) => m.conn)), [['c1']]);
+});
+
+test('reset in the same epoch with a seq behind ours starts seqs over', async () => {
+  const room = await joined('chat:a', { e: 'E1', s: 10 });
+  const msgs = [];
+  room.on('message', (m) => msgs.push(m.seq));
+  room.on('reset', () => {});
+  FakeWS.last.serverClose(1006);
+  await waitFor(() => FakeWS.all.length === 2, 2000, 'reconnect');
+  await handshake(FakeWS.last);
+  await answerJoin(FakeWS.last, 'chat:a', { e: 'E1', s: 3, reset: true, log: [msg(3)] });
+  FakeWS.last.recv(msg(4));
+  assert.deepEqual(msgs, [3, 4]);
+});
