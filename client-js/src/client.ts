@@ -239,20 +239,25 @@ export class Client extends Emitter<ClientEvents> {
 
   private _flush(): void {
     const parts = this._out;
+    const ws = this._ws;
     this._out = [];
-    if (!this._ws || !parts.length) return;
+    if (!ws || !parts.length) return;
     let batch: Uint8Array[] = [];
     let n = 0;
-    for (const p of parts) {
-      if (n && n + p.length > BATCH_BYTES) {
-        this._ws.send(concat(batch));
-        batch = [];
-        n = 0;
+    try {
+      for (const p of parts) {
+        if (n && n + p.length > BATCH_BYTES) {
+          ws.send(concat(batch));
+          batch = [];
+          n = 0;
+        }
+        batch.push(p);
+        n += p.length;
       }
-      batch.push(p);
-      n += p.length;
+      ws.send(concat(batch));
+    } catch {
+      // the socket is closing: its close event drives the reconnect
     }
-    this._ws.send(concat(batch));
   }
 
   /** Arms the dead-link timer: silence for `ms` drops the connection. */
@@ -342,6 +347,7 @@ export class Client extends Emitter<ClientEvents> {
    */
   private _drop(code: number, msg: string, ws = false): void {
     const sock = this._ws;
+    const was = this.status;
     this._ws = undefined;
     this._gen++;
     this._out = [];
@@ -363,7 +369,8 @@ export class Client extends Emitter<ClientEvents> {
       if (this.status !== 'disconnected') this._status('disconnected', { code, msg, terminal: true });
       return;
     }
-    if (!ws && isTerminal(code)) {
+    // token_expired with no way to get a fresh token cannot be fixed by retrying
+    if (!ws && (isTerminal(code) || (code === 4 && !this._o.getToken))) {
       // Rooms stay wanted: connect() after user action resumes them.
       this._stopped = true;
       const err = new RoomdError(code, msg);
@@ -372,8 +379,10 @@ export class Client extends Emitter<ClientEvents> {
       this.emit('error', err);
       return;
     }
-    // shutdown and token_expired: reconnect at once (a little jitter against herds).
-    this._retry(code, msg, code === 1 || code === 4 ? Math.floor(this._random() * 250) : undefined);
+    // shutdown and token_expired of a working connection: reconnect at once
+    // (a little jitter against herds). Anything else, or failing again: back off.
+    const now = !ws && (code === 1 || code === 4) && was === 'connected';
+    this._retry(code, msg, now ? Math.floor(this._random() * 250) : undefined);
   }
 
   private _retry(code: number, msg: string, delay?: number): void {

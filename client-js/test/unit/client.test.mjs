@@ -210,3 +210,26 @@ test('offline pauses reconnects; online resumes at once', async () => {
     else delete globalThis.navigator;
   }
 });
+
+test('token_expired without getToken is terminal (the same token would fail again)', async () => {
+  client = new Client('ws://x', { WebSocket: FakeWS, token: 'static', backoff: { base: 1, max: 1 } });
+  const st = [];
+  client.on('status', (s, d) => st.push([s, d.code, d.terminal]));
+  client.on('error', () => {});
+  await handshake(FakeWS.last);
+  FakeWS.last.recv({ t: 'bye', code: 4, msg: 'token expired' });
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(FakeWS.all.length, 1);
+  assert.deepEqual(st.at(-1), ['disconnected', 4, true]);
+});
+
+test('token_expired at hello (a stale token from getToken) backs off instead of hammering', async () => {
+  client = new Client('ws://x', { WebSocket: FakeWS, getToken: () => 'stale', backoff: { base: 10000 }, random: () => 0.5 });
+  const st = [];
+  client.on('status', (s, d) => st.push([s, d.code, d.retryIn]));
+  await waitFor(() => FakeWS.all.length === 1, 2000, 'socket');
+  FakeWS.last.open();
+  await tick();
+  FakeWS.last.recv({ t: 'bye', code: 4, msg: 'token expired' });
+  assert.deepEqual(st.at(-1), ['disconnected', 4, 5000]);
+});
