@@ -41,6 +41,7 @@ export async function buildWeb(out) {
     platform: 'browser',
     target: 'es2022',
     legalComments: 'none',
+    mangleProps: /^_[a-z]/, // internals only: public names never start with _
     banner: { js: `/* roomd SDK ${pkg.version}. Includes @msgpack/msgpack (ISC license). */` },
     logLevel: 'warning',
   });

@@ -52,7 +52,8 @@ describe('websocket', () => {
 
   test('publish is acknowledged with the seq; everyone sees the same order', T, async () => {
     const name = uniq();
-    const a = await joined(client(), name);
+    const ca = client();
+    const a = await joined(ca, name);
     const b = await joined(client(), name);
     const gotA = collect(a);
     const gotB = collect(b);
@@ -64,7 +65,7 @@ describe('websocket', () => {
     assert.deepEqual(gotB.map((m) => m.data.i), [...Array(N).keys()]);
     assert.deepEqual(gotA.map((m) => m.seq), seqs);
     const m = gotB[0];
-    assert.equal(m.conn, a._c.conn);
+    assert.equal(m.conn, ca.conn);
     assert.equal(typeof m.ts, 'number');
   });
 
