@@ -52,12 +52,15 @@ type Event struct {
 	Frame []byte
 
 	// The event's fields, for subscribers that speak another encoding (SSE).
-	User    string       // sender's user id, "" when anonymous or from the API
-	Conn    string       // sender's connection id, "" from the API
-	Data    protocol.Raw // msg, eph, state value (nil when Deleted)
-	TS      int64        // unix ms
-	Key     string       // state key
-	Deleted bool         // state key deleted
+	User string       // sender's user id, "" when anonymous or from the API
+	Conn string       // sender's connection id, "" from the API
+	Data protocol.Raw // msg, eph, state value (nil when Deleted)
+	TS   int64        // unix ms
+	// Created is when a durable event was built, in unix ns by the wall
+	// clock (never the Config.Now clock), for latency measurements.
+	Created int64
+	Key     string // state key
+	Deleted bool   // state key deleted
 	Join    []protocol.Member
 	Leave   []string
 	Upd     []protocol.Member

@@ -2,6 +2,7 @@ package room
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/roomd/roomd/protocol"
 )
@@ -13,7 +14,7 @@ import (
 
 // newMsg builds a durable message event. r.mu is held on entry.
 func (r *room) newMsg(seq uint64, user, conn string, data protocol.Raw, ts int64) *Event {
-	ev := &Event{Kind: KindMsg, Room: r.name, Epoch: r.epoch, Seq: seq, User: user, Conn: conn, TS: ts}
+	ev := &Event{Kind: KindMsg, Room: r.name, Epoch: r.epoch, Seq: seq, User: user, Conn: conn, TS: ts, Created: time.Now().UnixNano()}
 	ev.Frame = protocol.MustEncode(&protocol.Msg{T: protocol.TypeMsg, R: r.name, S: seq, U: user, C: conn, D: data, TS: ts})
 	// Msg encodes d, then ts.
 	ev.Data = alias(ev.Frame, data, strLen(2)+uintLen(ts))
@@ -23,7 +24,7 @@ func (r *room) newMsg(seq uint64, user, conn string, data protocol.Raw, ts int64
 // newState builds a durable state change event; a nil val is a delete.
 // r.mu is held on entry.
 func (r *room) newState(seq uint64, user, conn, key string, val protocol.Raw, ts int64) *Event {
-	ev := &Event{Kind: KindState, Room: r.name, Epoch: r.epoch, Seq: seq, User: user, Conn: conn, TS: ts, Key: key, Deleted: val == nil}
+	ev := &Event{Kind: KindState, Room: r.name, Epoch: r.epoch, Seq: seq, User: user, Conn: conn, TS: ts, Key: key, Deleted: val == nil, Created: time.Now().UnixNano()}
 	ev.Frame = protocol.MustEncode(&protocol.State{T: protocol.TypeState, R: r.name, S: seq, K: key, D: val, U: user, TS: ts})
 	// State encodes d, then u (omitted when empty), then ts.
 	tail := strLen(2) + uintLen(ts)

@@ -23,6 +23,9 @@ import (
 type outItem struct {
 	b   []byte
 	eph bool
+	// at is when a durable event was built (unix ns), for the
+	// publish-to-write latency; zero for other frames.
+	at int64
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
 }
@@ -38,6 +41,11 @@ const maxBatchBytes = 64 << 10
 
 // enqueue queues a frame. Lock order: a room's lock, then s.mu.
 func (s *session) enqueue(b []byte, eph bool, room, from string) {
+	s.enqueueAt(b, eph, room, from, 0)
+}
+
+// enqueueAt is enqueue with the queue time of a durable event.
+func (s *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -58,16 +66,18 @@ func (s *session) enqueue(b []byte, eph bool, room, from string) {
 	if s.qbytes+len(b) > s.srv.cfg.QueueMaxBytes && s.qbytes > 0 {
 		if eph {
 			s.ephDropped++
+			s.srv.cfg.Metrics.EphemeralDropped()
 			return
 		}
 		s.evictEphemeral()
 		if s.qbytes+len(b) > s.srv.cfg.QueueMaxBytes {
 			s.srv.slowCuts.Add(1)
+			s.srv.cfg.Metrics.SlowConsumer("ws")
 			s.closeLocked(byeFrame{protocol.CodeSlowConsumer, "outbound queue overflowed"}, true)
 			return
 		}
 	}
-	s.queue = append(s.queue, outItem{b: b, eph: eph, room: room, from: from})
+	s.queue = append(s.queue, outItem{b: b, eph: eph, room: room, from: from, at: at})
 	s.addQueued(len(b))
 	s.kickWriterLocked()
 }
@@ -85,6 +95,7 @@ func (s *session) evictEphemeral() {
 		if it.eph {
 			s.addQueued(-len(it.b))
 			s.ephDropped++
+			s.srv.cfg.Metrics.EphemeralDropped()
 			continue
 		}
 		kept = append(kept, it)
@@ -165,6 +176,13 @@ func (s *session) writePing() bool {
 // (a larger frame goes alone).
 func (s *session) writeBatch(batch []outItem) bool {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	var oldest int64
+	for i := range batch {
+		if batch[i].at != 0 {
+			oldest = batch[i].at
+			break
+		}
+	}
 	for len(batch) > 0 {
 		w, err := s.conn.NextWriter(websocket.BinaryMessage)
 		if err != nil {
@@ -183,9 +201,14 @@ func (s *session) writeBatch(batch []outItem) bool {
 		if err := w.Close(); err != nil {
 			return false
 		}
+		s.srv.cfg.Metrics.MessageOut(i, size)
 		batch = batch[i:]
 	}
-	s.lastWrite.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	s.lastWrite.Store(now)
+	if oldest != 0 {
+		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
+	}
 	return true
 }
 

@@ -529,8 +529,11 @@ func (ss *session) replyErr(id uint64, roomName string, err error) {
 
 // Deliver implements room.Subscriber. It runs with the room's lock held.
 func (ss *session) Deliver(ev *room.Event) {
+	ss.srv.cfg.Metrics.Delivered(ev.Kind.String())
 	switch ev.Kind {
-	case room.KindMsg, room.KindState, room.KindPres:
+	case room.KindMsg, room.KindState:
+		ss.enqueueAt(ev.Frame, durable, "", "", ev.Created)
+	case room.KindPres:
 		ss.enqueue(ev.Frame, durable, "", "")
 	case room.KindEph:
 		ss.enqueue(ev.Frame, dropOK, ev.Room, ev.Conn)

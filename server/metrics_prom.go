@@ -1,0 +1,151 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// Prometheus is the Metrics of a node, on its own registry (never the
+// global one), served at /metrics. Names are prefixed roomd_.
+type Prometheus struct {
+	reg *prometheus.Registry
+
+	conns, observers           prometheus.Gauge
+	connsTotal, observersTotal prometheus.Counter
+	framesIn                   *prometheus.CounterVec
+	framesInByType             map[string]prometheus.Counter
+	framesInOther              prometheus.Counter
+	messagesIn, bytesIn        prometheus.Counter
+	messagesOut, framesOut     prometheus.Counter
+	bytesOut                   prometheus.Counter
+	delivered                  *prometheus.CounterVec
+	deliveredByKind            map[string]prometheus.Counter
+	slow                       *prometheus.CounterVec
+	ephDropped, rateLimited    prometheus.Counter
+	latency                    prometheus.Histogram
+	authFailures, errors, byes *prometheus.CounterVec
+	api                        *prometheus.CounterVec
+}
+
+var _ Metrics = (*Prometheus)(nil)
+
+// NewPrometheus builds the metrics and their registry, with the Go runtime
+// and process collectors.
+func NewPrometheus() *Prometheus {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "roomd_" + name, Help: help})
+		f(c)
+		return c
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "roomd_" + name, Help: help})
+		f(g)
+		return g
+	}
+	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "roomd_" + name, Help: help}, labels)
+		f(v)
+		return v
+	}
+	p := &Prometheus{reg: reg}
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.conns = gauge("connections", "Open WebSocket connections (after hello).")
+	p.connsTotal = counter("connections_total", "WebSocket connections that said hello.")
+	p.observers = gauge("sse_observers", "Open SSE streams.")
+	p.observersTotal = counter("sse_observers_total", "SSE streams opened.")
+	p.framesIn = vec("frames_in_total", "Inbound frames by type.", "type")
+	p.framesInByType = map[string]prometheus.Counter{}
+	for _, t := range []string{protocol.TypeHello, protocol.TypeJoin, protocol.TypeLeave, protocol.TypePub,
+		protocol.TypePres, protocol.TypeSet, protocol.TypeAuth} {
+		p.framesInByType[t] = p.framesIn.WithLabelValues(t)
+	}
+	p.framesInOther = p.framesIn.WithLabelValues("other")
+	p.messagesIn = counter("messages_in_total", "Inbound WebSocket messages.")
+	p.bytesIn = counter("bytes_in_total", "Inbound WebSocket message bytes.")
+	p.messagesOut = counter("messages_out_total", "Outbound WebSocket messages and SSE writes.")
+	p.framesOut = counter("frames_out_total", "Outbound frames and SSE events.")
+	p.bytesOut = counter("bytes_out_total", "Outbound bytes (frames and SSE events).")
+	p.delivered = vec("deliveries_total", "Events handed to a connection's or observer's queue, by kind.", "kind")
+	p.deliveredByKind = map[string]prometheus.Counter{}
+	for _, k := range []room.Kind{room.KindMsg, room.KindState, room.KindEph, room.KindPres, room.KindJoined, room.KindLeft} {
+		p.deliveredByKind[k.String()] = p.delivered.WithLabelValues(k.String())
+	}
+	p.slow = vec("slow_consumer_cuts_total", "Connections and observers cut for falling behind.", "transport")
+	p.ephDropped = counter("ephemeral_dropped_total", "Ephemeral frames dropped under backpressure.")
+	p.rateLimited = counter("rate_limited_total", "Inbound frames refused by a rate limit.")
+	p.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "roomd_publish_to_write_seconds",
+		Help:    "Time from a durable event's creation in its room to the write of the batch that carries it to a connection, observed for the oldest such event of each write.",
+		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+	f(p.latency)
+	p.authFailures = vec("auth_failures_total", "Refused tokens and permissions, by reason.", "reason")
+	p.errors = vec("errors_total", "err frames and HTTP API errors sent, by code name.", "code")
+	p.byes = vec("byes_total", "Connections closed by the server, by code name.", "code")
+	p.api = vec("api_requests_total", "HTTP API requests by route and status.", "route", "status")
+	return p
+}
+
+// Registry is the registry the metrics live on.
+func (p *Prometheus) Registry() *prometheus.Registry { return p.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (p *Prometheus) Handler() http.Handler {
+	return promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg})
+}
+
+// GaugeFunc registers a gauge read from fn at scrape time, for values
+// owned elsewhere (rooms, members, queued bytes).
+func (p *Prometheus) GaugeFunc(name, help string, fn func() float64) {
+	p.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomd_" + name, Help: help}, fn))
+}
+
+func (p *Prometheus) ConnOpened()     { p.conns.Inc(); p.connsTotal.Inc() }
+func (p *Prometheus) ConnClosed()     { p.conns.Dec() }
+func (p *Prometheus) ObserverOpened() { p.observers.Inc(); p.observersTotal.Inc() }
+func (p *Prometheus) ObserverClosed() { p.observers.Dec() }
+
+func (p *Prometheus) FrameIn(t string) {
+	if c, ok := p.framesInByType[t]; ok {
+		c.Inc()
+		return
+	}
+	p.framesInOther.Inc() // unknown types never become labels
+}
+
+func (p *Prometheus) MessageIn(bytes int) { p.messagesIn.Inc(); p.bytesIn.Add(float64(bytes)) }
+
+func (p *Prometheus) MessageOut(frames, bytes int) {
+	p.messagesOut.Inc()
+	p.framesOut.Add(float64(frames))
+	p.bytesOut.Add(float64(bytes))
+}
+
+func (p *Prometheus) Delivered(kind string) {
+	if c, ok := p.deliveredByKind[kind]; ok {
+		c.Inc()
+	}
+}
+
+func (p *Prometheus) SlowConsumer(transport string)  { p.slow.WithLabelValues(transport).Inc() }
+func (p *Prometheus) EphemeralDropped()              { p.ephDropped.Inc() }
+func (p *Prometheus) PublishToWrite(d time.Duration) { p.latency.Observe(d.Seconds()) }
+func (p *Prometheus) AuthFailure(reason string)      { p.authFailures.WithLabelValues(reason).Inc() }
+func (p *Prometheus) ErrorSent(code protocol.Code)   { p.errors.WithLabelValues(code.String()).Inc() }
+func (p *Prometheus) ByeSent(code protocol.Code)     { p.byes.WithLabelValues(code.String()).Inc() }
+func (p *Prometheus) RateLimited()                   { p.rateLimited.Inc() }
+
+func (p *Prometheus) APIRequest(route string, status int) {
+	p.api.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
