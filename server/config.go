@@ -48,6 +48,10 @@ type Config struct {
 	// MaxBodyBytes bounds an HTTP API request body. Zero means 256 KiB.
 	MaxBodyBytes int
 
+	// NoWeb stops serving the web assets at / (the SDK bundle at
+	// /sdk/roomd.min.js and the demo apps). Zero serves them.
+	NoWeb bool
+
 	// Metrics receives measurements. Nil means none are kept.
 	Metrics Metrics
 	// Logger receives the server's logs. Nil means slog.Default().

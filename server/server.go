@@ -67,6 +67,9 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	if !cfg.NoWeb {
+		s.mux.Handle("GET /", webHandler())
+	}
 	if p, ok := cfg.Metrics.(*Prometheus); ok {
 		p.GaugeFunc("queued_bytes", "Bytes queued to all connections and not yet written.", func() float64 {
 			return float64(s.QueuedBytes())

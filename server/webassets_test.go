@@ -1,0 +1,49 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/roomd/roomd/room"
+)
+
+func TestWebAssetsServed(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for path, want := range map[string]string{
+		"/":                 "text/html",
+		"/chat/":            "text/html",
+		"/whiteboard/":      "text/html",
+		"/dashboard/":       "text/html",
+		"/sdk/roomd.min.js": "javascript",
+	} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), want) || len(body) == 0 {
+			t.Fatalf("%s: %s %q, %d bytes", path, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	resp, err := http.Get(ts.URL + "/v1/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"dev":true`) {
+		t.Fatalf("/v1/info = %s", body)
+	}
+	off := newTestServer(t, func(c *Config, _ *room.Config) { c.NoWeb = true })
+	resp, err = http.Get(off.URL + "/sdk/roomd.min.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("NoWeb: %s", resp.Status)
+	}
+}
