@@ -1,0 +1,194 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// The JSON objects of room events, shared by SSE observers and the HTTP API
+// (PROTOCOL §3, §4). Payloads are transcoded with protocol.AppendJSON; a
+// payload JSON cannot express (a map or array used as a map key) shows as
+// null. Keys listed for an object are always present.
+
+// eventJSON returns the JSON object of a msg, state, eph or pres event,
+// encoded once however many observers ask for it:
+//
+//	msg:   {"room","seq","user","conn","data","ts"}
+//	state: {"room","seq","key","data","deleted","ts"}  (data null when deleted)
+//	eph:   {"room","user","conn","data"}
+//	pres:  {"room","join":[member],"leave":[conn id],"update":[member]}
+//
+// Other kinds yield {"room"}.
+func eventJSON(ev *room.Event) []byte { return ev.Alt(encodeEventJSON) }
+
+func encodeEventJSON(ev *room.Event) []byte {
+	b := make([]byte, 0, 96+2*len(ev.Data))
+	b = append(b, `{"room":`...)
+	b = protocol.AppendJSONString(b, ev.Room)
+	switch ev.Kind {
+	case room.KindMsg:
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, ev.Seq, 10)
+		b = appendSenderJSON(b, ev)
+		b = append(b, `,"data":`...)
+		b = appendPayloadJSON(b, ev.Data)
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, ev.TS, 10)
+	case room.KindState:
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, ev.Seq, 10)
+		b = append(b, `,"key":`...)
+		b = protocol.AppendJSONString(b, ev.Key)
+		b = append(b, `,"data":`...)
+		if ev.Deleted {
+			b = append(b, "null"...)
+		} else {
+			b = appendPayloadJSON(b, ev.Data)
+		}
+		b = append(b, `,"deleted":`...)
+		b = strconv.AppendBool(b, ev.Deleted)
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, ev.TS, 10)
+	case room.KindEph:
+		b = appendSenderJSON(b, ev)
+		b = append(b, `,"data":`...)
+		b = appendPayloadJSON(b, ev.Data)
+	case room.KindPres:
+		b = append(b, `,"join":`...)
+		b = appendMembersJSON(b, ev.Join)
+		b = append(b, `,"leave":[`...)
+		for i, c := range ev.Leave {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = protocol.AppendJSONString(b, c)
+		}
+		b = append(b, `],"update":`...)
+		b = appendMembersJSON(b, ev.Upd)
+	}
+	return append(b, '}')
+}
+
+func appendSenderJSON(b []byte, ev *room.Event) []byte {
+	b = append(b, `,"user":`...)
+	b = protocol.AppendJSONString(b, ev.User)
+	b = append(b, `,"conn":`...)
+	return protocol.AppendJSONString(b, ev.Conn)
+}
+
+// logEntryType is the "type" of a durable event in a snapshot's log or the
+// API's history: "message" or "state".
+func logEntryType(ev *room.Event) string {
+	if ev.Kind == room.KindState {
+		return "state"
+	}
+	return "message"
+}
+
+// appendLogEntryJSON appends a durable event's object with a leading
+// "type": {"type":"message",...} or {"type":"state",...}.
+func appendLogEntryJSON(b []byte, ev *room.Event) []byte {
+	obj := eventJSON(ev)
+	b = append(b, `{"type":"`...)
+	b = append(b, logEntryType(ev)...)
+	b = append(b, `",`...)
+	return append(b, obj[1:]...) // obj is {"room":...}: never empty
+}
+
+// appendLogJSON appends durable events as an array of log entries.
+func appendLogJSON(b []byte, log []*room.Event) []byte {
+	b = append(b, '[')
+	for i, ev := range log {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendLogEntryJSON(b, ev)
+	}
+	return append(b, ']')
+}
+
+// appendPayloadJSON appends a payload's JSON form; null when it is absent or
+// cannot be expressed in JSON.
+func appendPayloadJSON(b []byte, p protocol.Raw) []byte {
+	out, err := protocol.AppendJSON(b, p)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return out
+}
+
+// memberJSON appends a presence entry's object:
+// {"conn","user","data","info"}, user and info left out when empty.
+func memberJSON(b []byte, m protocol.Member) []byte {
+	b = append(b, `{"conn":`...)
+	b = protocol.AppendJSONString(b, m.C)
+	if m.U != "" {
+		b = append(b, `,"user":`...)
+		b = protocol.AppendJSONString(b, m.U)
+	}
+	b = append(b, `,"data":`...)
+	b = appendPayloadJSON(b, m.D)
+	if !m.I.IsNil() {
+		b = append(b, `,"info":`...)
+		b = appendPayloadJSON(b, m.I)
+	}
+	return append(b, '}')
+}
+
+// appendMembersJSON appends presence entries as an array (never null).
+func appendMembersJSON(b []byte, ms []protocol.Member) []byte {
+	b = append(b, '[')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = memberJSON(b, m)
+	}
+	return append(b, ']')
+}
+
+// appendStateJSON appends a state snapshot as an object, keys sorted.
+func appendStateJSON(b []byte, state map[string]protocol.Raw) []byte {
+	keys := make([]string, 0, len(state))
+	for k := range state {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = protocol.AppendJSONString(b, k)
+		b = append(b, ':')
+		b = appendPayloadJSON(b, state[k])
+	}
+	return append(b, '}')
+}
+
+// snapshotJSON is the data of an SSE snapshot:
+// {"room","epoch","seq","presence":[member],"state":{key: value},"log":[entry]},
+// where log entries are event objects with a "type" of "message" or "state".
+func snapshotJSON(name, epoch string, seq uint64, presence []protocol.Member, state map[string]protocol.Raw, log []*room.Event) []byte {
+	n := 64 + 64*len(presence) + 128*len(log)
+	for k, v := range state {
+		n += len(k) + 2*len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"room":`...)
+	b = protocol.AppendJSONString(b, name)
+	b = append(b, `,"epoch":`...)
+	b = protocol.AppendJSONString(b, epoch)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"presence":`...)
+	b = appendMembersJSON(b, presence)
+	b = append(b, `,"state":`...)
+	b = appendStateJSON(b, state)
+	b = append(b, `,"log":`...)
+	b = appendLogJSON(b, log)
+	return append(b, '}')
+}
