@@ -57,6 +57,7 @@ function addEvent(kind, seq, text) {
   const ul = $('events');
   ul.prepend(
     h('li', { class: 'fresh', 'data-kind': kind },
+      h('time', { class: 'mono small muted' }, new Date().toLocaleTimeString([], { hour12: false })),
       h('span', { class: 'seq mono' }, seq ? '#' + seq : ''),
       h('span', { class: 'badge ' + kind }, kind),
       h('span', { class: 'what', title: text }, text)));
