@@ -67,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.registerSSE()
 	if !cfg.NoWeb {
 		s.mux.Handle("GET /", webHandler())
 	}
@@ -119,6 +120,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		live = append(live, ss)
 	}
 	s.mu.Unlock()
+	s.closeObservers(ctx) // before hs.Shutdown, which waits for their handlers
 
 	var httpErr error
 	if hs != nil {
