@@ -1,7 +1,16 @@
 // Command roomd runs a roomd node, and carries the tools around it.
 //
-//	roomd [flags]          run a node (see roomd -h)
+//	roomd [serve] [flags]     run a node
+//	roomd token [flags]       mint a token for a user
+//	roomd config check FILE   validate a configuration file
+//	roomd version             print the version
 //
-// Every flag has a ROOMD_* environment equivalent (--ping-interval is
-// ROOMD_PING_INTERVAL); a flag given on the command line wins.
+// One file per subcommand (serve.go, token.go, configcmd.go, version.go);
+// the configuration (config.go, settings.go, load.go, flags.go) is one table
+// of settings read from, in rising precedence, defaults, a YAML file
+// (--config, ROOMD_CONFIG), ROOMD_* variables and flags. docs/OPERATIONS.md
+// describes every setting.
+//
+// This package only wires things together: it knows the server, room, auth
+// and cluster packages' configuration and lifecycles, never their insides.
 package main

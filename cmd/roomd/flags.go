@@ -2,7 +2,11 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"io"
+	"math"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -12,79 +16,126 @@ func envName(flagName string) string {
 	return "ROOMD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// applyEnv sets every flag not given on the command line from its ROOMD_*
-// variable, if set. Command-line flags win.
-func applyEnv(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = &envError{name: envName(f.Name), err: e}
-			}
-		}
-	})
-	return err
+// recorder is the flag.Value of every setting's flag. It checks the value
+// at once (so a bad one is reported with its flag) and records it; loadConfig
+// applies the recorded flags over the file and the environment.
+type recorder struct {
+	s     *setting
+	given *[]flagValue
 }
 
-type envError struct {
-	name string
-	err  error
-}
+func (r *recorder) String() string { return "" }
 
-func (e *envError) Error() string { return e.name + ": " + e.err.Error() }
-
-// listFlag is a repeatable, comma-separable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
-}
-
-// sizeFlag parses byte sizes such as 65536, 64KiB, 1MiB.
-type sizeFlag struct{ n *int }
-
-func (s sizeFlag) String() string {
-	if s.n == nil {
-		return "0"
-	}
-	return strconv.Itoa(*s.n)
-}
-
-func (s sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
-	if err != nil {
+func (r *recorder) Set(v string) error {
+	if err := setValue(r.s.field(&Config{}), v); err != nil {
 		return err
 	}
-	*s.n = n
+	*r.given = append(*r.given, flagValue{r.s.flag, v})
 	return nil
 }
 
+func (r *recorder) IsBoolFlag() bool {
+	if r == nil || r.s == nil {
+		return false
+	}
+	t := r.s.field(&Config{}).Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Bool
+}
+
+// stringRecorder records a flag that is not a setting (--config).
+type stringRecorder struct {
+	name  string
+	given *[]flagValue
+}
+
+func (r *stringRecorder) String() string { return "" }
+
+func (r *stringRecorder) Set(v string) error {
+	*r.given = append(*r.given, flagValue{r.name, v})
+	return nil
+}
+
+// settingFlags adds --config and a flag per setting to fs; what is given
+// lands in *given.
+func settingFlags(fs *flag.FlagSet, given *[]flagValue) {
+	fs.Var(&stringRecorder{"config", given}, "config", "YAML configuration file (ROOMD_CONFIG)")
+	for _, s := range settings {
+		if s.flag != "" {
+			fs.Var(&recorder{s, given}, s.flag, s.usage)
+		}
+	}
+}
+
+// printSettings writes the settings' help: flag, variable, key, default.
+func printSettings(w io.Writer) {
+	fmt.Fprintf(w, "  --config FILE\n        YAML configuration file (env ROOMD_CONFIG)\n")
+	for _, sec := range sections {
+		fmt.Fprintf(w, "\n%s:\n", sec.title)
+		for i := range sec.keys {
+			s := &sec.keys[i]
+			if s.flag == "" {
+				continue
+			}
+			fmt.Fprintf(w, "  --%s%s\n        %s\n        env %s, key %s", s.flag, s.placeholder(), s.usage, envName(s.flag), s.path())
+			if d := s.defaultText(); d != "" {
+				fmt.Fprintf(w, ", default %s", d)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// placeholder names a flag's value in help.
+func (s *setting) placeholder() string {
+	v := s.field(&Config{})
+	if v.Kind() == reflect.Pointer {
+		v = reflect.New(v.Type().Elem()).Elem()
+	}
+	switch {
+	case v.Type() == durationType:
+		return " DURATION"
+	case v.Type() == sizeType:
+		return " SIZE"
+	case v.Kind() == reflect.Bool:
+		return "[=BOOL]"
+	case v.Kind() == reflect.Int:
+		return " N"
+	case v.Kind() == reflect.Float64:
+		return " RATE"
+	case strings.HasSuffix(s.key, "file") || strings.HasSuffix(s.key, "files") || strings.HasPrefix(s.key, "tls."):
+		return " FILE"
+	case s.key == "listen":
+		return " HOST:PORT"
+	}
+	return " STRING"
+}
+
+// defaultText is the default as help and docs show it.
+func (s *setting) defaultText() string {
+	if s.shown != "" {
+		return s.shown
+	}
+	return s.def
+}
+
+// parseSize parses byte sizes such as 65536, 64KiB, 1MiB.
 func parseSize(v string) (int, error) {
 	v = strings.TrimSpace(v)
-	mult := 1
+	num, mult := v, 1
 	for _, u := range []struct {
 		suffix string
 		mult   int
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"B", 1}} {
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}} {
 		if strings.HasSuffix(v, u.suffix) {
-			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			num, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
 			break
 		}
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || n > math.MaxInt32/mult {
 		return 0, &sizeError{v}
 	}
 	return n * mult, nil
@@ -93,5 +144,8 @@ func parseSize(v string) (int, error) {
 type sizeError struct{ v string }
 
 func (e *sizeError) Error() string {
-	return "invalid size " + strconv.Quote(e.v) + " (e.g. 65536, 64KiB, 1MiB)"
+	return "invalid size " + strconv.Quote(e.v) + " (e.g. 65536, 64KiB, 1MiB; under 2GiB)"
 }
+
+// osEnv looks a variable up in the process environment.
+func osEnv(name string) (string, bool) { return os.LookupEnv(name) }

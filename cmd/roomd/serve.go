@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,126 +19,266 @@ import (
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server"
+	"github.com/roomd/roomd/server/auth"
 )
 
-// serveOptions are the flags of a node.
-type serveOptions struct {
-	addr          string
-	logFormat     string
-	logLevel      string
-	nodeName      string
-	shutdownGrace time.Duration
+// Log keys of this command, one spelling each. Secrets and tokens are never
+// logged: not their values, not their lengths.
+const (
+	logKeyAddr     = "addr"
+	logKeyTLS      = "tls"
+	logKeyNode     = "node"
+	logKeyVersion  = "version"
+	logKeyErr      = "err"
+	logKeyGrace    = "grace"
+	logKeyIndex    = "index"
+	logKeyAlgs     = "algorithms"
+	logKeySubject  = "subject"
+	logKeyNotAfter = "not_after"
+	logKeyCert     = "cert"
+)
 
-	srv   server.Config
-	rooms room.Config
-}
-
-func newServeFlags(o *serveOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("roomd", flag.ContinueOnError)
-	fs.StringVar(&o.addr, "addr", ":8080", "listen address (host:port; port 0 picks a free one)")
-	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, json otherwise)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&o.nodeName, "node-name", "", "this node's name (default: the host name)")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for connections to close after bye")
-
-	c := &o.srv
-	fs.DurationVar(&c.HelloTimeout, "hello-timeout", 10*time.Second, "time a new connection has to send hello")
-	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "interval between pings to each connection")
-	fs.DurationVar(&c.PongTimeout, "pong-timeout", 10*time.Second, "time a connection has to answer a ping")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "bound on one write to a connection")
-	fs.Var(sizeFlag{&c.MaxMessageBytes}, "max-message-bytes", "largest inbound WebSocket message (default 64KiB)")
-	fs.IntVar(&c.MaxFramesPerMessage, "max-frames-per-message", 256, "most frames one inbound message may carry")
-	fs.Float64Var(&c.FrameRate, "frame-rate", 200, "inbound frames per second per connection")
-	fs.IntVar(&c.FrameBurst, "frame-burst", 400, "inbound frame burst per connection")
-	fs.Var(sizeFlag{&c.ByteRate}, "byte-rate", "inbound bytes per second per connection (default 1MiB)")
-	fs.IntVar(&c.FloodStrikes, "flood-strikes", 100, "rate-limited frames tolerated before a connection is closed")
-	fs.Var(sizeFlag{&c.QueueMaxBytes}, "queue-max-bytes", "outbound queue bound per connection (default 1MiB)")
-	fs.IntVar(&c.MaxRoomsPerConn, "max-rooms-per-conn", 64, "rooms one connection may join")
-
-	r := &o.rooms
-	fs.IntVar(&r.Default.HistorySize, "history-size", 100, "messages kept per room")
-	fs.DurationVar(&r.Default.HistoryTTL, "history-ttl", 10*time.Minute, "age limit of a room's history")
-	fs.DurationVar(&r.Default.IdleTTL, "room-idle-ttl", 0, "how long an empty room lives on (default: history-ttl)")
-	fs.IntVar(&r.Default.MaxMembers, "max-members", 0, "members per room (0: no limit)")
-	fs.Var(sizeFlag{&r.Default.MaxMessageBytes}, "max-payload-bytes", "largest message payload (default 64KiB)")
-	fs.Var(sizeFlag{&r.Default.MaxPresenceBytes}, "max-presence-bytes", "largest presence data (default 1KiB)")
-	fs.IntVar(&r.Default.StateMaxKeys, "state-max-keys", 10000, "state keys per room")
-	fs.Var(sizeFlag{&r.Default.StateMaxBytes}, "state-max-bytes", "state bytes per room (default 4MiB)")
-	fs.DurationVar(&r.PresenceGrace, "presence-grace", 5*time.Second, "how long a dropped connection stays present")
-	fs.DurationVar(&r.DedupeWindow, "dedupe-window", 5*time.Minute, "how long idempotency keys are remembered (at least 5m)")
-	return fs
-}
-
-func runServe(args []string) error {
-	var o serveOptions
-	fs := newServeFlags(&o)
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nRuns a roomd node. Every flag can also be set as ROOMD_<NAME> (e.g. ROOMD_ADDR).\n\n")
-		fs.PrintDefaults()
-	}
+// runServe is `roomd serve` (and `roomd` without a subcommand).
+func runServe(args []string, stdout, stderr io.Writer) error {
+	var given []flagValue
+	fs := flag.NewFlagSet("roomd serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	settingFlags(fs, &given)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			serveUsage(stdout)
 			return nil
 		}
-		return err
+		return usageError("serve", err)
 	}
-	if err := applyEnv(fs); err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return usageError("serve", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	logger, err := newLogger(os.Stderr, o.logFormat, o.logLevel)
+	cfg, err := loadConfig(sources{file: configFile(given, osEnv), env: osEnv, flags: given})
 	if err != nil {
 		return err
 	}
+	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	// What net/http logs through the log package (TLS handshake errors)
+	// goes through the same handler.
+	slog.SetDefault(logger)
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, &o, logger)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, logger, hup)
 }
 
-// serve runs a node until ctx ends, then shuts it down.
-func serve(ctx context.Context, o *serveOptions, logger *slog.Logger) error {
-	rooms, err := room.New(o.rooms)
-	if err != nil {
-		return err
-	}
-	defer rooms.Close()
-	cfg := o.srv
-	cfg.Router = cluster.NewLocal(rooms, o.nodeName)
-	cfg.Logger = logger
-	cfg.NodeName = o.nodeName
-	srv, err := server.New(cfg)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return err
-	}
-	logger.Warn("DEV MODE: no token key is configured, so every client is anonymous with every permission; do not expose this node")
-	logger.Info("listening", slog.String("addr", ln.Addr().String()))
+func serveUsage(w io.Writer) {
+	fmt.Fprintf(w, `Usage: roomd [serve] [flags]
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+Runs a roomd node until SIGINT or SIGTERM; SIGHUP reloads the TLS certificate
+and the token keys. Each setting is taken from, in rising precedence: its
+default, the --config file, its ROOMD_* variable, its flag. A list flag may be
+repeated; its variable takes a comma-separated list. See docs/OPERATIONS.md.
+
+`)
+	printSettings(w)
+}
+
+// serve runs a node with cfg until ctx ends, then shuts it down. A value on
+// hup reloads the certificate and the token keys.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, hup <-chan os.Signal) error {
+	n, err := startNode(cfg, logger)
+	if err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	logger.Info("shutting down", slog.Duration("grace", o.shutdownGrace))
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	return n.run(ctx, hup)
+}
+
+// node is a running roomd node: what serve builds and stops.
+type node struct {
+	cfg      *Config
+	log      *slog.Logger
+	verifier *auth.Verifier
+	certs    *certStore // nil without TLS
+	rooms    *room.Manager
+	srv      *server.Server
+	ln       net.Listener
+}
+
+// prepare loads what the configuration names on disk, the token keys and
+// the TLS key pair, so that a mistake there is found before listening (and
+// by `roomd config check`).
+func prepare(cfg *Config) (*auth.Verifier, *certStore, error) {
+	v, err := auth.NewVerifier(cfg.authConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	var certs *certStore
+	if cfg.TLS.Cert != "" {
+		if certs, err = newCertStore(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+			return nil, nil, err
+		}
+	}
+	return v, certs, nil
+}
+
+// startNode builds a node and opens its listener; run serves it.
+func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: logger}
+	var err error
+	if n.verifier, n.certs, err = prepare(cfg); err != nil {
+		return nil, err
+	}
+	if n.rooms, err = room.New(cfg.roomConfig()); err != nil {
+		return nil, err
+	}
+	name := cfg.nodeName()
+	sc := cfg.serverConfig()
+	sc.Router = cluster.NewLocal(n.rooms, name)
+	sc.Auth = n.verifier
+	if len(cfg.APIKeys) > 0 {
+		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)
+	}
+	if *cfg.Metrics {
+		sc.Metrics = server.NewPrometheus()
+	}
+	sc.Logger = logger
+	sc.NodeName = name
+	sc.Version = buildVersion()
+	if n.srv, err = server.New(sc); err != nil {
+		n.rooms.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		n.rooms.Close()
+		return nil, err
+	}
+	if n.certs != nil {
+		ln = tls.NewListener(ln, n.certs.tlsConfig())
+	}
+	n.ln = ln
+	n.logStart(name)
+	return n, nil
+}
+
+// logStart says how the node is set up: dev mode loudly, never a secret.
+func (n *node) logStart(name string) {
+	cfg := n.cfg
+	if n.verifier.Dev() {
+		n.log.Warn("DEV MODE: no token key is configured, so every client is anonymous with every permission; do not expose this node")
+	} else {
+		n.log.Info("tokens verified", slog.Any(logKeyAlgs, n.verifier.Algorithms()))
+		for i, s := range cfg.Auth.JWTSecrets {
+			if len(s) < 32 {
+				n.log.Warn("a JWT secret is shorter than 32 bytes; use at least 32 random bytes", slog.Int(logKeyIndex, i+1))
+			}
+		}
+		if len(cfg.APIKeys) == 0 {
+			n.log.Info("the HTTP API is closed: no API key is configured")
+		}
+	}
+	if n.certs != nil {
+		leaf := n.certs.leaf()
+		n.log.Info("TLS certificate loaded", certAttrs(cfg.TLS.Cert, leaf)...)
+		if expiresSoon(leaf, time.Now()) {
+			n.log.Warn("the TLS certificate expires within a week, or has expired", certAttrs(cfg.TLS.Cert, leaf)...)
+		}
+	}
+	n.log.Info("listening",
+		slog.String(logKeyAddr, n.ln.Addr().String()),
+		slog.Bool(logKeyTLS, n.certs != nil),
+		slog.String(logKeyNode, name),
+		slog.String(logKeyVersion, buildVersion()))
+}
+
+func certAttrs(file string, c *x509.Certificate) []any {
+	return []any{
+		slog.String(logKeyCert, file),
+		slog.String(logKeySubject, c.Subject.String()),
+		slog.Time(logKeyNotAfter, c.NotAfter),
+	}
+}
+
+// addr is the listener's address.
+func (n *node) addr() string { return n.ln.Addr().String() }
+
+// run serves until ctx ends (or the listener fails), reloading on each value
+// of hup, then shuts the node down: bye with code shutdown to every
+// connection, and up to shutdown_grace for them to close.
+func (n *node) run(ctx context.Context, hup <-chan os.Signal) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.srv.Serve(n.ln) }()
+	var serveErr error
+	served := false
+loop:
+	for {
+		select {
+		case serveErr = <-errc:
+			served = true
+			n.log.Error("serving failed", slog.Any(logKeyErr, serveErr))
+			break loop
+		case <-hup:
+			_ = n.reload()
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	grace := time.Duration(n.cfg.ShutdownGrace)
+	n.log.Info("shutting down", slog.String(logKeyGrace, formatDuration(grace)))
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	if err := n.srv.Shutdown(sctx); err != nil {
+		n.log.Warn("shutdown grace ran out; the remaining connections were cut", slog.Any(logKeyErr, err))
 	}
-	logger.Info("stopped")
-	return err
+	if !served {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr = err
+		}
+	}
+	n.rooms.Close()
+	n.log.Info("stopped")
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		return nil
+	}
+	return serveErr
+}
+
+// reload re-reads what SIGHUP reloads: the TLS certificate and the token
+// key files (public keys, JWKS); secrets and every other setting take a
+// restart. What fails to load leaves the old one in
+// force. The outcome is logged, and returned for tests.
+func (n *node) reload() error {
+	var errs []error
+	if n.certs != nil {
+		if leaf, err := n.certs.reload(); err != nil {
+			n.log.Error("TLS certificate reload failed; the old certificate stays in force", slog.Any(logKeyErr, err))
+			errs = append(errs, err)
+		} else {
+			n.log.Info("TLS certificate reloaded", certAttrs(n.cfg.TLS.Cert, leaf)...)
+		}
+	}
+	keyFiles := len(n.cfg.Auth.PublicKeyFiles) > 0 || n.cfg.Auth.JWKSFile != ""
+	if keyFiles {
+		if err := n.verifier.Reload(); err != nil {
+			n.log.Error("token key reload failed; the old keys stay in force", slog.Any(logKeyErr, err))
+			errs = append(errs, err)
+		} else {
+			n.log.Info("token keys reloaded", slog.Any(logKeyAlgs, n.verifier.Algorithms()))
+		}
+	}
+	if n.certs == nil && !keyFiles {
+		n.log.Info("nothing to reload: no TLS certificate, no token key file")
+	}
+	return errors.Join(errs...)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("log.level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "" {
@@ -151,7 +293,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format: want text or json, not %q", format)
+	return nil, fmt.Errorf("log.format: want text or json, not %q", format)
 }
 
 func isTerminal(w io.Writer) bool {

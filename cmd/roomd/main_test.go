@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// os/signal's delivery goroutine lives for the rest of the process once
+	// a test has called signal.Notify.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("os/signal.loop"))
+}
+
+// runCLI runs roomd with args and returns its exit status and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = cli(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// checkFor polls fn until it returns nil or timeout passes.
+func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestHelpListsSubcommands(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, sub := range []string{"serve", "token", "config check", "version"} {
+			if !strings.Contains(out, "roomd "+sub) {
+				t.Errorf("%v: help does not list %q:\n%s", args, sub, out)
+			}
+		}
+	}
+}
+
+func TestServeHelpListsEverySetting(t *testing.T) {
+	code, out, _ := runCLI(t, "serve", "-h")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		for _, want := range []string{"--" + s.flag, envName(s.flag), "key " + s.path()} {
+			if !strings.Contains(out, want) {
+				t.Errorf("serve -h lacks %q", want)
+			}
+		}
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "roomd ") {
+		t.Fatalf("version: exit %d, %q", code, out)
+	}
+	code, _, errOut := runCLI(t, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "--no-such-flag")
+	if code != 2 || !strings.Contains(errOut, "no-such-flag") {
+		t.Fatalf("unknown flag: exit %d, %q", code, errOut)
+	}
+}
+
+// docs/OPERATIONS.md documents every setting: its key, flag and variable.
+func TestOperationsDocCoversSettings(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		for _, want := range []string{"`" + s.path() + "`", "`--" + s.flag + "`", "`" + envName(s.flag) + "`"} {
+			if !bytes.Contains(doc, []byte(want)) {
+				t.Errorf("docs/OPERATIONS.md does not mention %s", want)
+			}
+		}
+	}
+	for _, want := range []string{"## 10. Metrics", "X-Accel-Buffering: no", "SIGHUP", "/healthz", "/readyz", "roomd token", "ROOMD_CONFIG"} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/OPERATIONS.md does not mention %q", want)
+		}
+	}
+}

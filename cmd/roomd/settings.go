@@ -1,0 +1,314 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one key of Config: where it lives in the file, its flag (and
+// so its ROOMD_* variable), its default and what it bounds. The table below
+// is the one list of settings: the file loader, the flags, the variables,
+// fill, validate and `roomd serve -h` all read it, and a test checks that
+// docs/OPERATIONS.md names every entry.
+type setting struct {
+	key   string // dotted YAML path; for ns settings, the key under rooms and under namespaces.NAME
+	flag  string // flag name without dashes; "" for none
+	def   string // default, in the form the file takes; "" when zero or derived
+	shown string // default as shown in help, when def does not say it
+	usage string
+	ns    bool // a namespace setting (rooms.KEY and namespaces.NAME.KEY)
+	// negOK allows a negative duration (it means "none").
+	negOK bool
+	// positive requires a value above zero after defaults are filled.
+	positive bool
+	// secret values are masked when printed and never logged.
+	secret bool
+}
+
+// section groups settings in help output.
+type section struct {
+	title string
+	keys  []setting
+}
+
+var sections = []section{
+	{"Node", []setting{
+		{key: "listen", flag: "addr", def: ":8080", usage: "listen address, host:port (port 0 picks a free one)"},
+		{key: "node_name", flag: "node-name", shown: "the host name", usage: "this node's name, sent in welcome and /v1/info"},
+		{key: "shutdown_grace", flag: "shutdown-grace", def: "10s", positive: true, usage: "how long shutdown waits for connections to close after bye"},
+		{key: "log.format", flag: "log-format", shown: "text on a terminal, json otherwise", usage: "log format: text or json"},
+		{key: "log.level", flag: "log-level", def: "info", usage: "log level: debug, info, warn or error"},
+		{key: "web", flag: "web", def: "true", usage: "serve the SDK bundle and demo apps at / (false: 404)"},
+		{key: "metrics", flag: "metrics", def: "true", usage: "serve Prometheus metrics at /metrics (false: none kept)"},
+	}},
+	{"TLS", []setting{
+		{key: "tls.cert", flag: "tls-cert", usage: "PEM certificate (chain) file; with tls.key, serve HTTPS/WSS (re-read on SIGHUP)"},
+		{key: "tls.key", flag: "tls-key", usage: "PEM private key file of tls.cert"},
+	}},
+	{"Tokens and API keys", []setting{
+		{key: "auth.jwt_secrets", flag: "jwt-secret", secret: true, usage: "HS256 secret; repeat for several (rotation); the first signs `roomd token`"},
+		{key: "auth.public_key_files", flag: "jwt-public-key", usage: "PEM file of RS256/ES256 public keys; repeatable (re-read on SIGHUP)"},
+		{key: "auth.jwks_file", flag: "jwks-file", usage: "JWKS file of RS256/ES256 keys (re-read on SIGHUP)"},
+		{key: "auth.issuer", flag: "jwt-issuer", usage: "required \"iss\" of tokens (empty: not checked)"},
+		{key: "auth.audience", flag: "jwt-audience", usage: "required \"aud\" of tokens (empty: not checked)"},
+		{key: "auth.leeway", flag: "jwt-leeway", def: "5s", negOK: true, usage: "clock skew tolerated on exp and nbf (negative: none)"},
+		{key: "auth.require_expiry", flag: "jwt-require-expiry", shown: "false", usage: "refuse tokens without exp"},
+		{key: "auth.max_token_bytes", flag: "jwt-max-token-bytes", def: "16KiB", usage: "longest token accepted"},
+		{key: "api_keys", flag: "api-key", secret: true, usage: "key of the HTTP API (Authorization: Bearer); repeatable"},
+		{key: "allowed_origins", flag: "allowed-origin", shown: "any in dev mode, same host otherwise", usage: "browser Origin allowed for WebSocket, SSE and CORS (\"*\": any); repeatable"},
+	}},
+	{"Connection limits", []setting{
+		{key: "limits.max_conns", flag: "max-conns", shown: "0 (no limit)", usage: "WebSocket connections of this node (bye 504 beyond)"},
+		{key: "limits.max_conns_per_user", flag: "max-conns-per-user", shown: "0 (no limit)", usage: "one user's WebSocket connections on this node (bye 504 beyond)"},
+		{key: "limits.max_pending", flag: "max-pending", def: "1024", usage: "connections not yet past hello (HTTP 503 beyond)"},
+		{key: "limits.max_rooms_per_conn", flag: "max-rooms-per-conn", def: "64", usage: "rooms one connection may join (err 108 beyond)"},
+		{key: "limits.max_message_bytes", flag: "max-message-bytes", def: "64KiB", usage: "largest inbound WebSocket message (bye 103 beyond)"},
+		{key: "limits.max_frames_per_message", flag: "max-frames-per-message", def: "256", usage: "frames one inbound message may carry (bye 103 beyond)"},
+		{key: "limits.frame_rate", flag: "frame-rate", def: "200", positive: true, usage: "inbound frames per second per connection (err 5 beyond)"},
+		{key: "limits.frame_burst", flag: "frame-burst", shown: "2 × frame_rate", usage: "inbound frame burst per connection"},
+		{key: "limits.byte_rate", flag: "byte-rate", def: "1MiB", usage: "inbound bytes per second per connection (err 5 beyond)"},
+		{key: "limits.flood_strikes", flag: "flood-strikes", def: "100", usage: "rate-limited frames tolerated before bye 5"},
+		{key: "limits.queue_max_bytes", flag: "queue-max-bytes", def: "1MiB", usage: "outbound queue per connection (bye 2 slow_consumer beyond)"},
+		{key: "limits.max_body_bytes", flag: "max-body-bytes", def: "256KiB", usage: "largest HTTP API request body (HTTP 413 beyond)"},
+	}},
+	{"Timeouts", []setting{
+		{key: "timeouts.hello", flag: "hello-timeout", def: "10s", positive: true, usage: "time a new connection has to send hello (bye 500)"},
+		{key: "timeouts.ping_interval", flag: "ping-interval", def: "25s", positive: true, usage: "interval between pings to each connection"},
+		{key: "timeouts.pong", flag: "pong-timeout", def: "10s", positive: true, usage: "time a connection has to answer a ping (bye 3)"},
+		{key: "timeouts.write", flag: "write-timeout", def: "10s", positive: true, usage: "bound on one write to a connection"},
+		{key: "timeouts.close", flag: "close-timeout", def: "1s", positive: true, usage: "wait for a client's close reply after bye"},
+	}},
+	{"WebSocket buffers", []setting{
+		{key: "websocket.read_buffer_size", flag: "ws-read-buffer", shown: "0 (reuse the HTTP server's 4KiB buffer)", usage: "WebSocket read buffer per connection"},
+		{key: "websocket.write_buffer_size", flag: "ws-write-buffer", def: "16KiB", usage: "pooled WebSocket write buffer, held only while writing"},
+	}},
+	{"SSE", []setting{
+		{key: "sse.ping_interval", flag: "sse-ping-interval", def: "15s", positive: true, usage: "interval of \": ping\" comments on an idle SSE stream"},
+		{key: "sse.retry", flag: "sse-retry", def: "3s", positive: true, usage: "reconnection delay an SSE stream announces"},
+		{key: "sse.queue_max_bytes", flag: "sse-queue-max-bytes", shown: "limits.queue_max_bytes", usage: "outbound queue per SSE observer (stream ends with bye 2 beyond)"},
+	}},
+	{"Rooms", []setting{
+		{key: "rooms.presence_grace", flag: "presence-grace", def: "5s", negOK: true, usage: "how long a dropped connection stays present (negative: none)"},
+		{key: "rooms.dedupe_window", flag: "dedupe-window", def: "5m", usage: "how long idempotency keys are remembered (at least 5m)"},
+		{key: "rooms.dedupe_max_keys", flag: "dedupe-max-keys", def: "10000", usage: "idempotency keys remembered per room"},
+	}},
+	{"Room settings (under rooms: for every namespace, under namespaces.NAME: for one)", []setting{
+		{key: "history_size", flag: "history-size", def: "100", ns: true, usage: "messages kept per room"},
+		{key: "history_ttl", flag: "history-ttl", def: "10m", ns: true, usage: "age limit of a room's history"},
+		{key: "idle_ttl", flag: "room-idle-ttl", shown: "history_ttl", ns: true, usage: "how long an empty room lives on"},
+		{key: "presence", flag: "presence", def: "true", ns: true, usage: "presence on (false: no snapshot, no deltas, pres ops err 107)"},
+		{key: "max_members", flag: "max-members", def: "0", shown: "0 (no limit)", ns: true, usage: "members per room (err 106 beyond)"},
+		{key: "max_payload_bytes", flag: "max-payload-bytes", def: "64KiB", ns: true, usage: "largest message payload (err 103 beyond)"},
+		{key: "max_presence_bytes", flag: "max-presence-bytes", def: "1KiB", ns: true, usage: "largest presence data (err 103 beyond)"},
+		{key: "state_max_keys", flag: "state-max-keys", def: "10000", ns: true, usage: "state keys per room (err 108 beyond)"},
+		{key: "state_max_bytes", flag: "state-max-bytes", def: "4MiB", ns: true, usage: "state bytes per room, keys and values (err 103 beyond)"},
+		{key: "state_max_value_bytes", flag: "state-max-value-bytes", shown: "max_payload_bytes", ns: true, usage: "largest state value (err 103 beyond)"},
+		{key: "api_publish_only", flag: "api-publish-only", def: "false", ns: true, usage: "only the HTTP API may publish and set state (clients: err 107)"},
+		{key: "publish_rate", flag: "publish-rate", def: "0", shown: "0 (no per-room limit)", ns: true, usage: "publishes per second per member in one room (err 5 beyond)"},
+		{key: "publish_burst", flag: "publish-burst", shown: "2 × publish_rate", ns: true, usage: "publish burst per member in one room"},
+	}},
+}
+
+// settings is every setting, in the order of sections.
+var settings = func() []*setting {
+	var all []*setting
+	for i := range sections {
+		for j := range sections[i].keys {
+			all = append(all, &sections[i].keys[j])
+		}
+	}
+	return all
+}()
+
+// settingByKey finds a setting by its key ("limits.max_conns"; a namespace
+// setting by "rooms.KEY", "namespaces.NAME.KEY" or its bare KEY).
+func settingByKey(key string) *setting {
+	nsKey := ""
+	if k, ok := strings.CutPrefix(key, "rooms."); ok {
+		nsKey = k
+	} else if k, ok := strings.CutPrefix(key, "namespaces."); ok {
+		if _, k, ok = strings.Cut(k, "."); ok {
+			nsKey = k
+		}
+	}
+	for _, s := range settings {
+		if s.ns && (s.key == nsKey || s.key == key) || !s.ns && s.key == key {
+			return s
+		}
+	}
+	return nil
+}
+
+func settingByFlag(name string) *setting {
+	for _, s := range settings {
+		if s.flag == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// path is the key's full path in the file: namespace settings live under
+// rooms.
+func (s *setting) path() string {
+	if s.ns {
+		return "rooms." + s.key
+	}
+	return s.key
+}
+
+func (s *setting) list() bool {
+	return s.field(&Config{}).Kind() == reflect.Slice
+}
+
+// field returns the setting's field in c (for a namespace setting, the
+// pointer field under rooms).
+func (s *setting) field(c *Config) reflect.Value {
+	v, ok := lookup(reflect.ValueOf(c).Elem(), strings.Split(s.path(), "."))
+	if !ok {
+		panic("setting " + s.key + " has no field in Config")
+	}
+	return v
+}
+
+// nsField returns a namespace setting's (pointer) field in ns.
+func (s *setting) nsField(ns *NamespaceConfig) reflect.Value {
+	v, ok := lookup(reflect.ValueOf(ns).Elem(), []string{s.key})
+	if !ok {
+		panic("setting " + s.key + " has no field in NamespaceConfig")
+	}
+	return v
+}
+
+// lookup finds the field at a YAML path in a struct value, following inline
+// structs.
+func lookup(v reflect.Value, path []string) (reflect.Value, bool) {
+	if len(path) == 0 {
+		return v, true
+	}
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	t := v.Type()
+	for i := range t.NumField() {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			if f, ok := lookup(v.Field(i), path); ok {
+				return f, true
+			}
+			continue
+		}
+		if name == path[0] {
+			return lookup(v.Field(i), path[1:])
+		}
+	}
+	return reflect.Value{}, false
+}
+
+var (
+	durationType = reflect.TypeFor[Duration]()
+	sizeType     = reflect.TypeFor[Size]()
+)
+
+// setValue parses s into v, allocating v if it is a nil pointer. For a list,
+// it appends s.
+func setValue(v reflect.Value, s string) error {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		v = v.Elem()
+	}
+	s = strings.TrimSpace(s)
+	switch {
+	case v.Type() == durationType:
+		d, err := parseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case v.Type() == sizeType:
+		n, err := parseSize(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.ParseInt(s, 10, 0)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", s)
+		}
+		v.SetInt(n)
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("invalid number %q", s)
+		}
+		v.SetFloat(f)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Slice:
+		v.Set(reflect.Append(v, reflect.ValueOf(s)))
+	default:
+		panic("setValue: unsupported type " + v.Type().String())
+	}
+	return nil
+}
+
+// parseDuration reads a Go duration ("25s", "1m30s"); a bare "0" is zero.
+func parseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (e.g. 500ms, 25s, 10m, 1h)", s)
+	}
+	return d, nil
+}
+
+// check validates a filled value of the setting (v is not a pointer).
+func (s *setting) check(v reflect.Value, key string) error {
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	fail := func(format string, args ...any) error {
+		name := key
+		if s.flag != "" && !strings.HasPrefix(key, "namespaces.") {
+			name += " (--" + s.flag + ")"
+		}
+		return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+	var n float64
+	switch v.Kind() {
+	case reflect.Int, reflect.Int64:
+		n = float64(v.Int())
+	case reflect.Float64:
+		n = v.Float()
+	default:
+		return nil
+	}
+	shown := fmt.Sprint(v.Interface())
+	if v.Type() == durationType {
+		shown = formatDuration(time.Duration(v.Int()))
+	}
+	switch {
+	case n < 0 && !s.negOK:
+		return fail("must not be negative, got %s", shown)
+	case n <= 0 && s.positive:
+		return fail("must be positive, got %s", shown)
+	case v.Kind() == reflect.Int && n > math.MaxInt32 && v.Type() != durationType && v.Type() != sizeType:
+		return fail("%s is out of range", shown)
+	}
+	return nil
+}
