@@ -67,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.routeAPI()
 	s.registerSSE()
 	if !cfg.NoWeb {
 		s.mux.Handle("GET /", webHandler())
