@@ -32,8 +32,10 @@ test-js:
 	cd client-js && $(NPM) run test:integration
 	cd client-js && $(NPM) run test:browser
 
+# Short runs of every roomd bench scenario against a fresh roomd built from
+# this tree, then the Go micro-benchmarks (scripts/bench.sh; about 1.5 min).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./protocol/ ./room/ ./server/
+	GO=$(GO) bash scripts/bench.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplitDecode -fuzztime 60s ./protocol/

@@ -26,6 +26,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = runToken(args[1:], stdout)
 	case "config":
 		err = runConfig(args[1:], stdout)
+	case "bench":
+		err = runBench(args[1:])
 	case "version":
 		err = runVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":

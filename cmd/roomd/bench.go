@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+
+	"github.com/roomd/roomd/internal/bench"
+)
+
+// defaultServerFrameRate is roomd's default --frame-rate: a bench publisher
+// faster than this needs the server started with a higher one.
+const defaultServerFrameRate = 200
+
+// newBenchFlags binds the flags of roomd bench to c.
+func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("roomd bench", flag.ContinueOnError)
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "scenario: "+strings.Join(bench.Scenarios, ", "))
+	fs.StringVar(urls, "url", *urls, "node base URLs, comma-separated; connections are spread over them")
+	fs.IntVar(&c.Rooms, "rooms", c.Rooms, "rooms")
+	fs.IntVar(&c.Subs, "subs", c.Subs, "fanout: subscribers per room; chat: members per room (each publishes)")
+	fs.IntVar(&c.Pubs, "pubs", c.Pubs, "fanout, sse: publishers per room")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "messages per second published, all publishers together")
+	fs.IntVar(&c.Size, "size", c.Size, fmt.Sprintf("payload bytes (a msgpack bin, at least %d)", bench.MinPayload))
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "measurement window; connect: how long the connections are held")
+	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "publishing before the measurement window")
+	fs.DurationVar(&c.Drain, "drain", c.Drain, "longest wait for in-flight messages after the window")
+	fs.IntVar(&c.Conns, "conns", c.Conns, "connect: connections to open")
+	fs.IntVar(&c.Observers, "observers", c.Observers, "sse: observers, spread over the rooms")
+	fs.Float64Var(&c.NonReaders, "non-readers", c.NonReaders, "fanout: percentage of subscribers that join but never read")
+	fs.StringVar(&c.Token, "token", c.Token, "token sent in hello (and as Bearer to SSE)")
+	fs.BoolVar(asJSON, "json", false, "print the result as JSON")
+	fs.IntVar(&c.PID, "pid", c.PID, "server process id, to measure its CPU per delivery and RSS per connection from /proc")
+	fs.IntVar(&c.DialConcurrency, "dial-concurrency", c.DialConcurrency, "connections opened at once")
+	fs.DurationVar(&c.DialTimeout, "dial-timeout", c.DialTimeout, "bound on one dial + hello + join")
+	fs.StringVar(&c.RoomPrefix, "room-prefix", "", "room name prefix (default: bench: and a random run id)")
+	fs.StringVar(cpuProfile, "cpuprofile", "", "write the bench process's own CPU profile to this file")
+	return fs
+}
+
+func runBench(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := io.Writer(nil)
+	if isTTY(os.Stderr) {
+		progress = os.Stderr
+	}
+	return benchCommand(ctx, args, os.Stdout, os.Stderr, progress)
+}
+
+// benchCommand runs roomd bench with args; progress (nil for none) gets the
+// live status line.
+func benchCommand(ctx context.Context, args []string, stdout, stderr, progress io.Writer) error {
+	cfg := bench.Defaults()
+	urls := strings.Join(cfg.URLs, ",")
+	var asJSON bool
+	var cpuProfile string
+	fs := newBenchFlags(&cfg, &urls, &cpuProfile, &asJSON)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: roomd bench [flags]\n\nLoads roomd nodes over real sockets and measures loss, order and latency.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	cfg.URLs = nil
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.URLs = append(cfg.URLs, u)
+		}
+	}
+	if os.Getenv("GOGC") == "" {
+		// The hot path allocates little, and what it does is short-lived.
+		debug.SetGCPercent(400)
+	}
+	cfg.Progress = progress
+	if w := perConnRate(&cfg); w > defaultServerFrameRate {
+		fmt.Fprintf(stderr, "roomd bench: each publisher sends %.0f msg/s; start roomd with --frame-rate %.0f or more (default %d), or add --pubs\n",
+			w, w*1.25, defaultServerFrameRate)
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.Run(ctx, cfg)
+	if res != nil {
+		if werr := writeBenchResult(stdout, res, asJSON); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil // interrupted: what was measured is printed
+	}
+	return err
+}
+
+func writeBenchResult(w io.Writer, res *bench.Result, asJSON bool) error {
+	if asJSON {
+		return res.WriteJSON(w)
+	}
+	return res.WriteTable(w)
+}
+
+// perConnRate is the publish rate of each publishing connection.
+func perConnRate(c *bench.Config) float64 {
+	if c.Rooms <= 0 || c.Rate <= 0 {
+		return 0
+	}
+	switch c.Scenario {
+	case "chat":
+		if c.Subs > 0 {
+			return c.Rate / float64(c.Rooms*c.Subs)
+		}
+	case "fanout", "sse", "":
+		if c.Pubs > 0 {
+			return c.Rate / float64(c.Rooms*c.Pubs)
+		}
+	}
+	return 0
+}
+
+func isTTY(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/room"
+	"github.com/roomd/roomd/server"
+)
+
+func benchTestServer(t *testing.T) string {
+	t.Helper()
+	rooms, err := room.New(room.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "bench-cmd-test",
+		Router: cluster.NewLocal(rooms, "bench-cmd-test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+		rooms.Close()
+	})
+	return hs.URL
+}
+
+func TestBenchCommandJSON(t *testing.T) {
+	url := benchTestServer(t)
+	for _, sc := range []string{"fanout", "chat"} {
+		var out, errOut bytes.Buffer
+		args := []string{"--scenario", sc, "--url", url, "--rooms", "2", "--subs", "3", "--rate", "40",
+			"--duration", "500ms", "--warmup", "100ms", "--json"}
+		if err := benchCommand(context.Background(), args, &out, &errOut, nil); err != nil {
+			t.Fatalf("%s: %v\n%s", sc, err, errOut.String())
+		}
+		var res struct {
+			Scenario      string             `json:"scenario"`
+			PublishedPerS float64            `json:"published_per_s"`
+			Expected      int64              `json:"expected"`
+			Delivered     int64              `json:"delivered"`
+			Lost          int64              `json:"lost"`
+			Latency       map[string]float64 `json:"latency_ms"`
+			Errors        map[string]int64   `json:"errors"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%s: %v\n%s", sc, err, out.String())
+		}
+		if res.Scenario != sc || res.PublishedPerS <= 0 || res.Expected == 0 || res.Delivered != res.Expected ||
+			res.Lost != 0 || res.Latency["p99"] <= 0 || len(res.Errors) != 0 {
+			t.Errorf("%s: %s", sc, out.String())
+		}
+	}
+}
+
+func TestBenchCommandTable(t *testing.T) {
+	url := benchTestServer(t)
+	var out, errOut bytes.Buffer
+	args := []string{"--scenario", "connect", "--url", url, "--conns", "20", "--rooms", "4", "--duration", "50ms"}
+	if err := benchCommand(context.Background(), args, &out, &errOut, nil); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"connect: 20 connections over 4 rooms", "20 open, 0 failed", "hello+join/s", "errors", "none"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBenchCommandErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "nope"},
+		{"--size", "3"},
+		{"--bogus"},
+		{"extra"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := benchCommand(context.Background(), args, &out, &errOut, nil); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := benchCommand(context.Background(), []string{"-h"}, &out, &errOut, nil); err != nil || !strings.Contains(errOut.String(), "--non-readers") && !strings.Contains(errOut.String(), "-non-readers") {
+		t.Errorf("-h: %v\n%s", err, errOut.String())
+	}
+}
+
+func TestPerConnRateWarning(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// Nothing listens on port 1: the run fails fast, after the warning.
+	args := []string{"--url", "http://127.0.0.1:1", "--rate", "1000", "--subs", "1", "--dial-timeout", "1s"}
+	_ = benchCommand(context.Background(), args, &out, &errOut, nil)
+	if !strings.Contains(errOut.String(), "--frame-rate") {
+		t.Errorf("no rate warning:\n%s", errOut.String())
+	}
+}

@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomd/roomd/server"
+)
+
+func TestFanout(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "fanout")
+	c.Rooms, c.Subs, c.Pubs, c.Rate = 2, 5, 1, 100
+	c.PID = os.Getpid() // the server runs in this process
+	res := run(t, c)
+	checkClean(t, res)
+	if res.Readers != 10 || res.Connections != 12 {
+		t.Errorf("readers %d, connections %d; want 10, 12", res.Readers, res.Connections)
+	}
+	if res.Expected != 5*res.Published {
+		t.Errorf("expected %d, want 5 × %d published", res.Expected, res.Published)
+	}
+	// ~60 messages in the window at 100/s; pacing may shift one or two.
+	if res.Published < 50 || res.Published > 70 {
+		t.Errorf("published %d in %s at 100/s", res.Published, c.Duration)
+	}
+	// CPU time moves in 10 ms ticks: a run this short may not see one.
+	if res.Server == nil || res.Server.CPUSeconds < 0 || res.Server.RSSMaxBytes <= 0 {
+		t.Errorf("server stats %+v", res.Server)
+	}
+	if res.Deliveries < res.Delivered {
+		t.Errorf("deliveries %d below delivered %d", res.Deliveries, res.Delivered)
+	}
+}
+
+func TestChat(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "chat")
+	c.Rooms, c.Subs, c.Rate, c.Size = 3, 3, 90, 300
+	res := run(t, c)
+	checkClean(t, res)
+	if res.Readers != 9 || res.Expected != 3*res.Published {
+		t.Errorf("readers %d, expected %d for %d published", res.Readers, res.Expected, res.Published)
+	}
+}
+
+func TestSpreadOverURLs(t *testing.T) {
+	t.Parallel()
+	// The same node under two URLs: connections alternate between them and
+	// still meet in one room.
+	a, _ := testServer(t, nil)
+	c := quick(a, "fanout")
+	c.URLs = []string{a, strings.Replace(a, "http://", "ws://", 1) + "/v1/ws"}
+	c.Subs, c.Rate = 4, 50
+	checkClean(t, run(t, c))
+}
+
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "connect")
+	c.Conns, c.Rooms, c.Duration = 60, 6, 200*time.Millisecond
+	c.PID = os.Getpid()
+	res := run(t, c)
+	cs := res.Connect
+	if cs == nil || cs.Opened != 60 || cs.Failed != 0 || cs.StillOpen != 60 || cs.PerS <= 0 {
+		t.Fatalf("connect stats %+v", cs)
+	}
+	if cs.Latency.Count != 60 || cs.Latency.P50 <= 0 {
+		t.Errorf("connect latency %+v", cs.Latency)
+	}
+	if res.Server == nil || res.Server.RSSAfterOpenBytes <= 0 {
+		t.Errorf("server stats %+v", res.Server)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+}
+
+func TestNonReadersAreCut(t *testing.T) {
+	// The server's socket send buffer takes megabytes (tcp_wmem's max)
+	// before its queue even starts to fill, so the non-readers get big
+	// payloads: 6 MB/s.
+	url, srv := testServer(t, func(c *server.Config) { c.ByteRate = 64 << 20 })
+	c := quick(url, "fanout")
+	c.Subs, c.Rate, c.Size, c.NonReaders = 3, 200, 30000, 67
+	c.Duration = 1500 * time.Millisecond
+	res := run(t, c)
+	nr := res.NonReaders
+	if nr == nil || nr.Count != 2 {
+		t.Fatalf("non-readers %+v", nr)
+	}
+	if nr.CutSlowConsumer+nr.CutOther != 2 || srv.SlowConsumerCuts() != 2 {
+		t.Errorf("non-readers %+v, server counted %d slow-consumer cuts; errors %v, readers cut %d", nr, srv.SlowConsumerCuts(), res.Errors, res.ReadersDisconnected)
+	}
+	if res.Readers != 1 || res.Lost != 0 || res.Delivered != res.Expected {
+		t.Errorf("readers %d: delivered %d of %d, lost %d", res.Readers, res.Delivered, res.Expected, res.Lost)
+	}
+}
+
+func TestSSE(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "sse")
+	c.Observers, c.Rooms, c.Rate = 6, 2, 60
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := Run(ctx, c)
+	if errors.Is(err, errNoSSE) {
+		t.Skip("this server build has no SSE endpoint yet")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res)
+	if res.Readers != 6 {
+		t.Errorf("readers %d, want 6", res.Readers)
+	}
+}
+
+// TestSSEObserverParsing runs the SSE observer against a stand-in stream
+// written the way PROTOCOL §3 says: snapshot first, then message events
+// whose data carries the payload's bin as base64.
+func TestSSEObserverParsing(t *testing.T) {
+	r := &runner{cfg: Config{DialTimeout: 5 * time.Second}, lat: NewHistogram()}
+	rs := &roomState{name: "bench:x-0"}
+	p := &publisher{id: 0, room: rs}
+	rs.pubs = []*publisher{p}
+	r.pubs = []*publisher{p}
+	sent := now() - int64(3*time.Millisecond)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/v1/rooms/bench:x-0/events" {
+			http.NotFound(w, req)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 3000\n\n: ping\n\nevent: snapshot\ndata: {\"room\":\"bench:x-0\",\"epoch\":\"E\",\"seq\":7,\"presence\":[],\"state\":{},\"log\":[]}\n\n")
+		for i, ctr := range []uint32{0, 1, 1, 3, 2} {
+			body := make([]byte, 40)
+			putStamp(body, stamp{phase: phaseMeasured, pub: 0, counter: ctr, sentNS: sent})
+			d, _ := json.Marshal(body) // []byte → base64 string, as the server's transcoding does
+			fmt.Fprintf(w, "id: E:%d\r\nevent: message\r\ndata: {\"room\":\"bench:x-0\",\"seq\":%d,\"user\":\"\",\"conn\":\"c1\",\"data\":%s,\"ts\":1}\r\n\r\n", 8+i, 8+i, d)
+		}
+		fmt.Fprint(w, "event: bye\ndata: {\"code\":1,\"msg\":\"shutdown\"}\n\n")
+	}))
+	defer hs.Close()
+	r.sse = r.sseClient()
+	s := &sseConn{r: r, url: hs.URL, room: rs}
+	s.tr = newTracker(rs, 0)
+	s.tr.init()
+	if err := s.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.tr.lastSeq != 7 {
+		t.Errorf("snapshot seq %d, want 7", s.tr.lastSeq)
+	}
+	r.readers.Add(1)
+	s.readLoop()
+	tr := s.tr
+	if tr.uniq.Load() != 4 || tr.dups != 1 || tr.ooo != 1 || tr.seqRegress != 0 {
+		t.Errorf("uniq %d dups %d ooo %d regress %d", tr.uniq.Load(), tr.dups, tr.ooo, tr.seqRegress)
+	}
+	if got := r.errs.snapshot(); got["sse_bye:shutdown"] != 1 {
+		t.Errorf("errors %v", got)
+	}
+	if snap := r.lat.Snapshot(); snap.Count != 4 || snap.P50 < 3*time.Millisecond {
+		t.Errorf("latency %+v", snap)
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "fanout")
+	c.Subs, c.Rate = 3, 50
+	res := run(t, c)
+	var buf bytes.Buffer
+	if err := res.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	for _, k := range []string{"published_per_s", "delivered_per_s", "expected_per_s", "lost", "duplicates", "out_of_order", "errors", "latency_ms"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON has no %q", k)
+		}
+	}
+	lat, _ := m["latency_ms"].(map[string]any)
+	for _, k := range []string{"p50", "p99", "p999", "max"} {
+		if _, ok := lat[k]; !ok {
+			t.Errorf("latency_ms has no %q", k)
+		}
+	}
+	buf.Reset()
+	if err := res.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fanout:", "delivered", "latency ms", "p99"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestProc(t *testing.T) {
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	cpu, err := procCPU(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Errorf("procCPU: %v, %v", cpu, err)
+	}
+	rss, err := procRSS(0)
+	if err != nil || rss < 1<<20 {
+		t.Errorf("procRSS: %v, %v", rss, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.Scenario = "nope" },
+		func(c *Config) { c.Size = 5 },
+		func(c *Config) { c.Rate = 0 },
+		func(c *Config) { c.NonReaders = 101 },
+		func(c *Config) { c.Rooms = 0 },
+	} {
+		c := Defaults()
+		edit(&c)
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("config %+v accepted", c)
+		}
+	}
+}
+
+func TestDialFailureCounted(t *testing.T) {
+	t.Parallel()
+	hs := httptest.NewServer(http.NotFoundHandler())
+	url := hs.URL
+	hs.Close()
+	c := quick(url, "connect")
+	c.Conns, c.Duration = 3, 10*time.Millisecond
+	res, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connect.Failed != 3 || res.Errors["dial:refused"] != 3 {
+		t.Errorf("failed %d, errors %v", res.Connect.Failed, res.Errors)
+	}
+}

@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what a run measured. Rates are per second of the measurement
+// window. In the JSON form every figure a script needs is a top-level key.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Params   Params `json:"params"`
+
+	Connections         int     `json:"connections"`
+	ConnectionsFailed   int     `json:"connections_failed"`
+	OpenSeconds         float64 `json:"open_s"`
+	DurationSeconds     float64 `json:"duration_s"`
+	Readers             int     `json:"readers"`
+	ReadersDisconnected int     `json:"readers_disconnected"`
+
+	// Measured messages the server acknowledged with ok (published),
+	// refused with err (rejected), or never answered (unacked).
+	Published     int64   `json:"published"`
+	PublishedPerS float64 `json:"published_per_s"`
+	Rejected      int64   `json:"rejected"`
+	Unacked       int64   `json:"unacked"`
+	// Expected: published messages × the readers of their room.
+	Expected     int64   `json:"expected"`
+	ExpectedPerS float64 `json:"expected_per_s"`
+	// Delivered: distinct measured messages readers received.
+	Delivered     int64   `json:"delivered"`
+	DeliveredPerS float64 `json:"delivered_per_s"`
+	DeliveredPct  float64 `json:"delivered_pct"`
+	// Lost: expected but not received by the end of the drain.
+	Lost           int64 `json:"lost"`
+	Duplicates     int64 `json:"duplicates"`
+	OutOfOrder     int64 `json:"out_of_order"`    // by per-publisher counter
+	SeqRegressions int64 `json:"seq_regressions"` // seq not above the last one seen
+	Foreign        int64 `json:"foreign,omitempty"`
+
+	// Deliveries: every msg frame the server wrote to any bench connection
+	// during the window (publishers' own copies and warmup stragglers
+	// included): the denominator of the CPU figures.
+	Deliveries     int64   `json:"deliveries"`
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+
+	Latency *LatencyMS       `json:"latency_ms,omitempty"`
+	Errors  map[string]int64 `json:"errors"`
+
+	Server     *ServerStats    `json:"server,omitempty"`
+	Client     CPUStats        `json:"client"`
+	Connect    *ConnectStats   `json:"connect,omitempty"`
+	NonReaders *NonReaderStats `json:"non_readers,omitempty"`
+}
+
+// Params echoes the run's configuration.
+type Params struct {
+	URLs       []string `json:"urls"`
+	Rooms      int      `json:"rooms"`
+	Subs       int      `json:"subs,omitempty"`
+	Pubs       int      `json:"pubs,omitempty"`
+	Rate       float64  `json:"rate,omitempty"`
+	Size       int      `json:"size,omitempty"`
+	Duration   string   `json:"duration"`
+	Warmup     string   `json:"warmup,omitempty"`
+	Conns      int      `json:"conns,omitempty"`
+	Observers  int      `json:"observers,omitempty"`
+	NonReaders float64  `json:"non_readers,omitempty"`
+}
+
+func paramsOf(c *Config) Params {
+	p := Params{URLs: c.URLs, Rooms: c.Rooms, Duration: c.Duration.String()}
+	switch c.Scenario {
+	case "connect":
+		p.Conns = c.Conns
+		return p
+	case "sse":
+		p.Observers = c.Observers
+		p.Pubs = c.Pubs
+	case "chat":
+		p.Subs = c.Subs
+	default:
+		p.Subs, p.Pubs, p.NonReaders = c.Subs, c.Pubs, c.NonReaders
+	}
+	p.Rate, p.Size, p.Warmup = c.Rate, c.Size, c.Warmup.String()
+	return p
+}
+
+// LatencyMS is a latency distribution in milliseconds.
+type LatencyMS struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+func latencyOf(s Snapshot) *LatencyMS {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return &LatencyMS{Count: s.Count, Mean: ms(s.Mean), P50: ms(s.P50), P90: ms(s.P90),
+		P99: ms(s.P99), P999: ms(s.P999), Max: ms(s.Max)}
+}
+
+// ServerStats are read from /proc/PID of the server (--pid).
+type ServerStats struct {
+	PID int `json:"pid"`
+	// CPU time over the measurement window (and drain), per delivery.
+	CPUSeconds           float64 `json:"cpu_s"`
+	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery"`
+	RSSBeforeBytes       int64   `json:"rss_before_bytes"`
+	RSSAfterOpenBytes    int64   `json:"rss_after_open_bytes"`
+	RSSEndBytes          int64   `json:"rss_end_bytes"`
+	RSSMaxBytes          int64   `json:"rss_max_bytes"`
+	// RSS growth from before the first connection to all opened, per
+	// connection; for connect also at the end of the idle hold.
+	RSSPerConnBytes          float64 `json:"rss_per_conn_bytes"`
+	RSSPerConnAfterHoldBytes float64 `json:"rss_per_conn_after_hold_bytes,omitempty"`
+}
+
+// CPUStats is the bench process's own CPU use over the window.
+type CPUStats struct {
+	CPUSeconds           float64 `json:"cpu_s"`
+	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery"`
+}
+
+// ConnectStats describe a connection storm.
+type ConnectStats struct {
+	Opened    int        `json:"opened"`
+	Failed    int        `json:"failed"`
+	PerS      float64    `json:"per_s"` // hello + join completed per second
+	StillOpen int        `json:"still_open"`
+	Latency   *LatencyMS `json:"latency_ms"` // dial to joined
+}
+
+// NonReaderStats tell what became of the subscribers that never read.
+type NonReaderStats struct {
+	Count           int `json:"count"`
+	CutSlowConsumer int `json:"cut_slow_consumer"`
+	CutOther        int `json:"cut_other"`
+	StillOpen       int `json:"still_open"`
+}
+
+// WriteJSON writes r as indented JSON.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes r for people.
+func (r *Result) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := r.Params
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
+	fmt.Fprintf(tw, "%s\n", r.title())
+	row("nodes", "%s", strings.Join(p.URLs, ", "))
+	row("connections", "%d open, %d failed, %.2f s to open", r.Connections, r.ConnectionsFailed, r.OpenSeconds)
+	if c := r.Connect; c != nil {
+		row("connect rate", "%.0f hello+join/s", c.PerS)
+		row("connect ms", "%s", fmtLatency(c.Latency))
+		row("after hold", "%d of %d still open after %s", c.StillOpen, c.Opened, p.Duration)
+	} else {
+		row("published", "%.1f/s  (%d acknowledged, %d rejected, %d unanswered; asked %.1f/s)",
+			r.PublishedPerS, r.Published, r.Rejected, r.Unacked, p.Rate)
+		row("expected", "%.1f/s  (%d = published × %d readers' rooms)", r.ExpectedPerS, r.Expected, r.Readers)
+		row("delivered", "%.1f/s  %.2f %%", r.DeliveredPerS, r.DeliveredPct)
+		row("lost", "%d", r.Lost)
+		row("duplicates", "%d", r.Duplicates)
+		row("out of order", "%d  (seq regressions %d)", r.OutOfOrder, r.SeqRegressions)
+		if r.ReadersDisconnected > 0 {
+			row("readers cut", "%d of %d", r.ReadersDisconnected, r.Readers)
+		}
+		row("latency ms", "%s", fmtLatency(r.Latency))
+		if n := r.NonReaders; n != nil {
+			row("non-readers", "%d: %d cut with slow_consumer, %d cut otherwise, %d still open",
+				n.Count, n.CutSlowConsumer, n.CutOther, n.StillOpen)
+		}
+		row("deliveries", "%.0f/s to all bench connections", r.DeliveriesPerS)
+	}
+	if s := r.Server; s != nil {
+		if r.Connect == nil {
+			row("server CPU", "%.2f s = %.2f µs per delivery  (pid %d)", s.CPUSeconds, s.CPUMicrosPerDelivery, s.PID)
+		}
+		row("server RSS", "%s before, %s opened, %s end, %s max", mib(s.RSSBeforeBytes), mib(s.RSSAfterOpenBytes), mib(s.RSSEndBytes), mib(s.RSSMaxBytes))
+		if r.Connect != nil {
+			row("RSS/conn", "%.0f B after connect, %.0f B after hold", s.RSSPerConnBytes, s.RSSPerConnAfterHoldBytes)
+		} else {
+			row("RSS/conn", "%.0f B", s.RSSPerConnBytes)
+		}
+	}
+	if r.Connect == nil {
+		row("bench CPU", "%.2f s = %.2f µs per delivery", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery)
+	}
+	row("errors", "%s", fmtErrors(r.Errors))
+	return tw.Flush()
+}
+
+func (r *Result) title() string {
+	p := r.Params
+	switch r.Scenario {
+	case "connect":
+		return fmt.Sprintf("connect: %d connections over %d rooms, held %s", p.Conns, p.Rooms, p.Duration)
+	case "chat":
+		return fmt.Sprintf("chat: %d rooms × %d members, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Rate, p.Size, p.Duration, p.Warmup)
+	case "sse":
+		return fmt.Sprintf("sse: %d observers over %d rooms, %d publisher(s)/room, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Observers, p.Rooms, p.Pubs, p.Rate, p.Size, p.Duration, p.Warmup)
+	}
+	s := fmt.Sprintf("fanout: %d room(s) × %d subscribers, %d publisher(s)/room, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Pubs, p.Rate, p.Size, p.Duration, p.Warmup)
+	if p.NonReaders > 0 {
+		s += fmt.Sprintf(", %.0f %% non-readers", p.NonReaders)
+	}
+	return s
+}
+
+func fmtLatency(l *LatencyMS) string {
+	if l == nil || l.Count == 0 {
+		return "none recorded"
+	}
+	return fmt.Sprintf("p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (n=%d)", l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
+}
+
+func fmtErrors(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,760 @@
+// Package bench is roomd's load generator (roomd bench): it speaks the real
+// protocol over real sockets to one or more nodes and measures what every
+// subscriber receives: loss, duplicates, order, and latency from a send
+// timestamp carried in each payload.
+//
+// Scenarios:
+//
+//	fanout   R rooms × N subscribers, P publishers per room, at a total rate
+//	chat     R rooms × N members, every member publishes
+//	connect  a connection storm (hello + join) then an idle hold
+//	sse      SSE observers of R rooms while WebSocket publishers publish
+//
+// The client side is built not to be the bottleneck: one goroutine per
+// connection reads, frames are scanned in place (only t, r, s, d, id and
+// code are looked at), and the hot path allocates nothing.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/roomd/roomd/protocol"
+)
+
+// Scenarios lists the scenario names Run accepts.
+var Scenarios = []string{"fanout", "chat", "connect", "sse"}
+
+// Config is one bench run. Zero values take the defaults of Defaults.
+type Config struct {
+	Scenario string
+	URLs     []string // nodes; connection i goes to URLs[i % len]
+	Rooms    int      // rooms (all scenarios)
+	Subs     int      // fanout: subscribers per room; chat: members per room
+	Pubs     int      // fanout, sse: publishers per room
+	Rate     float64  // total messages per second, all publishers together
+	Size     int      // payload bytes (a msgpack bin, header included)
+
+	Duration time.Duration // measurement window (connect: the idle hold)
+	Warmup   time.Duration // publishing before the window opens
+	Drain    time.Duration // longest wait for in-flight messages after it closes
+
+	Conns      int     // connect: connections
+	Observers  int     // sse: observers, spread over the rooms
+	NonReaders float64 // fanout: percentage of subscribers that never read
+	Token      string  // sent in hello (and as Bearer for SSE)
+	PID        int     // server process to measure through /proc; 0: none
+
+	DialConcurrency int           // connections being opened at once
+	DialTimeout     time.Duration // bound on one dial + hello + join
+
+	// RoomPrefix names the run's rooms (PREFIX-0, PREFIX-1, ...). Empty
+	// means "bench:" and a random run id, so runs never share a room.
+	RoomPrefix string
+	// Progress, when set, receives a live status line every second
+	// (carriage-return updated: give it a terminal).
+	Progress io.Writer
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Scenario: "fanout", URLs: []string{"http://127.0.0.1:8080"},
+		Rooms: 1, Subs: 100, Pubs: 1, Rate: 100, Size: 100,
+		Duration: 10 * time.Second, Warmup: 2 * time.Second, Drain: 3 * time.Second,
+		Conns: 1000, Observers: 100,
+		DialConcurrency: 64, DialTimeout: 10 * time.Second,
+	}
+}
+
+func (c *Config) validate() error {
+	d := Defaults()
+	if c.Scenario == "" {
+		c.Scenario = d.Scenario
+	}
+	if len(c.URLs) == 0 {
+		c.URLs = d.URLs
+	}
+	if c.DialConcurrency <= 0 {
+		c.DialConcurrency = d.DialConcurrency
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = d.DialTimeout
+	}
+	if c.Size == 0 {
+		c.Size = d.Size
+	}
+	if c.RoomPrefix == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.RoomPrefix = "bench:" + hex.EncodeToString(b[:])
+	}
+	known := false
+	for _, s := range Scenarios {
+		known = known || s == c.Scenario
+	}
+	switch {
+	case !known:
+		return fmt.Errorf("unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
+	case c.Rooms <= 0:
+		return errors.New("--rooms must be at least 1")
+	case c.Size < MinPayload || c.Size > 1<<20:
+		return fmt.Errorf("--size must be between %d and %d bytes", MinPayload, 1<<20)
+	case c.NonReaders < 0 || c.NonReaders > 100:
+		return errors.New("--non-readers is a percentage, 0 to 100")
+	case c.Duration < 0 || c.Warmup < 0 || c.Drain < 0:
+		return errors.New("durations must not be negative")
+	}
+	switch c.Scenario {
+	case "fanout", "chat":
+		if c.Subs <= 0 {
+			return errors.New("--subs must be at least 1")
+		}
+	case "connect":
+		if c.Conns <= 0 {
+			return errors.New("--conns must be at least 1")
+		}
+	case "sse":
+		if c.Observers <= 0 {
+			return errors.New("--observers must be at least 1")
+		}
+	}
+	if c.Scenario != "connect" {
+		if c.Rate <= 0 {
+			return errors.New("--rate must be above 0")
+		}
+		if c.Scenario != "chat" && c.Pubs <= 0 {
+			return errors.New("--pubs must be at least 1")
+		}
+		if c.Duration == 0 {
+			return errors.New("--duration must be above 0")
+		}
+	}
+	return nil
+}
+
+// runner is the state of one run.
+type runner struct {
+	cfg      Config
+	errs     errCounter
+	lat      *Histogram // receive time - send time, measured messages
+	connLat  *Histogram // dial to joined (or to first SSE event)
+	rooms    []*roomState
+	pubs     []*publisher // by global id
+	conns    []*wsConn
+	sses     []*sseConn
+	wsDialer *websocket.Dialer
+	nrDialer *websocket.Dialer
+	sse      *http.Client
+
+	readers  sync.WaitGroup
+	stopping atomic.Bool
+	opened   atomic.Int64
+	failed   atomic.Int64
+	total    int // connections to open
+
+	phase   atomic.Value // string, for the progress line
+	rss     rssSampler
+	nextURL int
+}
+
+func (r *runner) publisher(id uint32) *publisher {
+	if int(id) < len(r.pubs) {
+		return r.pubs[id]
+	}
+	return nil
+}
+
+func (r *runner) url() string {
+	u := r.cfg.URLs[r.nextURL%len(r.cfg.URLs)]
+	r.nextURL++
+	return u
+}
+
+func (r *runner) addConn(rs *roomState, track bool, pubRate float64) *wsConn {
+	c := &wsConn{r: r, idx: len(r.conns) + len(r.sses), url: r.url(), room: rs}
+	if track {
+		c.tr = newTracker(rs, c.idx)
+	}
+	if pubRate > 0 {
+		p := &publisher{id: uint32(len(r.pubs)), local: len(rs.pubs), room: rs, conn: c, rate: pubRate}
+		rs.pubs = append(rs.pubs, p)
+		r.pubs = append(r.pubs, p)
+		c.pub = p
+	}
+	r.conns = append(r.conns, c)
+	return c
+}
+
+// Run runs one scenario and returns its result. It stops early, with what
+// it measured so far, when ctx ends.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, lat: NewHistogram(), connLat: NewHistogram()}
+	r.wsDialer = r.dialer(false)
+	r.nrDialer = r.dialer(true)
+	r.sse = r.sseClient()
+	defer r.sse.CloseIdleConnections()
+	r.phase.Store("setup")
+	r.build()
+	if cfg.PID > 0 {
+		if _, err := procRSS(cfg.PID); err != nil {
+			return nil, fmt.Errorf("--pid %d: %w", cfg.PID, err)
+		}
+		r.rss.start(cfg.PID)
+		defer r.rss.stop()
+	}
+	stopProgress := r.progress()
+	defer stopProgress()
+	if cfg.Scenario == "connect" {
+		return r.runConnect(ctx)
+	}
+	return r.runTraffic(ctx)
+}
+
+// build lays out rooms and connections.
+func (r *runner) build() {
+	c := &r.cfg
+	for i := range c.Rooms {
+		r.rooms = append(r.rooms, &roomState{idx: i, name: fmt.Sprintf("%s-%d", c.RoomPrefix, i)})
+	}
+	switch c.Scenario {
+	case "fanout":
+		rate := c.Rate / float64(c.Rooms*c.Pubs)
+		n := 0
+		for _, rs := range r.rooms {
+			for range c.Subs {
+				nr := c.NonReaders > 0 && int(float64(n+1)*c.NonReaders/100) > int(float64(n)*c.NonReaders/100)
+				conn := r.addConn(rs, !nr, 0)
+				conn.nonReader = nr
+				n++
+			}
+		}
+		for _, rs := range r.rooms {
+			for range c.Pubs {
+				r.addConn(rs, false, rate)
+			}
+		}
+	case "chat":
+		rate := c.Rate / float64(c.Rooms*c.Subs)
+		for _, rs := range r.rooms {
+			for range c.Subs {
+				r.addConn(rs, true, rate)
+			}
+		}
+	case "connect":
+		for i := range c.Conns {
+			r.addConn(r.rooms[i%c.Rooms], false, 0)
+		}
+	case "sse":
+		for i := range c.Observers {
+			rs := r.rooms[i%c.Rooms]
+			s := &sseConn{r: r, idx: len(r.conns) + len(r.sses), url: r.url(), room: rs}
+			s.tr = newTracker(rs, s.idx)
+			r.sses = append(r.sses, s)
+		}
+		rate := c.Rate / float64(c.Rooms*c.Pubs)
+		for _, rs := range r.rooms {
+			for range c.Pubs {
+				r.addConn(rs, false, rate)
+			}
+		}
+	}
+	for i, p := range r.pubs {
+		p.phase = float64(i) / float64(len(r.pubs)) // spread the publishers' sends
+	}
+	for _, rs := range r.rooms {
+		for _, t := range rs.trackers {
+			t.init()
+		}
+	}
+	r.total = len(r.conns) + len(r.sses)
+}
+
+// openAll opens every connection (SSE observers first, then WebSocket ones
+// in the order built), DialConcurrency at a time, and starts their readers.
+func (r *runner) openAll(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fatal atomic.Value
+	jobs := make(chan func(), r.cfg.DialConcurrency)
+	var wg sync.WaitGroup
+	for range r.cfg.DialConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j()
+			}
+		}()
+	}
+	send := func(j func()) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for _, s := range r.sses {
+		ok := send(func() {
+			t0 := time.Now()
+			if err := s.open(ctx); err != nil {
+				s.tr.dead.Store(true)
+				r.failed.Add(1)
+				if errors.Is(err, errNoSSE) {
+					fatal.Store(err)
+					cancel()
+				}
+				return
+			}
+			r.connLat.Record(s.idx, time.Since(t0))
+			s.tr.live.Store(true)
+			r.opened.Add(1)
+			r.readers.Add(1)
+			go s.readLoop()
+		})
+		if !ok {
+			break
+		}
+	}
+	for _, c := range r.conns {
+		ok := send(func() {
+			t0 := time.Now()
+			if err := c.open(ctx); err != nil {
+				c.dead.Store(true)
+				if c.tr != nil {
+					c.tr.dead.Store(true)
+				}
+				if c.pub != nil {
+					c.pub.stopped.Store(true)
+				}
+				r.failed.Add(1)
+				return
+			}
+			r.connLat.Record(c.idx, time.Since(t0))
+			if c.tr != nil {
+				c.tr.live.Store(true)
+			}
+			r.opened.Add(1)
+			if !c.nonReader {
+				r.readers.Add(1)
+				go c.readLoop()
+			}
+		})
+		if !ok {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err, _ := fatal.Load().(error); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// teardown closes every connection and waits for the readers.
+func (r *runner) teardown() {
+	r.stopping.Store(true)
+	for _, c := range r.conns {
+		c.abort()
+	}
+	for _, s := range r.sses {
+		s.close()
+	}
+	r.readers.Wait()
+}
+
+// received counts the msg frames (and SSE message events) received so far by
+// every connection: what the server delivered.
+func (r *runner) received() int64 {
+	var n int64
+	for _, rs := range r.rooms {
+		for _, t := range rs.trackers {
+			n += t.all.Load()
+		}
+	}
+	for _, c := range r.conns {
+		n += c.echo.Load()
+	}
+	return n
+}
+
+func (r *runner) published() int64 {
+	var n int64
+	for _, p := range r.pubs {
+		n += p.sent.Load()
+	}
+	return n
+}
+
+// settled reports whether every live tracker has every acknowledged measured
+// message and every publisher has its answers.
+func (r *runner) settled() bool {
+	for _, p := range r.pubs {
+		if !p.stopped.Load() && !p.conn.dead.Load() && p.measured.Load() > p.acked.Load()+p.rejected.Load() {
+			return false
+		}
+	}
+	for _, rs := range r.rooms {
+		var want int64
+		for _, p := range rs.pubs {
+			want += p.acked.Load()
+		}
+		for _, t := range rs.trackers {
+			if !t.dead.Load() && t.uniq.Load() < want {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// runTraffic runs fanout, chat and sse.
+func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
+	c := &r.cfg
+	res := &Result{Scenario: c.Scenario, Params: paramsOf(c)}
+	rssBefore := r.rss.now()
+	t0 := time.Now()
+	r.phase.Store("connecting")
+	if err := r.openAll(ctx); err != nil {
+		r.teardown()
+		return nil, err
+	}
+	res.OpenSeconds = time.Since(t0).Seconds()
+	rssOpen := r.rss.now()
+	if r.opened.Load() == 0 {
+		r.teardown()
+		return nil, fmt.Errorf("no connection could be opened (%s)", fmtErrors(r.errs.snapshot()))
+	}
+
+	start := time.Now().Add(50 * time.Millisecond)
+	measure := start.Add(c.Warmup)
+	stop := measure.Add(c.Duration)
+	var pubs sync.WaitGroup
+	for _, p := range r.pubs {
+		if p.stopped.Load() {
+			continue
+		}
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			p.run(start, measure, stop)
+		}()
+	}
+	r.phase.Store("warmup")
+	sleepCtx(ctx, time.Until(measure))
+	r.phase.Store("measuring")
+	cpu0, self0, recv0 := r.serverCPU(), selfCPU(), r.received()
+	w0 := time.Now()
+	sleepCtx(ctx, time.Until(stop))
+	pubs.Wait()
+	r.phase.Store("draining")
+	deadline := time.Now().Add(c.Drain)
+	for time.Now().Before(deadline) && !r.settled() && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
+	window := time.Since(w0)
+	rssEnd := r.rss.now()
+
+	if c.NonReaders > 0 {
+		res.NonReaders = r.probeNonReaders()
+	}
+	r.teardown()
+
+	r.collect(res)
+	deliveries := recv1 - recv0
+	res.Client = CPUStats{CPUSeconds: (self1 - self0).Seconds()}
+	if deliveries > 0 {
+		res.Client.CPUMicrosPerDelivery = float64(self1-self0) / float64(time.Microsecond) / float64(deliveries)
+	}
+	res.Deliveries = deliveries
+	res.DeliveriesPerS = float64(deliveries) / window.Seconds()
+	if c.PID > 0 {
+		s := &ServerStats{PID: c.PID, CPUSeconds: (cpu1 - cpu0).Seconds(),
+			RSSBeforeBytes: rssBefore, RSSAfterOpenBytes: rssOpen, RSSEndBytes: rssEnd, RSSMaxBytes: r.rss.max()}
+		if deliveries > 0 {
+			s.CPUMicrosPerDelivery = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(deliveries)
+		}
+		if n := r.opened.Load(); n > 0 {
+			s.RSSPerConnBytes = float64(rssOpen-rssBefore) / float64(n)
+		}
+		res.Server = s
+	}
+	return res, ctx.Err()
+}
+
+// probeNonReaders reads what each non-reader was sent, to see whether the
+// server cut it.
+func (r *runner) probeNonReaders() *NonReaderStats {
+	st := &NonReaderStats{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(3 * time.Second)
+	sem := make(chan struct{}, 64)
+	for _, c := range r.conns {
+		if !c.nonReader {
+			continue
+		}
+		st.Count++
+		if c.ws == nil || c.dead.Load() {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			how := c.probeCut(deadline)
+			mu.Lock()
+			defer mu.Unlock()
+			switch how {
+			case "slow_consumer":
+				st.CutSlowConsumer++
+			case "open":
+				st.StillOpen++
+			default:
+				st.CutOther++
+			}
+		}()
+	}
+	wg.Wait()
+	return st
+}
+
+// collect fills the delivery figures of a traffic run.
+func (r *runner) collect(res *Result) {
+	c := &r.cfg
+	secs := c.Duration.Seconds()
+	for _, p := range r.pubs {
+		res.Published += p.acked.Load()
+		res.Rejected += p.rejected.Load()
+		res.Unacked += p.measured.Load() - p.acked.Load() - p.rejected.Load()
+	}
+	for _, rs := range r.rooms {
+		for _, t := range rs.trackers {
+			if !t.live.Load() {
+				continue
+			}
+			if t.dead.Load() {
+				res.ReadersDisconnected++
+			}
+			for _, p := range rs.pubs {
+				res.Expected += p.accepted.count()
+				res.Lost += p.accepted.andNotCount(t.pubs[p.local])
+			}
+			res.Delivered += t.uniq.Load()
+			res.Duplicates += t.dups
+			res.OutOfOrder += t.ooo
+			res.SeqRegressions += t.seqRegress
+			res.Foreign += t.foreign
+		}
+	}
+	res.Readers = r.countReaders()
+	res.Connections = int(r.opened.Load())
+	res.ConnectionsFailed = int(r.failed.Load())
+	res.DurationSeconds = secs
+	res.PublishedPerS = float64(res.Published) / secs
+	res.ExpectedPerS = float64(res.Expected) / secs
+	res.DeliveredPerS = float64(res.Delivered) / secs
+	if res.Expected > 0 {
+		res.DeliveredPct = 100 * float64(res.Delivered) / float64(res.Expected)
+	}
+	res.Latency = latencyOf(r.lat.Snapshot())
+	res.Errors = r.errs.snapshot()
+}
+
+// countReaders counts the trackers whose connection opened.
+func (r *runner) countReaders() int {
+	n := 0
+	for _, rs := range r.rooms {
+		for _, t := range rs.trackers {
+			if t.live.Load() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// runConnect opens the connections as fast as the server takes them, then
+// holds them idle for Duration.
+func (r *runner) runConnect(ctx context.Context) (*Result, error) {
+	c := &r.cfg
+	res := &Result{Scenario: c.Scenario, Params: paramsOf(c)}
+	rssBefore := r.rss.now()
+	r.phase.Store("connecting")
+	t0 := time.Now()
+	err := r.openAll(ctx)
+	open := time.Since(t0)
+	rssOpen := r.rss.now()
+	res.OpenSeconds = open.Seconds()
+	if err == nil {
+		r.phase.Store("holding")
+		sleepCtx(ctx, c.Duration)
+	}
+	rssEnd := r.rss.now()
+	still := 0
+	for _, conn := range r.conns {
+		if conn.ws != nil && !conn.dead.Load() {
+			still++
+		}
+	}
+	r.teardown()
+
+	n := r.opened.Load()
+	res.Connections = int(n)
+	res.ConnectionsFailed = int(r.failed.Load())
+	res.DurationSeconds = c.Duration.Seconds()
+	res.Errors = r.errs.snapshot()
+	cs := &ConnectStats{Opened: int(n), Failed: int(r.failed.Load()), StillOpen: still, Latency: latencyOf(r.connLat.Snapshot())}
+	if open > 0 {
+		cs.PerS = float64(n) / open.Seconds()
+	}
+	res.Connect = cs
+	if c.PID > 0 {
+		s := &ServerStats{PID: c.PID, RSSBeforeBytes: rssBefore, RSSAfterOpenBytes: rssOpen, RSSEndBytes: rssEnd, RSSMaxBytes: r.rss.max()}
+		if n > 0 {
+			s.RSSPerConnBytes = float64(rssOpen-rssBefore) / float64(n)
+			s.RSSPerConnAfterHoldBytes = float64(rssEnd-rssBefore) / float64(n)
+		}
+		res.Server = s
+	}
+	if err != nil && ctx.Err() == nil {
+		return res, err
+	}
+	return res, ctx.Err()
+}
+
+func (r *runner) serverCPU() time.Duration {
+	if r.cfg.PID <= 0 {
+		return 0
+	}
+	d, _ := procCPU(r.cfg.PID)
+	return d
+}
+
+func selfCPU() time.Duration {
+	d, _ := procCPU(0)
+	return d
+}
+
+// progress prints a status line every second until the returned func is
+// called.
+func (r *runner) progress() func() {
+	w := r.cfg.Progress
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		lastPub, lastRecv, last := r.published(), r.received(), time.Now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+			}
+			pub, recv, now := r.published(), r.received(), time.Now()
+			secs := now.Sub(last).Seconds()
+			fmt.Fprintf(w, "\r\033[K%s %-10s conns %d/%d  pub %.0f/s  recv %.0f/s  errors %d",
+				r.cfg.Scenario, r.phase.Load(), r.opened.Load(), r.total,
+				float64(pub-lastPub)/secs, float64(recv-lastRecv)/secs, r.errs.n.Load())
+			lastPub, lastRecv, last = pub, recv, now
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// rssSampler samples a process's RSS every 100 ms and keeps the maximum.
+type rssSampler struct {
+	pid  int
+	mx   atomic.Int64
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (s *rssSampler) start(pid int) {
+	s.pid = pid
+	s.done = make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.now()
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (s *rssSampler) stop() {
+	close(s.done)
+	s.wg.Wait()
+}
+
+// now samples the RSS (0 without a pid).
+func (s *rssSampler) now() int64 {
+	if s.pid <= 0 {
+		return 0
+	}
+	v, err := procRSS(s.pid)
+	if err != nil {
+		return 0
+	}
+	for {
+		m := s.mx.Load()
+		if v <= m || s.mx.CompareAndSwap(m, v) {
+			break
+		}
+	}
+	return v
+}
+
+func (s *rssSampler) max() int64 { return s.mx.Load() }
+
+func codeName(c int) string { return protocol.Code(c).String() }
+
+func timeDur(ns int64) time.Duration { return time.Duration(ns) }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# make bench: a short run of every `roomd bench` scenario, each against a
+# fresh roomd built from this tree (measured through --pid), then the Go
+# micro-benchmarks. About a minute and a half on a 2-core machine.
+#
+# Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
+# BENCH_SCENARIOS (the scenarios to run, "fanout chat connect sse"),
+# BENCH_ARGS (extra flags for every roomd bench run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+BENCHTIME=${BENCHTIME:-300ms}
+SCENARIOS=${BENCH_SCENARIOS:-fanout chat connect sse}
+read -r -a EXTRA <<<"${BENCH_ARGS:-}"
+
+"$GO" build -o bin/roomd ./cmd/roomd
+
+tmp=$(mktemp -d)
+pid=""
+stop_server() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+  fi
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+
+# start_server runs roomd on a free loopback port, with per-connection rate
+# limits raised so that a bench publisher is never the one throttled, and
+# sets pid and url.
+start_server() {
+  bin/roomd --addr 127.0.0.1:0 --log-format json \
+    --frame-rate 100000 --frame-burst 200000 --byte-rate 64MiB "$@" 2>"$tmp/roomd.log" &
+  pid=$!
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(grep '"msg":"listening"' "$tmp/roomd.log" 2>/dev/null | head -n1 | sed -n 's/.*"addr":"\([^"]*\)".*/\1/p' || true)
+    [ -n "$addr" ] && break
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "roomd did not start:" >&2
+      cat "$tmp/roomd.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  if [ -z "$addr" ]; then
+    echo "roomd logged no listening address in 10 s:" >&2
+    cat "$tmp/roomd.log" >&2
+    exit 1
+  fi
+  url="http://$addr"
+}
+
+bench() {
+  local name=$1
+  shift
+  echo
+  start_server
+  if ! bin/roomd bench --scenario "$name" --url "$url" --pid "$pid" "$@" "${EXTRA[@]}"; then
+    echo "(roomd bench --scenario $name failed)"
+    status=1
+  fi
+  stop_server
+}
+
+status=0
+echo "== roomd bench: short runs, $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)"
+for s in $SCENARIOS; do
+  case $s in
+  fanout) bench fanout --rooms 1 --subs 500 --rate 200 --duration 5s --warmup 1s ;;
+  chat) bench chat --rooms 100 --subs 5 --rate 500 --duration 5s --warmup 1s ;;
+  connect) bench connect --conns 3000 --rooms 30 --duration 3s ;;
+  sse) bench sse --observers 300 --rooms 1 --rate 50 --duration 5s --warmup 1s ;;
+  *) echo "unknown scenario $s" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "== Go micro-benchmarks (-benchtime $BENCHTIME)"
+"$GO" test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" ./protocol/ ./room/ ./server/ || status=1
+exit $status
