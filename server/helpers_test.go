@@ -23,7 +23,7 @@ type testServer struct {
 
 // newTestServer runs a server on a loopback :0 port. edit may change the
 // configs before the server is built.
-func newTestServer(t *testing.T, edit func(*Config, *room.Config)) *testServer {
+func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	t.Helper()
 	rc := room.Config{}
 	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node"}
@@ -53,14 +53,14 @@ func newTestServer(t *testing.T, edit func(*Config, *room.Config)) *testServer {
 	return ts
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // dial connects without hello.
-func (ts *testServer) dial(t *testing.T) *client.Conn {
+func (ts *testServer) dial(t testing.TB) *client.Conn {
 	t.Helper()
 	c, _, err := client.Dial(testCtx(t), ts.URL, nil)
 	if err != nil {
@@ -71,7 +71,7 @@ func (ts *testServer) dial(t *testing.T) *client.Conn {
 }
 
 // connect dials and says hello.
-func (ts *testServer) connect(t *testing.T) *client.Conn {
+func (ts *testServer) connect(t testing.TB) *client.Conn {
 	t.Helper()
 	c := ts.dial(t)
 	if err := c.Hello(testCtx(t), "", nil); err != nil {
@@ -81,7 +81,7 @@ func (ts *testServer) connect(t *testing.T) *client.Conn {
 }
 
 // join joins a room and returns the joined frame.
-func join(t *testing.T, c *client.Conn, id uint64, room string, extra client.M) *protocol.Frame {
+func join(t testing.TB, c *client.Conn, id uint64, room string, extra client.M) *protocol.Frame {
 	t.Helper()
 	f := client.M{"t": "join", "id": id, "r": room}
 	for k, v := range extra {
@@ -95,14 +95,14 @@ func join(t *testing.T, c *client.Conn, id uint64, room string, extra client.M) 
 	return j
 }
 
-func send(t *testing.T, c *client.Conn, frames ...any) {
+func send(t testing.TB, c *client.Conn, frames ...any) {
 	t.Helper()
 	if err := c.Send(frames...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func expect(t *testing.T, c *client.Conn, typ string, skip ...string) *protocol.Frame {
+func expect(t testing.TB, c *client.Conn, typ string, skip ...string) *protocol.Frame {
 	t.Helper()
 	f, err := c.Expect(testCtx(t), typ, skip...)
 	if err != nil {
@@ -112,7 +112,7 @@ func expect(t *testing.T, c *client.Conn, typ string, skip ...string) *protocol.
 }
 
 // expectBye reads until the server's bye and close, and checks both codes.
-func expectBye(t *testing.T, c *client.Conn, code protocol.Code) {
+func expectBye(t testing.TB, c *client.Conn, code protocol.Code) {
 	t.Helper()
 	ctx := testCtx(t)
 	sawBye := false
@@ -141,7 +141,7 @@ func expectBye(t *testing.T, c *client.Conn, code protocol.Code) {
 }
 
 // checkFor polls cond until it holds or timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
+func checkFor(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -154,7 +154,7 @@ func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Fatalf("condition not met after %v: %v", timeout, err)
 }
 
-func value(t *testing.T, raw protocol.Raw) any {
+func value(t testing.TB, raw protocol.Raw) any {
 	t.Helper()
 	v, err := client.Value(raw)
 	if err != nil {

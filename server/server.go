@@ -14,6 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/roomd/roomd/cluster"
+
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -80,6 +82,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Router returns the router the server sends room operations to.
+func (s *Server) Router() cluster.Router { return s.cfg.Router }
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }

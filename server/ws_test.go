@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -376,8 +377,16 @@ func TestShutdownSendsByeShutdown(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.connect(t)
 	join(t, c, 1, "chat:bye", nil)
-	go func() { _ = ts.Shutdown(testCtx(t)) }()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- ts.Shutdown(ctx)
+	}()
 	expectBye(t, c, protocol.CodeShutdown)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
 	_, _, err := client.Dial(testCtx(t), ts.URL, nil)
 	if err == nil {
 		t.Fatal("dial after shutdown succeeded")
