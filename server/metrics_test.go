@@ -3,6 +3,9 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +132,48 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestDashboardQueriesExistingMetrics checks that every roomd_ metric the
+// Grafana dashboard in deploy/ queries is one the server exports.
+func TestDashboardQueriesExistingMetrics(t *testing.T) {
+	p := NewPrometheus()
+	p.GaugeFunc("queued_bytes", "test", func() float64 { return 0 })
+	// Touch every series once so that vectors appear in the output.
+	p.ConnOpened()
+	p.ObserverOpened()
+	p.FrameIn("pub")
+	p.MessageIn(1)
+	p.MessageOut(1, 1)
+	p.Delivered("msg")
+	p.SlowConsumer("ws")
+	p.EphemeralDropped()
+	p.PublishToWrite(time.Millisecond)
+	p.AuthFailure("expired")
+	p.ErrorSent(protocol.CodeBadRequest)
+	p.ByeSent(protocol.CodeShutdown)
+	p.RateLimited()
+	p.APIRequest("GET /v1/rooms", 200)
+	fams, err := p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range fams {
+		have[f.GetName()] = true
+	}
+	raw, err := os.ReadFile("../deploy/grafana/roomd-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\b(roomd_[a-z_]+|process_[a-z_]+|go_[a-z_]+)`).FindAllString(string(raw), -1)
+	if len(names) < 10 {
+		t.Fatalf("only %d metric names in the dashboard", len(names))
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(n, "_bucket")
+		if !have[base] {
+			t.Errorf("the dashboard queries %s, which the server does not export", n)
+		}
+	}
 }
