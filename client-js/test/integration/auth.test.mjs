@@ -75,8 +75,9 @@ describe('tokens', () => {
 
   test('a token signed with the wrong secret is terminal: bye 501, no reconnect', T, async () => {
     let calls = 0;
-    const c = client({ getToken: () => (calls++, token('eve', 60, 'wrong')) });
+    const c = client({ lazy: true, getToken: () => (calls++, token('eve', 60, 'wrong')) });
     const t = track(c);
+    c.connect();
     const r = c.room(uniq());
     await assert.rejects(r.join(), (e) => e.code === 501);
     await waitFor(() => t.statuses.some(([s, , term]) => s === 'disconnected' && term), 5000, 'terminal');
