@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,8 +50,12 @@ type Result struct {
 	Deliveries     int64   `json:"deliveries"`
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 
-	Latency *LatencyMS       `json:"latency_ms,omitempty"`
-	Errors  map[string]int64 `json:"errors"`
+	Latency *LatencyMS `json:"latency_ms,omitempty"`
+	// ServerLatency is the nodes' own publish-to-write histogram over the
+	// window (from /metrics, when exposed): every delivery, not only the
+	// readers'.
+	ServerLatency *ServerLatencyMS `json:"server_publish_to_write_ms,omitempty"`
+	Errors        map[string]int64 `json:"errors"`
 
 	Server     *ServerStats    `json:"server,omitempty"`
 	Client     CPUStats        `json:"client"`
@@ -178,6 +183,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 			row("readers cut", "%d of %d", r.ReadersDisconnected, r.Readers)
 		}
 		row("latency ms", "%s", fmtLatency(r.Latency))
+		if l := r.ServerLatency; l != nil && l.Count > 0 {
+			row("server p→w ms", "p50 ≤%s  p90 ≤%s  p99 ≤%s  p99.9 ≤%s  (roomd_publish_to_write_seconds, n=%d)",
+				fmtLE(l.P50), fmtLE(l.P90), fmtLE(l.P99), fmtLE(l.P999), l.Count)
+		}
 		if n := r.NonReaders; n != nil {
 			row("non-readers", "%d: %d cut with slow_consumer, %d cut otherwise, %d still open",
 				n.Count, n.CutSlowConsumer, n.CutOther, n.StillOpen)
@@ -240,6 +249,13 @@ func fmtErrors(m map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+func fmtLE(v float64) string {
+	if v < 0 {
+		return "∞"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

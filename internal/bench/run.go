@@ -475,6 +475,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	r.phase.Store("measuring")
 	cpu0, self0, recv0 := r.serverCPU(), selfCPU(), r.received()
 	w0 := time.Now()
+	p2w0 := r.scrapeBuckets(ctx)
 	sleepCtx(ctx, time.Until(stop))
 	pubs.Wait()
 	r.phase.Store("draining")
@@ -484,6 +485,9 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	}
 	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
 	window := time.Since(w0)
+	if p2w0 != nil {
+		res.ServerLatency = serverLatency(p2w0, r.scrapeBuckets(ctx))
+	}
 	rssEnd := r.rss.now()
 
 	if c.NonReaders > 0 {

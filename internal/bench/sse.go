@@ -50,14 +50,7 @@ func (r *runner) sseClient() *http.Client {
 
 // sseURL is the events URL of a room on the node at base.
 func sseURL(base, room string) string {
-	base = strings.Replace(base, "ws://", "http://", 1)
-	base = strings.Replace(base, "wss://", "https://", 1)
-	if i := strings.Index(base, "://"); i >= 0 {
-		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
-			base = base[:i+3+j]
-		}
-	}
-	return base + "/v1/rooms/" + url.PathEscape(room) + "/events"
+	return httpBase(base) + "/v1/rooms/" + url.PathEscape(room) + "/events"
 }
 
 var errNoSSE = errors.New("bench: the server has no SSE endpoint (404)")

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,3 +143,21 @@ func TestParseSSEMessage(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestServerLatencyFromBuckets(t *testing.T) {
+	text := `# HELP roomd_publish_to_write_seconds x
+roomd_publish_to_write_seconds_bucket{le="0.001"} 10
+roomd_publish_to_write_seconds_bucket{le="0.005"} 60
+roomd_publish_to_write_seconds_bucket{le="0.025"} 109
+roomd_publish_to_write_seconds_bucket{le="+Inf"} 110
+roomd_publish_to_write_seconds_sum 1
+`
+	before := parseBuckets(bufio.NewScanner(strings.NewReader(`roomd_publish_to_write_seconds_bucket{le="0.001"} 0
+roomd_publish_to_write_seconds_bucket{le="+Inf"} 0
+`)))
+	after := parseBuckets(bufio.NewScanner(strings.NewReader(text)))
+	l := serverLatency(before, after)
+	if l.Count != 110 || l.P50 != 5 || l.P99 != 25 || l.P999 != -1 {
+		t.Errorf("%+v (before %v)", l, before)
+	}
+}
