@@ -23,6 +23,8 @@ import (
 // the map first. A room's lock may be held while Manager.mu is taken (the idle
 // drop removes the room from the map that way). Subscriber.Deliver is called
 // with the room lock held and must not call back into the room or Manager.
+// Install holds the lock of a room nobody can see yet while it waits for a
+// live room's lock (handoff.go); no other code holds two room locks.
 
 // Defaults of Config and Namespace.
 const (

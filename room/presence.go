@@ -82,10 +82,14 @@ func (m *Manager) detach(room string, sub Subscriber, grace bool) {
 
 // startGrace keeps a dropped member's entry for the presence grace. r.mu is
 // held on entry.
-func (r *room) startGrace(mem *member) {
+func (r *room) startGrace(mem *member) { r.armGrace(mem, r.m.grace) }
+
+// armGrace (re)starts the entry's grace timer with duration d: when it ends
+// with nobody attached, the entry leaves. r.mu is held on entry.
+func (r *room) armGrace(mem *member, d time.Duration) {
 	mem.stopGrace()
 	gen := mem.gen
-	mem.grace = time.AfterFunc(r.m.grace, func() { r.graceExpired(mem, gen) })
+	mem.grace = time.AfterFunc(d, func() { r.graceExpired(mem, gen) })
 }
 
 func (r *room) graceExpired(mem *member, gen uint64) {
