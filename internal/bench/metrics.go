@@ -22,10 +22,23 @@ const publishToWrite = "roomd_publish_to_write_seconds_bucket"
 // promBuckets is a cumulative histogram: upper bound (seconds) → count.
 type promBuckets map[float64]float64
 
-// scrapeBuckets sums the publish-to-write buckets of every node; nil when no
-// node exposes them.
-func (r *runner) scrapeBuckets(ctx context.Context) promBuckets {
-	var out promBuckets
+// counterPrefixes are the server counters a run reports the change of:
+// why connections were closed, what errors were sent, and how many frames
+// went out in how many writes (the server's write batching).
+var counterPrefixes = []string{
+	"roomd_byes_total", "roomd_slow_consumer_cuts_total", "roomd_errors_total",
+	"roomd_frames_out_total", "roomd_messages_out_total", "roomd_rate_limited_total",
+}
+
+// metricsSnap is one scrape of every node, summed.
+type metricsSnap struct {
+	buckets  promBuckets
+	counters map[string]float64 // series (name and labels) → value
+}
+
+// scrape sums the metrics of every node; nil when no node exposes them.
+func (r *runner) scrape(ctx context.Context) *metricsSnap {
+	var out *metricsSnap
 	seen := map[string]bool{}
 	for _, u := range r.cfg.URLs {
 		base := httpBase(u)
@@ -38,16 +51,19 @@ func (r *runner) scrapeBuckets(ctx context.Context) promBuckets {
 			continue
 		}
 		if out == nil {
-			out = promBuckets{}
+			out = &metricsSnap{buckets: promBuckets{}, counters: map[string]float64{}}
 		}
-		for le, n := range b {
-			out[le] += n
+		for le, n := range b.buckets {
+			out.buckets[le] += n
+		}
+		for k, n := range b.counters {
+			out.counters[k] += n
 		}
 	}
 	return out
 }
 
-func scrapeOne(ctx context.Context, c *http.Client, url, token string) promBuckets {
+func scrapeOne(ctx context.Context, c *http.Client, url, token string) *metricsSnap {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -65,15 +81,30 @@ func scrapeOne(ctx context.Context, c *http.Client, url, token string) promBucke
 	if resp.StatusCode != http.StatusOK {
 		return nil
 	}
-	return parseBuckets(bufio.NewScanner(resp.Body))
+	return parseMetrics(bufio.NewScanner(resp.Body))
 }
 
-// parseBuckets reads the publish-to-write buckets from Prometheus text.
-func parseBuckets(sc *bufio.Scanner) promBuckets {
+// parseMetrics reads the publish-to-write buckets and the counters of
+// counterPrefixes from Prometheus text; nil when neither is there.
+func parseMetrics(sc *bufio.Scanner) *metricsSnap {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var out promBuckets
+	m := &metricsSnap{counters: map[string]float64{}}
+	found := false
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, p := range counterPrefixes {
+			if strings.HasPrefix(line, p+"{") || strings.HasPrefix(line, p+" ") {
+				if k := strings.LastIndexByte(line, ' '); k > 0 {
+					if v, err := strconv.ParseFloat(line[k+1:], 64); err == nil {
+						m.counters[line[:k]] += v
+						found = true
+					}
+				}
+			}
+		}
 		if !strings.HasPrefix(line, publishToWrite+"{") {
 			continue
 		}
@@ -92,10 +123,26 @@ func parseBuckets(sc *bufio.Scanner) promBuckets {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if out == nil {
-			out = promBuckets{}
+		if m.buckets == nil {
+			m.buckets = promBuckets{}
 		}
-		out[le] += n
+		m.buckets[le] += n
+		found = true
+	}
+	if !found {
+		return nil
+	}
+	return m
+}
+
+// counterDelta is the change of every counter between two scrapes, zero
+// changes left out.
+func counterDelta(before, after *metricsSnap) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after.counters {
+		if d := v - before.counters[k]; d != 0 {
+			out[k] = d
+		}
 	}
 	return out
 }
@@ -103,7 +150,7 @@ func parseBuckets(sc *bufio.Scanner) promBuckets {
 // serverLatency turns the difference of two scrapes into quantiles, each
 // the upper bound of the bucket it falls in (coarse: the server's buckets).
 func serverLatency(before, after promBuckets) *ServerLatencyMS {
-	if after == nil {
+	if len(after) == 0 {
 		return nil
 	}
 	les := make([]float64, 0, len(after))

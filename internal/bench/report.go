@@ -55,7 +55,11 @@ type Result struct {
 	// window (from /metrics, when exposed): every delivery, not only the
 	// readers'.
 	ServerLatency *ServerLatencyMS `json:"server_publish_to_write_ms,omitempty"`
-	Errors        map[string]int64 `json:"errors"`
+	// ServerCounters is the change over the window of the nodes' byes,
+	// slow-consumer cuts, errors, and outbound frames and messages (their
+	// ratio is the server's write batching), from /metrics.
+	ServerCounters map[string]float64 `json:"server_counters,omitempty"`
+	Errors         map[string]int64   `json:"errors"`
 
 	Server     *ServerStats    `json:"server,omitempty"`
 	Client     CPUStats        `json:"client"`
@@ -192,6 +196,21 @@ func (r *Result) WriteTable(w io.Writer) error {
 				n.Count, n.CutSlowConsumer, n.CutOther, n.StillOpen)
 		}
 		row("deliveries", "%.0f/s to all bench connections", r.DeliveriesPerS)
+		if c := r.ServerCounters; c != nil {
+			if w := c["roomd_messages_out_total"]; w > 0 {
+				row("server writes", "%.0f/s, %.2f frames per write", w/r.DurationSeconds, c["roomd_frames_out_total"]/w)
+			}
+			var other []string
+			for k, v := range c {
+				if k != "roomd_messages_out_total" && k != "roomd_frames_out_total" {
+					other = append(other, fmt.Sprintf("%s %.0f", strings.TrimPrefix(k, "roomd_"), v))
+				}
+			}
+			if len(other) > 0 {
+				sort.Strings(other)
+				row("server counted", "%s", strings.Join(other, ", "))
+			}
+		}
 	}
 	if s := r.Server; s != nil {
 		if r.Connect == nil {

@@ -475,7 +475,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	r.phase.Store("measuring")
 	cpu0, self0, recv0 := r.serverCPU(), selfCPU(), r.received()
 	w0 := time.Now()
-	p2w0 := r.scrapeBuckets(ctx)
+	m0 := r.scrape(ctx)
 	sleepCtx(ctx, time.Until(stop))
 	pubs.Wait()
 	r.phase.Store("draining")
@@ -485,8 +485,11 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	}
 	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
 	window := time.Since(w0)
-	if p2w0 != nil {
-		res.ServerLatency = serverLatency(p2w0, r.scrapeBuckets(ctx))
+	if m0 != nil {
+		if m1 := r.scrape(ctx); m1 != nil {
+			res.ServerLatency = serverLatency(m0.buckets, m1.buckets)
+			res.ServerCounters = counterDelta(m0, m1)
+		}
 	}
 	rssEnd := r.rss.now()
 

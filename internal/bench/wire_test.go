@@ -152,11 +152,18 @@ roomd_publish_to_write_seconds_bucket{le="0.025"} 109
 roomd_publish_to_write_seconds_bucket{le="+Inf"} 110
 roomd_publish_to_write_seconds_sum 1
 `
-	before := parseBuckets(bufio.NewScanner(strings.NewReader(`roomd_publish_to_write_seconds_bucket{le="0.001"} 0
+	before := parseMetrics(bufio.NewScanner(strings.NewReader(`roomd_publish_to_write_seconds_bucket{le="0.001"} 0
 roomd_publish_to_write_seconds_bucket{le="+Inf"} 0
+roomd_byes_total{code="slow_consumer"} 2
 `)))
-	after := parseBuckets(bufio.NewScanner(strings.NewReader(text)))
-	l := serverLatency(before, after)
+	after := parseMetrics(bufio.NewScanner(strings.NewReader(text + `roomd_byes_total{code="slow_consumer"} 5
+roomd_frames_out_total 300
+`)))
+	l := serverLatency(before.buckets, after.buckets)
+	d := counterDelta(before, after)
+	if d[`roomd_byes_total{code="slow_consumer"}`] != 3 || d["roomd_frames_out_total"] != 300 || len(d) != 2 {
+		t.Errorf("counter delta %v", d)
+	}
 	if l.Count != 110 || l.P50 != 5 || l.P99 != 25 || l.P999 != -1 {
 		t.Errorf("%+v (before %v)", l, before)
 	}
