@@ -70,3 +70,31 @@ func procRSS(pid int) (int64, error) {
 	}
 	return 0, errors.New("bench: no VmRSS in " + p)
 }
+
+// machineCPU returns the CPU time all cores of the machine have spent busy
+// (not idle nor waiting for I/O), from the first line of /proc/stat.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 6 || string(f[0]) != "cpu" {
+		return 0, errors.New("bench: unexpected /proc/stat")
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i >= 8 { // guest times are already counted in user
+			break
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, errors.New("bench: unexpected /proc/stat")
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks, nil
+}

@@ -61,6 +61,7 @@ type Result struct {
 	ServerCounters map[string]float64 `json:"server_counters,omitempty"`
 	Errors         map[string]int64   `json:"errors"`
 
+	Machine    *MachineStats   `json:"machine,omitempty"`
 	Server     *ServerStats    `json:"server,omitempty"`
 	Client     CPUStats        `json:"client"`
 	Connect    *ConnectStats   `json:"connect,omitempty"`
@@ -131,6 +132,19 @@ type ServerStats struct {
 	// connection; for connect also at the end of the idle hold.
 	RSSPerConnBytes          float64 `json:"rss_per_conn_bytes"`
 	RSSPerConnAfterHoldBytes float64 `json:"rss_per_conn_after_hold_bytes,omitempty"`
+	// connect: CPU time while the connections were opened, per connection.
+	CPUMicrosPerConn float64 `json:"cpu_us_per_conn,omitempty"`
+}
+
+// MachineStats is how busy the machine's cores were over the window, in
+// cores: all of it, the server (with --pid), this bench, and everything else
+// (the noise of other work on a shared machine). From /proc/stat.
+type MachineStats struct {
+	Cores  int     `json:"cores"`
+	Busy   float64 `json:"busy"`
+	Server float64 `json:"server"`
+	Bench  float64 `json:"bench"`
+	Others float64 `json:"others"`
 }
 
 // CPUStats is the bench process's own CPU use over the window.
@@ -215,6 +229,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if s := r.Server; s != nil {
 		if r.Connect == nil {
 			row("server CPU", "%.2f s = %.2f µs per delivery  (pid %d)", s.CPUSeconds, s.CPUMicrosPerDelivery, s.PID)
+		} else {
+			row("server CPU", "%.2f s while opening = %.0f µs per hello+join  (pid %d)", s.CPUSeconds, s.CPUMicrosPerConn, s.PID)
 		}
 		row("server RSS", "%s before, %s opened, %s end, %s max", mib(s.RSSBeforeBytes), mib(s.RSSAfterOpenBytes), mib(s.RSSEndBytes), mib(s.RSSMaxBytes))
 		if r.Connect != nil {
@@ -225,6 +241,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if r.Connect == nil {
 		row("bench CPU", "%.2f s = %.2f µs per delivery", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery)
+	}
+	if m := r.Machine; m != nil {
+		when := "over the window"
+		if r.Connect != nil {
+			when = "while opening"
+		}
+		row("machine", "%.2f of %d cores busy %s: server %.2f, bench %.2f, others %.2f", m.Busy, m.Cores, when, m.Server, m.Bench, m.Others)
 	}
 	row("errors", "%s", fmtErrors(r.Errors))
 	return tw.Flush()

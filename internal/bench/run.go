@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,7 @@ func Defaults() Config {
 		Rooms: 1, Subs: 100, Pubs: 1, Rate: 100, Size: 100,
 		Duration: 10 * time.Second, Warmup: 2 * time.Second, Drain: 3 * time.Second,
 		Conns: 1000, Observers: 100,
-		DialConcurrency: 64, DialTimeout: 10 * time.Second,
+		DialConcurrency: 16, DialTimeout: 10 * time.Second,
 	}
 }
 
@@ -474,6 +475,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	sleepCtx(ctx, time.Until(measure))
 	r.phase.Store("measuring")
 	cpu0, self0, recv0 := r.serverCPU(), selfCPU(), r.received()
+	mach0, _ := machineCPU()
 	w0 := time.Now()
 	m0 := r.scrape(ctx)
 	sleepCtx(ctx, time.Until(stop))
@@ -484,6 +486,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
+	mach1, _ := machineCPU()
 	window := time.Since(w0)
 	if m0 != nil {
 		if m1 := r.scrape(ctx); m1 != nil {
@@ -505,6 +508,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 		res.Client.CPUMicrosPerDelivery = float64(self1-self0) / float64(time.Microsecond) / float64(deliveries)
 	}
 	res.Deliveries = deliveries
+	res.Machine = machineStats(window, mach1-mach0, self1-self0, cpu1-cpu0)
 	res.DeliveriesPerS = float64(deliveries) / window.Seconds()
 	if c.PID > 0 {
 		s := &ServerStats{PID: c.PID, CPUSeconds: (cpu1 - cpu0).Seconds(),
@@ -620,9 +624,14 @@ func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 	res := &Result{Scenario: c.Scenario, Params: paramsOf(c)}
 	rssBefore := r.rss.now()
 	r.phase.Store("connecting")
+	cpu0, self0 := r.serverCPU(), selfCPU()
+	mach0, _ := machineCPU()
 	t0 := time.Now()
 	err := r.openAll(ctx)
 	open := time.Since(t0)
+	cpu1, self1 := r.serverCPU(), selfCPU()
+	mach1, _ := machineCPU()
+	res.Machine = machineStats(open, mach1-mach0, self1-self0, cpu1-cpu0)
 	rssOpen := r.rss.now()
 	res.OpenSeconds = open.Seconds()
 	if err == nil {
@@ -653,6 +662,8 @@ func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 		if n > 0 {
 			s.RSSPerConnBytes = float64(rssOpen-rssBefore) / float64(n)
 			s.RSSPerConnAfterHoldBytes = float64(rssEnd-rssBefore) / float64(n)
+			s.CPUSeconds = (cpu1 - cpu0).Seconds()
+			s.CPUMicrosPerConn = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
 		}
 		res.Server = s
 	}
@@ -660,6 +671,19 @@ func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	return res, ctx.Err()
+}
+
+// machineStats turns CPU times over a window into cores; nil when
+// /proc/stat could not be read.
+func machineStats(window, machine, bench, server time.Duration) *MachineStats {
+	if machine <= 0 || window <= 0 {
+		return nil
+	}
+	cores := func(d time.Duration) float64 { return d.Seconds() / window.Seconds() }
+	m := &MachineStats{Cores: runtime.NumCPU(), Busy: cores(machine), Server: cores(server), Bench: cores(bench)}
+	// Ticks are read at slightly different moments: never below zero.
+	m.Others = max(0, m.Busy-m.Bench-m.Server)
+	return m
 }
 
 func (r *runner) serverCPU() time.Duration {
