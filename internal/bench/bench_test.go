@@ -260,3 +260,19 @@ func TestDialFailureCounted(t *testing.T) {
 		t.Errorf("failed %d, errors %v", res.Connect.Failed, res.Errors)
 	}
 }
+
+// TestChatPacing checks that slow publishers spread over their interval
+// each send exactly their share in the window.
+func TestChatPacing(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "chat")
+	// 20 members at 2 msg/s each: every one sends exactly 2 in 1 s.
+	c.Rooms, c.Subs, c.Rate = 4, 5, 40
+	c.Warmup, c.Duration = 300*time.Millisecond, time.Second
+	res := run(t, c)
+	checkClean(t, res)
+	if res.Published != 40 {
+		t.Errorf("published %d in the window, want 40", res.Published)
+	}
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,9 @@ func (p *publisher) run(start, measure, stop time.Time) {
 		if !t.Before(stop) {
 			return
 		}
-		due := int(float64(t.Sub(start))/interval-p.phase) + 1
+		// Message k is due at start + (k+phase) × interval; floor, not a
+		// conversion, which would round the early negatives up to zero.
+		due := int(math.Floor(float64(t.Sub(start))/interval-p.phase)) + 1
 		if n := min(due-k, batchLimit); n > 0 {
 			enc.buf = enc.buf[:0]
 			ts := t.UnixNano()
