@@ -33,7 +33,8 @@ test-js:
 	cd client-js && $(NPM) run test:browser
 
 # Short runs of every roomd bench scenario against a fresh roomd built from
-# this tree, then the Go micro-benchmarks (scripts/bench.sh; about 1.5 min).
+# this tree, then the Go micro-benchmarks (scripts/bench.sh; under a minute
+# on 2 cores). Figures and how to take them: docs/BENCHMARKS.md.
 bench:
 	GO=$(GO) bash scripts/bench.sh
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: a short run of every `roomd bench` scenario, each against a
 # fresh roomd built from this tree (measured through --pid), then the Go
-# micro-benchmarks. About a minute and a half on a 2-core machine.
+# micro-benchmarks: about 35 s on a 2-core machine. docs/BENCHMARKS.md has the
+# longer runs and how to take them.
 #
 # Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
 # BENCH_SCENARIOS (the scenarios to run, "fanout chat connect sse"),
