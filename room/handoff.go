@@ -78,15 +78,20 @@ type DedupeEntry struct {
 // the payloads hold, and the whole message can be checked by a scanner that
 // never recurses before any decoder looks at it.
 type snapshotWire struct {
-	V      int               `msgpack:"v"`
-	Room   string            `msgpack:"room"`
-	Epoch  string            `msgpack:"epoch"`
-	Seq    uint64            `msgpack:"seq"`
-	Log    [][]byte          `msgpack:"log,omitempty"`
-	Conns  []string          `msgpack:"conns,omitempty"`
-	State  map[string][]byte `msgpack:"state,omitempty"`
-	Pres   []memberWire      `msgpack:"pres,omitempty"`
-	Dedupe []DedupeEntry     `msgpack:"dedupe,omitempty"`
+	V      int           `msgpack:"v"`
+	Room   string        `msgpack:"room"`
+	Epoch  string        `msgpack:"epoch"`
+	Seq    uint64        `msgpack:"seq"`
+	Log    [][]byte      `msgpack:"log,omitempty"`
+	Conns  []string      `msgpack:"conns,omitempty"`
+	State  []stateWire   `msgpack:"state,omitempty"` // sorted by key: one encoding
+	Pres   []memberWire  `msgpack:"pres,omitempty"`
+	Dedupe []DedupeEntry `msgpack:"dedupe,omitempty"`
+}
+
+type stateWire struct {
+	K string `msgpack:"k"`
+	V []byte `msgpack:"v"`
 }
 
 type memberWire struct {
@@ -101,10 +106,11 @@ type memberWire struct {
 func (s *Snapshot) MarshalMsgpack() ([]byte, error) {
 	w := snapshotWire{V: s.V, Room: s.Room, Epoch: s.Epoch, Seq: s.Seq, Log: s.Log, Conns: s.Conns, Dedupe: s.Dedupe}
 	if len(s.State) > 0 {
-		w.State = make(map[string][]byte, len(s.State))
+		w.State = make([]stateWire, 0, len(s.State))
 		for k, v := range s.State {
-			w.State[k] = v
+			w.State = append(w.State, stateWire{K: k, V: v})
 		}
+		sort.Slice(w.State, func(i, j int) bool { return w.State[i].K < w.State[j].K })
 	}
 	if len(s.Presence) > 0 {
 		w.Pres = make([]memberWire, len(s.Presence))
@@ -166,8 +172,11 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	}
 	if len(w.State) > 0 {
 		s.State = make(map[string]protocol.Raw, len(w.State))
-		for k, v := range w.State {
-			s.State[k] = nonEmpty(v)
+		for i, kv := range w.State {
+			if i > 0 && kv.K <= w.State[i-1].K {
+				return nil, fmt.Errorf("%w: state keys not sorted or repeated", ErrBadSnapshot)
+			}
+			s.State[kv.K] = nonEmpty(kv.V)
 		}
 	}
 	if len(w.Pres) > 0 {
