@@ -34,7 +34,11 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Router = cluster.NewLocal(rooms, "test-node")
+	cl, err := cluster.New(cluster.Config{Rooms: rooms, Node: "test-node", Logger: sc.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Router = cl
 	srv, err := New(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +52,9 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 			t.Errorf("shutdown: %v", err)
 		}
 		hs.Close()
+		if err := cl.Shutdown(ctx); err != nil {
+			t.Errorf("cluster shutdown: %v", err)
+		}
 		rooms.Close()
 	})
 	return ts

@@ -71,6 +71,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.routeAPI()
 	s.registerSSE()
+	if ph, ok := cfg.Router.(interface{ PeerHandler() http.Handler }); ok {
+		s.mux.Handle("GET /v1/peer", ph.PeerHandler()) // links between cluster nodes
+	}
 	if !cfg.NoWeb {
 		s.mux.Handle("GET /", webHandler())
 	}

@@ -24,7 +24,7 @@ func benchTestServer(t *testing.T) string {
 	}
 	srv, err := server.New(server.Config{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "bench-cmd-test",
-		Router: cluster.NewLocal(rooms, "bench-cmd-test"),
+		Router: singleNode(t, rooms, "bench-cmd-test"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,4 +108,14 @@ func TestPerConnRateWarning(t *testing.T) {
 	if !strings.Contains(errOut.String(), "--frame-rate") {
 		t.Errorf("no rate warning:\n%s", errOut.String())
 	}
+}
+
+// singleNode is the router of a cluster of one (no goroutines to stop).
+func singleNode(t testing.TB, rooms *room.Manager, name string) *cluster.Cluster {
+	t.Helper()
+	c, err := cluster.New(cluster.Config{Rooms: rooms, Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -103,6 +103,7 @@ type node struct {
 	verifier *auth.Verifier
 	certs    *certStore // nil without TLS
 	rooms    *room.Manager
+	cl       *cluster.Cluster
 	srv      *server.Server
 	ln       net.Listener
 }
@@ -136,7 +137,11 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	}
 	name := cfg.nodeName()
 	sc := cfg.serverConfig()
-	sc.Router = cluster.NewLocal(n.rooms, name)
+	if n.cl, err = cluster.New(cluster.Config{Rooms: n.rooms, Node: name, Logger: logger}); err != nil {
+		n.rooms.Close()
+		return nil, err
+	}
+	sc.Router = n.cl
 	sc.Auth = n.verifier
 	if len(cfg.APIKeys) > 0 {
 		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)
@@ -148,12 +153,12 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	sc.NodeName = name
 	sc.Version = buildVersion()
 	if n.srv, err = server.New(sc); err != nil {
-		n.rooms.Close()
+		n.close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		n.rooms.Close()
+		n.close()
 		return nil, err
 	}
 	if n.certs != nil {
@@ -162,6 +167,16 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	n.ln = ln
 	n.logStart(name)
 	return n, nil
+}
+
+// close stops the cluster layer and the rooms.
+func (n *node) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.cl.Shutdown(ctx); err != nil {
+		n.log.Warn("cluster shutdown", slog.Any(logKeyErr, err))
+	}
+	n.rooms.Close()
 }
 
 // logStart says how the node is set up: dev mode loudly, never a secret.
@@ -238,7 +253,7 @@ loop:
 			serveErr = err
 		}
 	}
-	n.rooms.Close()
+	n.close()
 	n.log.Info("stopped")
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		return nil

@@ -25,7 +25,7 @@ func testServer(t testing.TB, edit func(*server.Config)) (string, *server.Server
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		NodeName:  "bench-test",
 		FrameRate: 10000,
-		Router:    cluster.NewLocal(rooms, "bench-test"),
+		Router:    singleNode(t, rooms, "bench-test"),
 	}
 	if edit != nil {
 		edit(&sc)
@@ -90,4 +90,14 @@ func checkClean(t *testing.T, res *Result) {
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
+}
+
+// singleNode is the router of a cluster of one (no goroutines to stop).
+func singleNode(t testing.TB, rooms *room.Manager, name string) *cluster.Cluster {
+	t.Helper()
+	c, err := cluster.New(cluster.Config{Rooms: rooms, Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

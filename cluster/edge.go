@@ -1,0 +1,385 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// The edge: this node's local subscribers (WebSocket sessions, SSE feeds),
+// each wrapped in a member that stands for it at the room's owner, here or
+// on a peer. A member records the last seq it handed on, so that when the
+// room moves it re-joins the new owner with since and the subscriber sees a
+// pause, never a gap or a duplicate.
+//
+// Lock order: a room's lock, then member.mu, then the subscriber's own.
+// edge.mu is never held while calling into rooms or links.
+
+type edge struct {
+	c     *Cluster
+	mu    sync.Mutex
+	rooms map[string]*edgeRoom
+	wg    sync.WaitGroup // re-join workers
+}
+
+type edgeRoom struct {
+	members map[room.Subscriber]*member
+	byConn  map[string]*member
+}
+
+// member is one local subscriber in one room.
+type member struct {
+	e   *edge
+	sub room.Subscriber
+	req room.JoinRequest // what re-joins send (Presence kept current)
+
+	mu        sync.Mutex
+	owner     string // node it is registered at; "" while none
+	active    bool   // its joined arrived from that owner
+	epoch     string
+	last      uint64 // last durable seq handed to sub
+	rejoining bool
+	gone      bool
+}
+
+var _ room.Subscriber = (*member)(nil)
+
+func newEdge(c *Cluster) *edge { return &edge{c: c, rooms: map[string]*edgeRoom{}} }
+
+func (e *edge) add(req room.JoinRequest, sub room.Subscriber) *member {
+	m := &member{e: e, sub: sub, req: req}
+	m.req.ID = 0 // re-joins carry no client request id
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[req.Room]
+	if er == nil {
+		er = &edgeRoom{members: map[room.Subscriber]*member{}, byConn: map[string]*member{}}
+		e.rooms[req.Room] = er
+	}
+	er.members[sub] = m
+	if req.Conn != "" {
+		er.byConn[req.Conn] = m
+	}
+	return m
+}
+
+func (e *edge) remove(m *member) {
+	m.mu.Lock()
+	m.gone = true
+	m.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[m.req.Room]
+	if er == nil || er.members[m.sub] != m {
+		return
+	}
+	delete(er.members, m.sub)
+	if er.byConn[m.req.Conn] == m {
+		delete(er.byConn, m.req.Conn)
+	}
+	if len(er.members) == 0 {
+		delete(e.rooms, m.req.Room)
+	}
+}
+
+// removeSub takes sub's member out of a room and returns it.
+func (e *edge) removeSub(name string, sub room.Subscriber) *member {
+	e.mu.Lock()
+	er := e.rooms[name]
+	var m *member
+	if er != nil {
+		m = er.members[sub]
+	}
+	e.mu.Unlock()
+	if m != nil {
+		e.remove(m)
+	}
+	return m
+}
+
+func (e *edge) presenceChanged(name, conn string, data protocol.Raw) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if er := e.rooms[name]; er != nil {
+		if m := er.byConn[conn]; m != nil {
+			m.mu.Lock()
+			m.req.Presence = data
+			m.mu.Unlock()
+		}
+	}
+}
+
+// membersAt lists the members of a room registered at owner.
+func (e *edge) membersAt(name, owner string) []*member {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[name]
+	if er == nil {
+		return nil
+	}
+	out := make([]*member, 0, len(er.members))
+	for _, m := range er.members {
+		if m.ownerName() == owner {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// fromLink hands an event from an owner's link to this node's members of
+// its room. Addressed events (joined, left) go to one member; the others go
+// to every active member registered there, with the room's own exclusions.
+func (e *edge) fromLink(l *link, f *linkFrame) {
+	switch f.Kind {
+	case room.KindJoined, room.KindLeft:
+		e.mu.Lock()
+		var m *member
+		if er := e.rooms[f.R]; er != nil {
+			m = er.byConn[f.C]
+		}
+		e.mu.Unlock()
+		if m == nil || m.ownerName() != l.peer {
+			return
+		}
+		ev := &room.Event{Kind: f.Kind, Room: f.R, Epoch: f.Epoch, Code: f.Code, Msg: f.Msg}
+		if f.Kind == room.KindJoined {
+			j, err := decodeJoined(f.R, f.B)
+			if err != nil {
+				l.log.Warn("bad joined on peer link", slog.Any("err", err))
+				return
+			}
+			ev.Joined = j
+		}
+		m.Deliver(ev)
+		return
+	}
+	ev, err := eventFromFrame(f.R, f.Epoch, f.F)
+	if err != nil {
+		l.log.Warn("bad event on peer link", slog.Any("err", err))
+		return
+	}
+	for _, m := range e.membersAt(f.R, l.peer) {
+		if excluded(ev, m.req.Conn) {
+			continue
+		}
+		m.mu.Lock()
+		active := m.active
+		m.mu.Unlock()
+		if active {
+			m.Deliver(ev)
+		}
+	}
+}
+
+// excluded applies the room's delivery rules that an owner applies per
+// subscriber: an eph is not sent back to its sender, a presence delta not
+// to the member it is about.
+func excluded(ev *room.Event, conn string) bool {
+	if conn == "" {
+		return false
+	}
+	switch ev.Kind {
+	case room.KindEph:
+		return ev.Conn == conn
+	case room.KindPres:
+		for _, m := range ev.Join {
+			if m.C == conn {
+				return true
+			}
+		}
+		for _, m := range ev.Upd {
+			if m.C == conn {
+				return true
+			}
+		}
+		for _, c := range ev.Leave {
+			if c == conn {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *member) setOwner(owner string) {
+	m.mu.Lock()
+	m.owner = owner
+	m.active = false
+	m.mu.Unlock()
+}
+
+func (m *member) ownerName() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.owner
+}
+
+// Deliver implements room.Subscriber: events from a local owner, and from a
+// peer's link through fromLink.
+func (m *member) Deliver(ev *room.Event) {
+	switch ev.Kind {
+	case room.KindJoined:
+		m.joined(ev)
+	case room.KindLeft:
+		if ev.Code == protocol.CodeRoomMoved {
+			m.moved()
+			return
+		}
+		m.e.remove(m)
+		m.sub.Deliver(ev)
+	case room.KindMsg, room.KindState:
+		m.mu.Lock()
+		dup := ev.Epoch == m.epoch && ev.Seq <= m.last
+		if !dup {
+			m.last = ev.Seq
+		}
+		m.mu.Unlock()
+		if !dup {
+			m.sub.Deliver(ev)
+		}
+	default:
+		m.sub.Deliver(ev)
+	}
+}
+
+// joined handles the answer to a join: the client's own, or a re-join
+// after the room moved, whose missed events are handed on as live ones.
+func (m *member) joined(ev *room.Event) {
+	j := ev.Joined
+	m.mu.Lock()
+	rejoin := m.rejoining
+	m.rejoining = false
+	prevEpoch, prevLast := m.epoch, m.last
+	m.active = true
+	m.epoch, m.last = j.Epoch, j.Seq
+	m.mu.Unlock()
+	if !rejoin {
+		m.sub.Deliver(ev)
+		return
+	}
+	if j.Reset || j.Epoch != prevEpoch {
+		// Continuity was lost: the client re-joins itself and sees reset.
+		// (Not under the room's lock, which may be held here.)
+		e := m.e
+		e.c.log.Info("room restarted on its new owner", slog.String("room", ev.Room))
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.c.leave(ev.Room, m.sub, false)
+		}()
+		m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: ev.Room, Code: protocol.CodeRoomMoved, Msg: "room moved; rejoin"})
+		return
+	}
+	for _, le := range j.Log {
+		if le.Seq > prevLast {
+			m.sub.Deliver(le)
+		}
+	}
+}
+
+// moved starts a re-join at the room's new owner.
+func (m *member) moved() {
+	m.mu.Lock()
+	if m.gone || m.rejoining {
+		m.mu.Unlock()
+		return
+	}
+	m.rejoining = true
+	m.active = false
+	m.owner = ""
+	m.mu.Unlock()
+	e := m.e
+	e.wg.Add(1)
+	go e.rejoin(m)
+}
+
+// ownerLost re-homes the members registered at a node that is gone or
+// whose link dropped.
+func (e *edge) ownerLost(owner string) {
+	e.mu.Lock()
+	var ms []*member
+	for _, er := range e.rooms {
+		for _, m := range er.members {
+			if m.ownerName() == owner {
+				ms = append(ms, m)
+			}
+		}
+	}
+	e.mu.Unlock()
+	for _, m := range ms {
+		m.moved()
+	}
+}
+
+// rejoin registers m with its room's owner again, resuming from its last
+// seq. A member that cannot be re-homed in time is told unavailable.
+func (e *edge) rejoin(m *member) {
+	defer e.wg.Done()
+	c := e.c
+	m.mu.Lock()
+	req := m.req
+	if m.epoch != "" {
+		req.Since = &protocol.Since{E: m.epoch, S: m.last}
+	}
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RetryTimeout)
+	defer cancel()
+	err := c.joinAt(ctx, m, req)
+	m.mu.Lock()
+	gone := m.gone
+	m.mu.Unlock()
+	if gone {
+		// The subscriber left meanwhile: undo the registration.
+		if err == nil {
+			c.unregister(req.Room, m)
+		}
+		return
+	}
+	if err != nil {
+		c.log.Warn("re-join after a move failed", slog.String("room", req.Room), slog.Any("err", err))
+		e.remove(m)
+		m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: req.Room, Code: protocol.CodeUnavailable, Msg: "room unavailable; rejoin"})
+	}
+}
+
+// unregister takes a member out of its owner's room.
+func (c *Cluster) unregister(name string, m *member) {
+	switch owner := m.ownerName(); {
+	case owner == c.self:
+		c.rooms.Leave(name, m)
+	case owner != "":
+		if l := c.linkOf(owner); l != nil {
+			l.send(&linkFrame{T: lfRequest, Op: opLeave, R: name, C: m.req.Conn})
+		}
+	}
+}
+
+// moving reports whether a member is re-joining a moved room.
+func (e *edge) moving() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, er := range e.rooms {
+		for _, m := range er.members {
+			m.mu.Lock()
+			r := m.rejoining
+			m.mu.Unlock()
+			if r {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (e *edge) wait() {
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}

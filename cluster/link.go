@@ -1,0 +1,368 @@
+package cluster
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// peerSubprotocol is the WebSocket subprotocol of peer links.
+const peerSubprotocol = "roomd.peer.v1"
+
+// Headers of a link's upgrade request.
+const (
+	hdrNode        = "X-Roomd-Node"
+	hdrIncarnation = "X-Roomd-Incarnation"
+)
+
+var errLinkClosed = protocol.NewError(protocol.CodeUnavailable, "peer link closed")
+
+// link is the one persistent connection between this node and a peer. Both
+// sides send requests and events on it; the node whose name sorts lower
+// dials. Its writer runs only while frames are queued; its reader handles
+// requests and events in arrival order.
+type link struct {
+	c    *Cluster
+	peer string
+	ws   *websocket.Conn
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	queue   [][]byte
+	qbytes  int
+	writing bool
+	closed  bool
+	calls   map[uint64]chan *linkFrame
+	nextID  uint64
+	subs    map[subKey]*linkSub    // owner side: this peer's members here
+	last    map[string]*room.Event // owner side: last event sent per room
+	perRoom map[string]int         // owner side: this peer's members per room
+	done    chan struct{}
+}
+
+type subKey struct{ room, conn string }
+
+func newLink(c *Cluster, peer string, ws *websocket.Conn) *link {
+	return &link{
+		c: c, peer: peer, ws: ws, log: c.log.With(slog.String("peer", peer)),
+		calls:   make(map[uint64]chan *linkFrame),
+		subs:    make(map[subKey]*linkSub),
+		last:    make(map[string]*room.Event),
+		perRoom: make(map[string]int),
+		done:    make(chan struct{}),
+	}
+}
+
+// send queues a frame. It never blocks: past LinkQueueMaxBytes the link is
+// cut, and both sides recover as after any link loss.
+func (l *link) send(f *linkFrame) {
+	b, err := msgpack.Marshal(f)
+	if err != nil {
+		l.log.Error("encode link frame", slog.Any("err", err))
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	if l.qbytes+len(b) > l.c.cfg.LinkQueueMaxBytes && l.qbytes > 0 {
+		l.log.Warn("peer link queue overflowed; cutting the link")
+		go l.close()
+		return
+	}
+	l.queue = append(l.queue, b)
+	l.qbytes += len(b)
+	if !l.writing {
+		l.writing = true
+		l.c.wg.Add(1)
+		go l.writeLoop()
+	}
+}
+
+func (l *link) writeLoop() {
+	defer l.c.wg.Done()
+	var batch [][]byte
+	for {
+		l.mu.Lock()
+		if len(l.queue) == 0 || l.closed {
+			l.writing = false
+			l.queue = nil
+			l.mu.Unlock()
+			return
+		}
+		batch, l.queue = l.queue, batch[:0]
+		l.mu.Unlock()
+		n := 0
+		err := l.ws.SetWriteDeadline(time.Now().Add(l.c.cfg.LinkWriteTimeout))
+		var w io.WriteCloser
+		if err == nil {
+			w, err = l.ws.NextWriter(websocket.BinaryMessage)
+		}
+		for i := 0; err == nil && i < len(batch); i++ {
+			_, err = w.Write(batch[i])
+			n += len(batch[i])
+		}
+		if w != nil {
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		for i := range batch {
+			batch[i] = nil
+		}
+		l.mu.Lock()
+		l.qbytes -= n
+		l.mu.Unlock()
+		if err != nil {
+			l.close()
+			l.mu.Lock()
+			l.writing = false
+			l.mu.Unlock()
+			return
+		}
+	}
+}
+
+// call sends a request and waits for its answer.
+func (l *link) call(ctx context.Context, f *linkFrame) (*linkFrame, error) {
+	ch := make(chan *linkFrame, 1)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errLinkClosed
+	}
+	l.nextID++
+	f.ID = l.nextID
+	f.T = lfRequest
+	l.calls[f.ID] = ch
+	l.mu.Unlock()
+	l.send(f)
+	select {
+	case a := <-ch:
+		if a == nil {
+			return nil, errLinkClosed
+		}
+		if a.Err {
+			return a, protocol.NewError(a.Code, a.Msg)
+		}
+		return a, nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		delete(l.calls, f.ID)
+		l.mu.Unlock()
+		return nil, protocol.NewError(protocol.CodeUnavailable, "peer did not answer in time")
+	}
+}
+
+// readLoop handles everything the peer sends, in order, until the link
+// fails; then it cleans up.
+func (l *link) readLoop() {
+	defer l.c.wg.Done()
+	defer l.closed2()
+	var split [][]byte
+	for {
+		_, msg, err := l.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		split, err = protocol.Split(split[:0], msg, 0)
+		if err != nil {
+			l.log.Warn("undecodable message on peer link", slog.Any("err", err))
+			return
+		}
+		for _, b := range split {
+			var f linkFrame
+			if err := msgpack.Unmarshal(b, &f); err != nil {
+				l.log.Warn("bad frame on peer link", slog.Any("err", err))
+				return
+			}
+			switch f.T {
+			case lfRequest:
+				a := l.c.handleRequest(l, &f)
+				a.T, a.ID = lfAnswer, f.ID
+				l.send(a)
+			case lfAnswer:
+				l.mu.Lock()
+				ch := l.calls[f.ID]
+				delete(l.calls, f.ID)
+				l.mu.Unlock()
+				if ch != nil {
+					ch <- &f
+				}
+			case lfEvent:
+				l.c.edge.fromLink(l, &f)
+			}
+		}
+	}
+}
+
+// close cuts the link; readLoop then cleans up.
+func (l *link) close() {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if !already {
+		_ = l.ws.NetConn().Close()
+	}
+}
+
+// closed2 runs once when the reader ends: pending calls fail, this peer's
+// members here are dropped (with presence grace), and the cluster learns
+// the link is gone.
+func (l *link) closed2() {
+	l.close()
+	l.mu.Lock()
+	calls := l.calls
+	l.calls = map[uint64]chan *linkFrame{}
+	subs := l.subs
+	l.subs = map[subKey]*linkSub{}
+	l.last = map[string]*room.Event{}
+	l.perRoom = map[string]int{}
+	l.mu.Unlock()
+	for _, ch := range calls {
+		ch <- nil
+	}
+	gone := !l.c.aliveNode(l.peer)
+	for k, s := range subs {
+		if gone {
+			l.c.rooms.Leave(k.room, s)
+		} else {
+			l.c.rooms.Drop(k.room, s)
+		}
+	}
+	close(l.done)
+	l.c.linkClosed(l)
+}
+
+// addSub registers (or finds) the proxy of one of the peer's members.
+func (l *link) addSub(roomName, conn string) *linkSub {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := subKey{roomName, conn}
+	if s := l.subs[k]; s != nil {
+		return s
+	}
+	s := &linkSub{l: l, room: roomName, conn: conn}
+	l.subs[k] = s
+	l.perRoom[roomName]++
+	return s
+}
+
+func (l *link) sub(roomName, conn string) *linkSub {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.subs[subKey{roomName, conn}]
+}
+
+func (l *link) removeSub(s *linkSub) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := subKey{s.room, s.conn}
+	if l.subs[k] != s {
+		return
+	}
+	delete(l.subs, k)
+	if l.perRoom[s.room]--; l.perRoom[s.room] <= 0 {
+		delete(l.perRoom, s.room)
+		delete(l.last, s.room)
+	}
+}
+
+// linkSub stands at an owner for one member on the peer. Every event the
+// room hands to any of the peer's members goes over the link once.
+type linkSub struct {
+	l    *link
+	room string
+	conn string
+}
+
+var _ room.Subscriber = (*linkSub)(nil)
+
+// Deliver implements room.Subscriber; it runs under the room's lock.
+func (s *linkSub) Deliver(ev *room.Event) {
+	l := s.l
+	switch ev.Kind {
+	case room.KindJoined:
+		l.send(&linkFrame{T: lfEvent, Kind: ev.Kind, R: ev.Room, C: s.conn, Epoch: ev.Epoch, B: encodeJoined(ev.Joined)})
+	case room.KindLeft:
+		l.removeSub(s)
+		l.send(&linkFrame{T: lfEvent, Kind: ev.Kind, R: ev.Room, C: s.conn, Code: ev.Code, Msg: ev.Msg})
+	default:
+		l.mu.Lock()
+		dup := l.last[ev.Room] == ev
+		if !dup {
+			l.last[ev.Room] = ev
+		}
+		l.mu.Unlock()
+		if !dup {
+			l.send(&linkFrame{T: lfEvent, Kind: ev.Kind, R: ev.Room, Epoch: ev.Epoch, F: ev.Frame})
+		}
+	}
+}
+
+// PeerHandler serves GET /v1/peer: the upgrade of a link dialed by a peer.
+func (c *Cluster) PeerHandler() http.Handler {
+	up := websocket.Upgrader{
+		Subprotocols:    []string{peerSubprotocol},
+		ReadBufferSize:  32 << 10,
+		WriteBufferSize: 32 << 10,
+		CheckOrigin:     func(*http.Request) bool { return true },
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if len(c.cfg.Secret) == 0 || subtle.ConstantTimeCompare([]byte(tok), c.cfg.Secret) != 1 {
+			http.Error(w, "unauthorized peer", http.StatusUnauthorized)
+			return
+		}
+		peer := r.Header.Get(hdrNode)
+		if peer == "" || peer == c.self {
+			http.Error(w, "bad peer name", http.StatusBadRequest)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.adoptLink(peer, ws)
+	})
+}
+
+// dial opens a link to peer at its HTTP address.
+func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.Conn, error) {
+	d := websocket.Dialer{
+		Subprotocols:     []string{peerSubprotocol},
+		HandshakeTimeout: c.cfg.LinkDialTimeout,
+		ReadBufferSize:   32 << 10,
+		WriteBufferSize:  32 << 10,
+		TLSClientConfig:  c.cfg.LinkTLS,
+	}
+	scheme := "ws://"
+	if c.cfg.LinkTLS != nil {
+		scheme = "wss://"
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+string(c.cfg.Secret))
+	h.Set(hdrNode, c.self)
+	ws, resp, err := d.DialContext(ctx, scheme+httpAddr+"/v1/peer", h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		return nil, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "cannot reach node %s", peer), err)
+	}
+	return ws, nil
+}
