@@ -48,6 +48,8 @@ type Config struct {
 	RetryTimeout time.Duration
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives measurements. Nil means none are kept.
+	Metrics Metrics
 }
 
 // Cluster is the Router of a node: it owns the rooms of the partitions
@@ -89,6 +91,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = DefaultPartitions
@@ -334,7 +339,7 @@ func (c *Cluster) local(roomName string, fn func() error) error {
 
 // do runs an op on the room's owner: here, or over the owner's link. It
 // retries while the owner is moving or unreachable, up to RetryTimeout.
-func (c *Cluster) do(ctx context.Context, roomName string, here func() error, there func(l *link, owner string) error) error {
+func (c *Cluster) do(ctx context.Context, op, roomName string, here func() error, there func(l *link, owner string) error) error {
 	deadline := time.Now().Add(c.cfg.RetryTimeout)
 	wait := 5 * time.Millisecond
 	for {
@@ -350,6 +355,7 @@ func (c *Cluster) do(ctx context.Context, roomName string, here func() error, th
 			if l, err = c.linkTo(ctx, owner); err == nil {
 				err = there(l, owner)
 			}
+			c.cfg.Metrics.Forwarded(op)
 		}
 		if !retryable(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
@@ -441,6 +447,7 @@ func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
 	old := c.links[peer]
 	c.links[peer] = l
 	c.notifyLinksLocked()
+	c.cfg.Metrics.LinkUp()
 	c.wg.Add(1)
 	c.mu.Unlock()
 	if old != nil {
@@ -467,6 +474,7 @@ func (c *Cluster) linkClosed(l *link) {
 		delete(c.links, l.peer)
 		c.notifyLinksLocked()
 	}
+	c.cfg.Metrics.LinkDown()
 	c.mu.Unlock()
 	c.edge.ownerLost(l.peer)
 	c.requestRefresh()
@@ -562,7 +570,7 @@ func (c *Cluster) Join(ctx context.Context, req room.JoinRequest, sub room.Subsc
 
 // joinAt registers member m with its room's owner.
 func (c *Cluster) joinAt(ctx context.Context, m *member, req room.JoinRequest) error {
-	return c.do(ctx, req.Room, func() error {
+	return c.do(ctx, opJoin, req.Room, func() error {
 		m.setOwner(c.self)
 		return c.rooms.Join(req, m)
 	}, func(l *link, owner string) error {
@@ -601,7 +609,7 @@ func (c *Cluster) leave(name string, sub room.Subscriber, grace bool) {
 
 func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64, error) {
 	var seq uint64
-	err := c.do(ctx, req.Room, func() (err error) {
+	err := c.do(ctx, opPub, req.Room, func() (err error) {
 		seq, err = c.rooms.Publish(req)
 		return err
 	}, func(l *link, owner string) error {
@@ -617,7 +625,7 @@ func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64,
 
 func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, error) {
 	var seq uint64
-	err := c.do(ctx, req.Room, func() (err error) {
+	err := c.do(ctx, opSet, req.Room, func() (err error) {
 		seq, err = c.rooms.SetState(req)
 		return err
 	}, func(l *link, owner string) error {
@@ -632,7 +640,7 @@ func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, er
 }
 
 func (c *Cluster) UpdatePresence(ctx context.Context, req room.PresenceRequest) error {
-	err := c.do(ctx, req.Room, func() error {
+	err := c.do(ctx, opPres, req.Room, func() error {
 		return c.rooms.UpdatePresence(req)
 	}, func(l *link, owner string) error {
 		_, err := l.call(ctx, &linkFrame{Op: opPres, R: req.Room, C: req.Conn, D: req.Data, Owner: owner})
@@ -649,7 +657,7 @@ func (c *Cluster) Settings(name string) room.Namespace { return c.rooms.Settings
 // remoteRead runs a read op at the owner and decodes its body into v.
 func (c *Cluster) remoteRead(ctx context.Context, f linkFrame, v any, here func() error) (bool, error) {
 	found := true
-	err := c.do(ctx, f.R, here, func(l *link, owner string) error {
+	err := c.do(ctx, f.Op, f.R, here, func(l *link, owner string) error {
 		g := f
 		g.Owner = owner
 		a, err := l.call(ctx, &g)
@@ -757,7 +765,7 @@ func (c *Cluster) History(ctx context.Context, name string, since uint64, limit 
 
 func (c *Cluster) Kick(ctx context.Context, name, user string, code protocol.Code, msg string) (int, error) {
 	var n int
-	err := c.do(ctx, name, func() error {
+	err := c.do(ctx, opKick, name, func() error {
 		n = c.rooms.Kick(name, user, code, msg)
 		return nil
 	}, func(l *link, owner string) error {

@@ -124,6 +124,18 @@ func TestThreeNodes(t *testing.T) {
 	out := apiPost(t, nodes[0].URL+"/v1/rooms/"+roomName+"/messages", `{"data":"cross-node"}`)
 	seq := fmt.Sprint(out["seq"])
 	waitEvent(t, events, "message", `"seq":`+seq+`,`)
+
+	// Two of the three nodes are edges for this room: they forwarded ops
+	// over their links.
+	_, owner := nodes[0].cl.Placement().OwnerOf(roomName)
+	for _, n := range nodes {
+		if n.metrics.linksUp.Load() == 0 {
+			t.Errorf("%s opened no peer link", n.name)
+		}
+		if n.name != owner && n.metrics.forwarded.Load() == 0 {
+			t.Errorf("%s is an edge but forwarded nothing", n.name)
+		}
+	}
 }
 
 func waitEvent(t *testing.T, events <-chan [2]string, name, contains string) {

@@ -50,6 +50,7 @@ func (c *Cluster) handOff(mv Move) {
 	if err := c.sendTo(ctx, mv.To, &linkFrame{Op: opDone, Part: mv.Partition}); err != nil {
 		c.log.Warn("partition handoff not confirmed", slog.Int("partition", mv.Partition), slog.String("to", mv.To), slog.Any("err", err))
 	}
+	c.cfg.Metrics.HandedOver("out", len(snaps))
 	if len(snaps) > 0 {
 		c.log.Info("handed rooms over", slog.Int("partition", mv.Partition), slog.String("to", mv.To), slog.Int("rooms", len(snaps)))
 	}
@@ -168,6 +169,7 @@ func (c *Cluster) install(f *linkFrame) error {
 	if err := c.rooms.Install(snap); err != nil {
 		return protocol.Errorf(protocol.CodeInternal, "install %s: %v", snap.Room, err)
 	}
+	c.cfg.Metrics.HandedOver("in", 1)
 	return nil
 }
 

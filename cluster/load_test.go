@@ -98,6 +98,13 @@ func TestGrowthUnderLoad(t *testing.T) {
 	if moved == 0 {
 		t.Fatal("no room moved to the new node")
 	}
+	var out int64
+	for _, n := range nodes {
+		out += n.metrics.handedOut.Load()
+	}
+	if in := fourth.metrics.handedIn.Load(); in != int64(moved) || out != int64(moved) {
+		t.Fatalf("%d rooms moved, but %d were handed out and %d installed", moved, out, in)
+	}
 	for r, ms := range members {
 		for _, m := range ms {
 			if m.resets != 0 {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,13 +25,14 @@ import (
 // node is one roomd node in this process: real listeners on loopback,
 // real memberlist gossip (fast timings), real peer links.
 type node struct {
-	name  string
-	rooms *room.Manager
-	cl    *cluster.Cluster
-	srv   *server.Server
-	URL   string
-	errc  chan error
-	once  sync.Once
+	metrics *countingMetrics
+	name    string
+	rooms   *room.Manager
+	cl      *cluster.Cluster
+	srv     *server.Server
+	URL     string
+	errc    chan error
+	once    sync.Once
 }
 
 func startNode(t *testing.T, name string, seeds ...string) *node {
@@ -40,6 +42,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	metrics := &countingMetrics{}
 	rooms, err := room.New(room.Config{PresenceGrace: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +50,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 	cl, err := cluster.New(cluster.Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte("test-cluster-secret"),
 		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test"},
-		Logger: logger,
+		Logger: logger, Metrics: metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +62,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: name, rooms: rooms, cl: cl, srv: srv, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
+	n := &node{metrics: metrics, name: name, rooms: rooms, cl: cl, srv: srv, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
 	go func() { n.errc <- srv.Serve(ln) }()
 	t.Cleanup(func() { n.stop(t) })
 	return n
@@ -380,3 +383,19 @@ func sseEvents(t *testing.T, url string) <-chan [2]string {
 	}()
 	return out
 }
+
+// countingMetrics counts what the cluster layer reports.
+type countingMetrics struct {
+	forwarded, handedOut, handedIn, linksUp, linksDown atomic.Int64
+}
+
+func (m *countingMetrics) Forwarded(string) { m.forwarded.Add(1) }
+func (m *countingMetrics) HandedOver(dir string, n int) {
+	if dir == "out" {
+		m.handedOut.Add(int64(n))
+	} else {
+		m.handedIn.Add(int64(n))
+	}
+}
+func (m *countingMetrics) LinkUp()   { m.linksUp.Add(1) }
+func (m *countingMetrics) LinkDown() { m.linksDown.Add(1) }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -33,9 +34,15 @@ type Prometheus struct {
 	latency                    prometheus.Histogram
 	authFailures, errors, byes *prometheus.CounterVec
 	api                        *prometheus.CounterVec
+	forwarded, handedOver      *prometheus.CounterVec
+	peerLinks                  prometheus.Gauge
+	peerLinkDrops              prometheus.Counter
 }
 
-var _ Metrics = (*Prometheus)(nil)
+var (
+	_ Metrics         = (*Prometheus)(nil)
+	_ cluster.Metrics = (*Prometheus)(nil)
+)
 
 // NewPrometheus builds the metrics and their registry, with the Go runtime
 // and process collectors.
@@ -94,6 +101,10 @@ func NewPrometheus() *Prometheus {
 	p.errors = vec("errors_total", "err frames and HTTP API errors sent, by code name.", "code")
 	p.byes = vec("byes_total", "Connections closed by the server, by code name.", "code")
 	p.api = vec("api_requests_total", "HTTP API requests by route and status.", "route", "status")
+	p.forwarded = vec("forwarded_ops_total", "Room ops sent to their owner on another node, by op.", "op")
+	p.handedOver = vec("handoff_rooms_total", "Rooms handed to another node (out) or installed from one (in).", "direction")
+	p.peerLinks = gauge("peer_links", "Open links to other nodes.")
+	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
 	return p
 }
 
@@ -149,3 +160,12 @@ func (p *Prometheus) RateLimited()                   { p.rateLimited.Inc() }
 func (p *Prometheus) APIRequest(route string, status int) {
 	p.api.WithLabelValues(route, strconv.Itoa(status)).Inc()
 }
+
+func (p *Prometheus) Forwarded(op string) { p.forwarded.WithLabelValues(op).Inc() }
+
+func (p *Prometheus) HandedOver(direction string, rooms int) {
+	p.handedOver.WithLabelValues(direction).Add(float64(rooms))
+}
+
+func (p *Prometheus) LinkUp()   { p.peerLinks.Inc() }
+func (p *Prometheus) LinkDown() { p.peerLinks.Dec(); p.peerLinkDrops.Inc() }

@@ -154,6 +154,10 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	p.ByeSent(protocol.CodeShutdown)
 	p.RateLimited()
 	p.APIRequest("GET /v1/rooms", 200)
+	p.Forwarded("pub")
+	p.HandedOver("out", 1)
+	p.LinkUp()
+	p.LinkDown()
 	fams, err := p.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
