@@ -96,8 +96,9 @@ type Config struct {
 	QueueMaxBytes int
 	// MaxRoomsPerConn bounds the rooms one connection may join. Zero means 64.
 	MaxRoomsPerConn int
-	// ReadBufferSize is the WebSocket read buffer. Zero means 4 KiB (the
-	// HTTP server's buffer is reused).
+	// ReadBufferSize is each connection's WebSocket read buffer, held for
+	// the connection's life; larger messages are read through it in
+	// pieces. Zero means 1 KiB.
 	ReadBufferSize int
 	// WriteBufferSize is the size of the pooled WebSocket write buffers,
 	// held only while writing. Zero means 16 KiB.
@@ -141,6 +142,8 @@ func (c *Config) fill() error {
 	setInt(&c.FloodStrikes, 100)
 	setInt(&c.QueueMaxBytes, 1<<20)
 	setInt(&c.MaxRoomsPerConn, 64)
+	setInt(&c.ReadBufferSize, 1<<10)
+	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)
 	setInt(&c.MaxPending, 1024)
 	setDur(&c.SSEPingInterval, 15*time.Second)

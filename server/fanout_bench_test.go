@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -28,9 +29,17 @@ func benchFanout(b *testing.B, subs int) {
 	var received atomic.Int64 // msg frames read, all subscribers together
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); wg.Wait() }()
+	var conns []*client.Conn
+	defer func() {
+		cancel()
+		for _, c := range conns {
+			_ = c.Close() // wakes its reader
+		}
+		wg.Wait()
+	}()
 	for i := 0; i < subs; i++ {
 		c := ts.connect(b)
+		conns = append(conns, c)
 		join(b, c, 1, "bench:fanout", nil)
 		ws := c.WS()
 		_ = ws.SetReadDeadline(time.Time{}) // Hello left one set

@@ -54,7 +54,7 @@ func New(cfg Config) (*Server, error) {
 		recent:   recentConns{ids: make(map[string]recentConn)},
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  cfg.ReadBufferSize,
+		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{"roomd.v1"},

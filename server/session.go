@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,12 +36,14 @@ type session struct {
 	user  string
 	ident atomic.Pointer[auth.Identity]
 
-	lastWrite atomic.Int64 // unix ns of the last message written
+	lastWrite   atomic.Int64 // unix ns of the last message written
+	deadlineSet time.Time    // writer-owned: when the write deadline was last moved
 
 	mu         sync.Mutex
 	queue      []outItem
 	qbytes     int
 	writing    bool
+	writerDone chan struct{} // closed when the running writer exits
 	pingDue    bool
 	closing    bool
 	bye        *byeFrame
@@ -49,8 +53,10 @@ type session struct {
 	expTimer   *time.Timer
 
 	// Reader-owned.
-	pending   bool   // counted in Server.pending
-	httpToken string // token from the upgrade request, if any
+	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
+	raw       syscall.RawConn // the plain TCP socket; nil for TLS
+	pending   bool            // counted in Server.pending
+	httpToken string          // token from the upgrade request, if any
 	frames    *rate.Limiter
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
@@ -67,6 +73,14 @@ type byeFrame struct {
 var codeShutdownBye = byeFrame{protocol.CodeShutdown, "server shutting down"}
 
 var msgBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putMsgBuf returns an inbound message buffer to the pool, unless it grew
+// past what a message may be.
+func putMsgBuf(buf *bytes.Buffer, maxMessage int) {
+	if buf.Cap() <= 2*maxMessage {
+		msgBufPool.Put(buf)
+	}
+}
 
 func (s *Server) upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 	writeAPIError(w, status, protocol.CodeBadRequest, reason.Error())
@@ -94,15 +108,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeOverloaded, "too many connections waiting for hello")
 		return
 	}
-	defer s.wg.Done()
 	ss := &session{srv: s, log: s.cfg.Logger, pending: true, httpToken: auth.TokenFromRequest(r, false)}
-	defer ss.notPending()
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
+	conn, err := s.upgrader.Upgrade(own, r, nil)
 	if err != nil {
+		ss.notPending()
+		s.wg.Done()
 		return // the upgrader answered
 	}
 	ss.conn = conn
-	ss.run()
+	ss.br = own.br
+	ss.raw = rawConn(conn.NetConn())
+	// The session reads in a goroutine of its own and the handler returns,
+	// so that net/http lets go of the request, its buffers and the deep
+	// stack of its connection goroutine: an idle connection keeps only
+	// what the session needs.
+	go func() {
+		defer s.wg.Done()
+		defer ss.notPending()
+		ss.run()
+	}()
 }
 
 // notPending takes the session off the count of connections without hello.
@@ -145,14 +170,11 @@ func (ss *session) run() {
 	ss.strikes = rate.NewLimiter(rate.Limit(float64(cfg.FloodStrikes)/10), cfg.FloodStrikes)
 
 	defer ss.cleanup()
-	buf := msgBufPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 2*cfg.MaxMessageBytes {
-			buf.Reset()
-			msgBufPool.Put(buf)
-		}
-	}()
 	for {
+		if err := ss.idleRead(); err != nil {
+			ss.readFailed(err)
+			return
+		}
 		mt, rd, err := ss.conn.NextReader()
 		if err != nil {
 			ss.readFailed(err)
@@ -165,17 +187,23 @@ func (ss *session) run() {
 			ss.close(byeFrame{protocol.CodeBadProtocol, "text messages are not allowed"})
 			continue
 		}
+		// A buffer from the pool for each message, not one per connection:
+		// idle connections hold none.
+		buf := msgBufPool.Get().(*bytes.Buffer)
 		buf.Reset()
 		n, err := buf.ReadFrom(limitReader(rd, int64(cfg.MaxMessageBytes)+1))
 		if err != nil {
+			putMsgBuf(buf, cfg.MaxMessageBytes)
 			return
 		}
 		if n > int64(cfg.MaxMessageBytes) {
+			putMsgBuf(buf, cfg.MaxMessageBytes)
 			ss.close(byeFrame{protocol.CodeTooLarge, "message over the size limit"})
 			continue
 		}
 		ss.extendRead()
 		ss.handleMessage(buf.Bytes())
+		putMsgBuf(buf, cfg.MaxMessageBytes)
 	}
 }
 
@@ -196,12 +224,18 @@ func (ss *session) readFailed(err error) {
 		b = byeFrame{protocol.CodeBadProtocol, "no hello in time"}
 	}
 	ss.closing = true
+	ss.bye = &b
 	ss.dropQueueLocked()
-	writing := ss.writing
+	writing, done := ss.writing, ss.writerDone
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
 	if !writing {
 		ss.finishClose(b)
+		return
+	}
+	select { // the reader closes the socket when it returns: not before the bye
+	case <-done:
+	case <-time.After(ss.srv.cfg.WriteTimeout):
 	}
 }
 
@@ -262,6 +296,9 @@ func (ss *session) handleMessage(msg []byte) {
 		ss.handleFrame(&f)
 	}
 	clear(ss.split)
+	if cap(ss.split) > 16 {
+		ss.split = nil // a burst of frames does not stay with the connection
+	}
 }
 
 // handleHello handles the first frame of a connection.
