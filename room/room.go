@@ -226,6 +226,28 @@ func (r *room) deliver(ev *Event, except *attachment) {
 	}
 }
 
+// lockForWrite locks the room a publish or state change goes to and finds
+// the member writing: an API write makes the room live, a member's needs
+// it live and itself in it. On success r.mu is held (from is nil for the
+// API).
+func (m *Manager) lockForWrite(name, conn string, fromAPI bool) (r *room, from *member, err error) {
+	r, err = m.lockRoom(name, fromAPI)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r == nil {
+		return nil, nil, notJoined(name)
+	}
+	if fromAPI {
+		return r, nil, nil
+	}
+	if from = r.live(conn); from == nil {
+		r.mu.Unlock()
+		return nil, nil, notJoined(name)
+	}
+	return r, from, nil
+}
+
 // Publish appends a message to the room's log and delivers it; an ephemeral
 // one is only delivered (to everyone but the sender) and gets seq 0. A durable
 // publish whose Key was seen within the dedupe window returns the original seq
@@ -247,22 +269,13 @@ func (m *Manager) Publish(req PublishRequest) (uint64, error) {
 	if ns.APIPublishOnly && !req.FromAPI {
 		return 0, protocol.Errorf(protocol.CodeForbidden, "only the API may publish in room %q", req.Room)
 	}
-	r, err := m.lockRoom(req.Room, req.FromAPI)
+	r, from, err := m.lockForWrite(req.Room, req.Conn, req.FromAPI)
 	if err != nil {
 		return 0, err
-	}
-	if r == nil {
-		return 0, notJoined(req.Room)
 	}
 	defer r.mu.Unlock()
 	if req.FromAPI {
 		defer r.touch()
-	}
-	var from *member
-	if !req.FromAPI {
-		if from = r.live(req.Conn); from == nil {
-			return 0, notJoined(req.Room)
-		}
 	}
 	now := m.now()
 	if req.Ephemeral {

@@ -90,22 +90,13 @@ func (m *Manager) SetState(req SetRequest) (uint64, error) {
 	if ns.APIPublishOnly && !req.FromAPI {
 		return 0, protocol.Errorf(protocol.CodeForbidden, "only the API may set state in room %q", req.Room)
 	}
-	r, err := m.lockRoom(req.Room, req.FromAPI)
+	r, from, err := m.lockForWrite(req.Room, req.Conn, req.FromAPI)
 	if err != nil {
 		return 0, err
-	}
-	if r == nil {
-		return 0, notJoined(req.Room)
 	}
 	defer r.mu.Unlock()
 	if req.FromAPI {
 		defer r.touch()
-	}
-	var from *member
-	if !req.FromAPI {
-		if from = r.live(req.Conn); from == nil {
-			return 0, notJoined(req.Room)
-		}
 	}
 	if err := r.state.check(req.Key, val, r.ns); err != nil {
 		return 0, err
