@@ -30,6 +30,25 @@ func smallBuffers(opt int) func(network, address string, c syscall.RawConn) erro
 	}
 }
 
+// slowListener serves ts on a second loopback listener whose accepted
+// sockets inherit a small send buffer (Linux copies it from the listening
+// socket), and returns its URL and a dialer whose sockets have a small
+// receive buffer: a client that stops reading there is felt at once.
+func slowListener(t *testing.T, ts *testServer) (string, *net.Dialer) {
+	t.Helper()
+	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowSrv := httptest.NewUnstartedServer(ts.Handler())
+	slowSrv.Listener.Close()
+	slowSrv.Listener = ln
+	slowSrv.Start()
+	t.Cleanup(slowSrv.Close)
+	return slowSrv.URL, &net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
+}
+
 func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 	const (
 		readers   = 100
@@ -44,21 +63,8 @@ func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 		c.ByteRate = 1 << 30
 		r.Default.HistorySize = 10
 	})
-	// A second listener on the same server whose accepted sockets inherit a
-	// small send buffer (Linux copies it from the listening socket).
-	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	slowSrv := httptest.NewUnstartedServer(ts.Handler())
-	slowSrv.Listener.Close()
-	slowSrv.Listener = ln
-	slowSrv.Start()
-	t.Cleanup(slowSrv.Close)
-
-	dialer := net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
-	slow, _, err := client.Dial(testCtx(t), slowSrv.URL, &client.DialOptions{NetDialContext: dialer.DialContext})
+	slowURL, dialer := slowListener(t, ts)
+	slow, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
 	if err != nil {
 		t.Fatal(err)
 	}

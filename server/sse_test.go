@@ -9,11 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -508,20 +506,10 @@ func TestSSESlowObserverIsCutWhileOthersReceiveEverything(t *testing.T) {
 		c.FrameRate, c.FrameBurst, c.ByteRate = 100000, 100000, 1<<30
 		r.Default.HistorySize = 10
 	})
-	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	slowSrv := httptest.NewUnstartedServer(ts.Handler())
-	slowSrv.Listener.Close()
-	slowSrv.Listener = ln
-	slowSrv.Start()
-	t.Cleanup(slowSrv.Close)
-	dialer := net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
+	slowURL, dialer := slowListener(t, ts)
 
 	fast := openSSE(t, sseClient(t, nil), eventsURL(ts, "chat:slow", ""), nil)
-	slow := openSSE(t, sseClient(t, dialer.DialContext), slowSrv.URL+"/v1/rooms/chat:slow/events", nil)
+	slow := openSSE(t, sseClient(t, dialer.DialContext), slowURL+"/v1/rooms/chat:slow/events", nil)
 	fast.expect("snapshot")
 	slow.expect("snapshot")
 
