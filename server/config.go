@@ -45,6 +45,13 @@ type Config struct {
 	// SSEQueueMaxBytes bounds an SSE observer's outbound queue; an
 	// observer that falls further behind is cut. Zero means QueueMaxBytes.
 	SSEQueueMaxBytes int
+	// ReadHeaderTimeout bounds the time a client has to send an HTTP
+	// request's headers (a WebSocket upgrade's too), so a client that
+	// trickles bytes cannot hold a socket. Zero means 5 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes an HTTP keep-alive connection idle that long.
+	// Zero means 60 s.
+	IdleTimeout time.Duration
 	// MaxBodyBytes bounds an HTTP API request body. Zero means 256 KiB.
 	MaxBodyBytes int
 
@@ -150,6 +157,8 @@ func (c *Config) fill() error {
 	setDur(&c.SSERetry, 3*time.Second)
 	setInt(&c.SSEQueueMaxBytes, c.QueueMaxBytes)
 	setInt(&c.MaxBodyBytes, 256<<10)
+	setDur(&c.ReadHeaderTimeout, 5*time.Second)
+	setDur(&c.IdleTimeout, 60*time.Second)
 	return nil
 }
 

@@ -103,8 +103,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.httpSrv = &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 	}
 	hs := s.httpSrv
