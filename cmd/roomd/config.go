@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,6 +84,20 @@ type Config struct {
 		Retry         Duration `yaml:"retry"`
 		QueueMaxBytes Size     `yaml:"queue_max_bytes"`
 	} `yaml:"sse"`
+	Cluster struct {
+		Bind          string   `yaml:"bind"`
+		Advertise     string   `yaml:"advertise"`
+		Join          []string `yaml:"join"`
+		Label         string   `yaml:"label"`
+		Key           string   `yaml:"key"`
+		Secret        string   `yaml:"secret"`
+		AdvertiseHTTP string   `yaml:"advertise_http"`
+		TLSCA         string   `yaml:"tls_ca"`
+		TLSInsecure   bool     `yaml:"tls_insecure"`
+		Fast          bool     `yaml:"fast"`
+		Partitions    int      `yaml:"partitions"`
+		RetryTimeout  Duration `yaml:"retry_timeout"`
+	} `yaml:"cluster"`
 	Rooms struct {
 		PresenceGrace Duration `yaml:"presence_grace"`
 		DedupeWindow  Duration `yaml:"dedupe_window"`
@@ -300,7 +316,7 @@ func (c *Config) validate() error {
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", formatDuration(room.MinDedupeWindow), formatDuration(time.Duration(c.Rooms.DedupeWindow)))
 	}
-	return nil
+	return c.validateCluster()
 }
 
 // checkOrigin accepts "*" or a bare origin: scheme://host[:port].
@@ -415,28 +431,43 @@ func (ns *NamespaceConfig) namespace() room.Namespace {
 	}
 }
 
-// masked returns a copy of c whose secrets read "***", for printing.
+// masked returns a copy of c whose secrets (the settings marked secret)
+// read "***", one for each value given, for printing.
 func (c *Config) masked() *Config {
 	m := *c
-	mask := func(l []string) []string {
-		out := make([]string, len(l))
-		for i := range out {
-			out[i] = "***"
+	for _, s := range settings {
+		if !s.secret {
+			continue
 		}
-		return out
+		v := s.field(&m)
+		switch v.Kind() {
+		case reflect.Slice:
+			out := make([]string, v.Len())
+			for i := range out {
+				out[i] = "***"
+			}
+			v.Set(reflect.ValueOf(out))
+		case reflect.String:
+			if v.String() != "" {
+				v.SetString("***")
+			}
+		}
 	}
-	m.Auth.JWTSecrets = mask(c.Auth.JWTSecrets)
-	m.APIKeys = mask(c.APIKeys)
 	return &m
 }
 
-// nodeName is the configured node name, or the host name.
+// nodeName is the configured node name, else the host name and a random
+// suffix, so that a node restarted on the same host is a new member, never
+// a stale one.
 func (c *Config) nodeName() string {
 	if c.NodeName != "" {
 		return c.NodeName
 	}
-	if h, _ := os.Hostname(); h != "" {
-		return h
+	h, _ := os.Hostname()
+	if h = strings.TrimSpace(h); h == "" {
+		h = "roomd"
 	}
-	return "roomd"
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return h + "-" + hex.EncodeToString(b[:])
 }

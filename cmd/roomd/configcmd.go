@@ -53,13 +53,17 @@ func runConfig(args []string, stdout io.Writer) error {
 }
 
 // checkConfigFile loads a file with nothing over it, and loads what it
-// names: the token keys, the TLS key pair, the room settings.
+// names: the token keys, the TLS key pair, the cluster's CA file, the room
+// settings.
 func checkConfigFile(file string) (*Config, error) {
 	cfg, err := loadConfig(sources{file: file})
 	if err != nil {
 		return nil, err
 	}
 	if _, _, err := prepare(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if _, err := cfg.linkTLS(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	m, err := room.New(cfg.roomConfig())

@@ -105,9 +105,9 @@ func (s *setting) placeholder() string {
 		return " N"
 	case v.Kind() == reflect.Float64:
 		return " RATE"
-	case strings.HasSuffix(s.key, "file") || strings.HasSuffix(s.key, "files") || strings.HasPrefix(s.key, "tls."):
+	case strings.HasSuffix(s.key, "file") || strings.HasSuffix(s.key, "files") || strings.HasPrefix(s.key, "tls.") || s.key == "cluster.tls_ca":
 		return " FILE"
-	case s.key == "listen":
+	case s.key == "listen" || s.key == "cluster.bind" || s.key == "cluster.advertise" || s.key == "cluster.advertise_http" || s.key == "cluster.join":
 		return " HOST:PORT"
 	}
 	return " STRING"

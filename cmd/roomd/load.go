@@ -108,11 +108,28 @@ func (c *Config) applyFlags(flags []flagValue) error {
 			v.Set(reflect.Zero(v.Type()))
 			reset[f.name] = true
 		}
-		if err := setValue(v, f.value); err != nil {
-			return fmt.Errorf("--%s: %w", f.name, err)
+		for _, item := range s.items(f.value) {
+			if err := setValue(v, item); err != nil {
+				return fmt.Errorf("--%s: %w", f.name, err)
+			}
 		}
 	}
 	return nil
+}
+
+// items splits a value of a split setting at commas, dropping empty
+// entries; any other value is one item.
+func (s *setting) items(val string) []string {
+	if !s.split {
+		return []string{val}
+	}
+	var out []string
+	for _, item := range strings.Split(val, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // loadYAML reads a configuration file over c. It walks the document itself
@@ -243,7 +260,13 @@ func (l *yamlLoader) value(n *yaml.Node, path string, v reflect.Value) error {
 			if item.Kind != yaml.ScalarNode || isNull(item) {
 				return l.errorf(item, path, "entry %d: want a string, got %s", i+1, describe(item))
 			}
-			_ = setValue(v, item.Value)
+			vals := []string{item.Value}
+			if s := settingByPath(path); s != nil {
+				vals = s.items(item.Value)
+			}
+			for _, val := range vals {
+				_ = setValue(v, val)
+			}
 		}
 		return nil
 	}

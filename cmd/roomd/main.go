@@ -28,6 +28,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = runConfig(args[1:], stdout)
 	case "bench":
 		err = runBench(args[1:])
+	case "dev-cluster":
+		err = runDevCluster(args[1:], stdout, stderr)
 	case "version":
 		err = runVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -53,6 +55,7 @@ Usage:
   roomd [serve] [flags]     run a node (roomd serve -h lists every setting)
   roomd token [flags]       mint a token for a user (roomd token -h)
   roomd config check FILE   validate a configuration file, print the effective one
+  roomd dev-cluster [-n 3]  run a local cluster of n nodes to try it out (roomd dev-cluster -h)
   roomd version             print the version
   roomd help                this help
 

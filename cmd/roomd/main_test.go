@@ -12,10 +12,18 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The dev-cluster test runs this binary as roomd.
+	if os.Getenv(envRunAsRoomd) == "1" {
+		os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	// os/signal's delivery goroutine lives for the rest of the process once
 	// a test has called signal.Notify.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("os/signal.loop"))
 }
+
+// envRunAsRoomd makes the test binary run as roomd, its arguments being
+// roomd's.
+const envRunAsRoomd = "ROOMD_TEST_RUN_AS_ROOMD"
 
 // runCLI runs roomd with args and returns its exit status and output.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -137,7 +137,26 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	}
 	name := cfg.nodeName()
 	sc := cfg.serverConfig()
-	if n.cl, err = cluster.New(cluster.Config{Rooms: n.rooms, Node: name, Logger: logger}); err != nil {
+	// Listen first: a clustered node tells the others its HTTP address,
+	// whose port may be picked here.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		n.rooms.Close()
+		return nil, err
+	}
+	var prom *server.Prometheus
+	if *cfg.Metrics {
+		prom = server.NewPrometheus()
+	}
+	cc, err := cfg.clusterConfig(name, n.rooms, ln.Addr(), logger)
+	if prom != nil {
+		cc.Metrics = prom
+	}
+	if err == nil {
+		n.cl, err = cluster.New(cc)
+	}
+	if err != nil {
+		ln.Close()
 		n.rooms.Close()
 		return nil, err
 	}
@@ -146,18 +165,14 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	if len(cfg.APIKeys) > 0 {
 		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)
 	}
-	if *cfg.Metrics {
-		sc.Metrics = server.NewPrometheus()
+	if prom != nil {
+		sc.Metrics = prom
 	}
 	sc.Logger = logger
 	sc.NodeName = name
 	sc.Version = buildVersion()
 	if n.srv, err = server.New(sc); err != nil {
-		n.close()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
+		ln.Close()
 		n.close()
 		return nil, err
 	}
@@ -166,17 +181,52 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	}
 	n.ln = ln
 	n.logStart(name)
+	n.logCluster(cc)
 	return n, nil
 }
 
-// close stops the cluster layer and the rooms.
+// close stops the cluster layer (a member leaves the cluster) and the
+// rooms.
 func (n *node) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if n.cfg.clustered() {
+		n.log.Info("leaving the cluster")
+	}
 	if err := n.cl.Shutdown(ctx); err != nil {
 		n.log.Warn("cluster shutdown", slog.Any(logKeyErr, err))
 	}
 	n.rooms.Close()
+}
+
+// drain hands this node's rooms over to the other members, for up to
+// grace: a member of a cluster leaves gracefully before its clients are
+// told to reconnect elsewhere. A cluster of one has nothing to hand over.
+func (n *node) drain(grace time.Duration) {
+	if !n.cfg.clustered() {
+		return
+	}
+	others := 0
+	for _, m := range n.cl.Placement().Members() {
+		if m != n.cl.Self() {
+			others++
+		}
+	}
+	if others == 0 {
+		// Nobody serves to take the rooms: they end with the node.
+		n.log.Info("draining skipped: no other member serves")
+		return
+	}
+	n.log.Info("draining: handing this node's rooms to the other members", slog.String(logKeyGrace, formatDuration(grace)))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := n.cl.Drain(ctx); err != nil {
+		n.log.Warn("drain did not finish; rooms not handed over restart on their new owners with a new epoch (their members get reset)",
+			slog.Any(logKeyErr, err), slog.Duration(logKeyTook, time.Since(start)))
+		return
+	}
+	n.log.Info("rooms handed over", slog.Duration(logKeyTook, time.Since(start)))
 }
 
 // logStart says how the node is set up: dev mode loudly, never a secret.
@@ -221,8 +271,10 @@ func certAttrs(file string, c *x509.Certificate) []any {
 func (n *node) addr() string { return n.ln.Addr().String() }
 
 // run serves until ctx ends (or the listener fails), reloading on each value
-// of hup, then shuts the node down: bye with code shutdown to every
-// connection, and up to shutdown_grace for them to close.
+// of hup, then shuts the node down: a cluster member first hands its rooms
+// over (up to shutdown_grace), then every connection gets bye with code
+// shutdown and up to shutdown_grace to close, then the member leaves the
+// cluster.
 func (n *node) run(ctx context.Context, hup <-chan os.Signal) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
@@ -242,6 +294,7 @@ loop:
 		}
 	}
 	grace := time.Duration(n.cfg.ShutdownGrace)
+	n.drain(grace)
 	n.log.Info("shutting down", slog.String(logKeyGrace, formatDuration(grace)))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()

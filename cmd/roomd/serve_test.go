@@ -579,6 +579,7 @@ func TestStartFailures(t *testing.T) {
 		{[]flagValue{{"addr", busy.Addr().String()}}, "address already in use"},
 		{[]flagValue{{"addr", "127.0.0.1:0"}, {"tls-cert", filepath.Join(dir, "c.pem")}, {"tls-key", filepath.Join(dir, "k.pem")}}, "c.pem"},
 		{[]flagValue{{"addr", "127.0.0.1:0"}, {"jwt-public-key", filepath.Join(dir, "none.pem")}}, "none.pem"},
+		{[]flagValue{{"addr", "127.0.0.1:0"}, {"cluster-bind", busy.Addr().String()}, {"cluster-secret", testClusterSecret}}, "address already in use"},
 	} {
 		cfg := mustLoad(t, sources{flags: tc.flags})
 		logs := &syncBuffer{}

@@ -27,6 +27,9 @@ type setting struct {
 	positive bool
 	// secret values are masked when printed and never logged.
 	secret bool
+	// split: a list whose flag value, and scalar in the file, may hold
+	// several comma-separated entries (as its variable always may).
+	split bool
 }
 
 // section groups settings in help output.
@@ -38,8 +41,8 @@ type section struct {
 var sections = []section{
 	{"Node", []setting{
 		{key: "listen", flag: "addr", def: ":8080", usage: "listen address, host:port (port 0 picks a free one)"},
-		{key: "node_name", flag: "node-name", shown: "the host name", usage: "this node's name, sent in welcome and /v1/info"},
-		{key: "shutdown_grace", flag: "shutdown-grace", def: "10s", positive: true, usage: "how long shutdown waits for connections to close after bye"},
+		{key: "node_name", flag: "node-name", shown: "the host name and a random suffix (HOST-3f9a)", usage: "this node's name, unique in a cluster; sent in welcome and /v1/info"},
+		{key: "shutdown_grace", flag: "shutdown-grace", def: "10s", positive: true, usage: "how long shutdown waits for connections to close after bye (and, before, for a cluster member's rooms to be handed over)"},
 		{key: "log.format", flag: "log-format", shown: "text on a terminal, json otherwise", usage: "log format: text or json"},
 		{key: "log.level", flag: "log-level", def: "info", usage: "log level: debug, info, warn or error"},
 		{key: "web", flag: "web", def: "true", usage: "serve the SDK bundle and demo apps at / (false: 404)"},
@@ -90,6 +93,20 @@ var sections = []section{
 		{key: "sse.ping_interval", flag: "sse-ping-interval", def: "15s", positive: true, usage: "interval of \": ping\" comments on an idle SSE stream"},
 		{key: "sse.retry", flag: "sse-retry", def: "3s", positive: true, usage: "reconnection delay an SSE stream announces"},
 		{key: "sse.queue_max_bytes", flag: "sse-queue-max-bytes", shown: "limits.queue_max_bytes", usage: "outbound queue per SSE observer (stream ends with bye 2 beyond)"},
+	}},
+	{"Cluster", []setting{
+		{key: "cluster.bind", flag: "cluster-bind", usage: "gossip address, host:port, TCP and UDP (e.g. 0.0.0.0:7946); setting it makes this node a member of a cluster"},
+		{key: "cluster.advertise", flag: "cluster-advertise", shown: "the bind address, or a private address of this machine", usage: "gossip address the other nodes reach this one on, host:port"},
+		{key: "cluster.join", flag: "join", split: true, usage: "seeds: gossip addresses host:port, or DNS names resolving to several nodes; repeatable or comma-separated"},
+		{key: "cluster.label", flag: "cluster-label", usage: "cluster name: nodes with different labels never merge"},
+		{key: "cluster.key", flag: "cluster-key", secret: true, usage: "gossip encryption key: base64 of 16, 24 or 32 random bytes, the same on every node"},
+		{key: "cluster.secret", flag: "cluster-secret", secret: true, usage: "shared secret of the links between nodes; required with cluster.bind"},
+		{key: "cluster.advertise_http", flag: "cluster-advertise-http", shown: "the listen port at the listen host, else at the advertise host", usage: "HTTP address, host:port, the other nodes dial for room traffic"},
+		{key: "cluster.tls_ca", flag: "cluster-tls-ca", shown: "the system roots", usage: "PEM file of the CAs trusted for other nodes' certificates, when nodes serve TLS"},
+		{key: "cluster.tls_insecure", flag: "cluster-tls-insecure", shown: "false", usage: "do not verify other nodes' certificates (the secret is then exposed to an interceptor)"},
+		{key: "cluster.fast", flag: "cluster-fast", shown: "false", usage: "fast failure detection (about 0.4 s) for tests and local clusters, instead of memberlist's LAN timings"},
+		{key: "cluster.partitions", flag: "cluster-partitions", def: "256", positive: true, usage: "partitions rooms hash into; every node of a cluster must have the same"},
+		{key: "cluster.retry_timeout", flag: "cluster-retry-timeout", def: "10s", positive: true, usage: "how long an op retries a room whose owner moves or is unreachable (then err 6)"},
 	}},
 	{"Rooms", []setting{
 		{key: "rooms.presence_grace", flag: "presence-grace", def: "5s", negOK: true, usage: "how long a dropped connection stays present (negative: none)"},
