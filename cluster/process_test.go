@@ -127,7 +127,7 @@ func testProcessCrash(t *testing.T, bin string) {
 	// The members of the kept room on the surviving nodes see the dead
 	// node's member leave.
 	var leaves []time.Duration
-	procCheckFor(t, 10*time.Second, func() error {
+	checkFor(t, 10*time.Second, func() error {
 		leaves = leaves[:0]
 		for _, m := range members[kept][:2] {
 			at, ok := m.leftAt(victimConn)
@@ -344,7 +344,7 @@ func startProc(t *testing.T, bin, name string, fast bool, seeds ...string) *proc
 			t.Logf("%s's log (last 6000 bytes):\n%s", n.name, out[max(0, len(out)-6000):])
 		}
 	})
-	procCheckFor(t, 15*time.Second, func() error {
+	checkFor(t, 15*time.Second, func() error {
 		select {
 		case <-n.exited:
 			t.Fatalf("%s exited at start: %v\n%s", name, n.err, n.logs)
@@ -400,7 +400,7 @@ func startProcCluster(t *testing.T, bin, prefix string, fast bool) []*procNode {
 	nodes := []*procNode{first,
 		startProc(t, bin, prefix+"-b", fast, first.gossip),
 		startProc(t, bin, prefix+"-c", fast, first.gossip)}
-	procCheckFor(t, 20*time.Second, func() error {
+	checkFor(t, 20*time.Second, func() error {
 		var want []int
 		for _, n := range nodes {
 			v, err := n.clusterView()
@@ -462,7 +462,7 @@ func procURLs(nodes []*procNode, first int) []string {
 func waitDead(t *testing.T, nodes []*procNode, name string, start time.Time, timeout time.Duration) []time.Duration {
 	t.Helper()
 	seen := make([]time.Duration, len(nodes))
-	procCheckFor(t, timeout, func() error {
+	checkFor(t, timeout, func() error {
 		for i, n := range nodes {
 			if seen[i] != 0 {
 				continue
@@ -769,7 +769,7 @@ func waitProgress(t *testing.T, members map[string][]*procMember, n int) {
 			m.mu.Unlock()
 		}
 	}
-	procCheckFor(t, 20*time.Second, func() error {
+	checkFor(t, 20*time.Second, func() error {
 		for r, ms := range members {
 			for i, m := range ms {
 				st := m.stats()
@@ -792,7 +792,7 @@ func waitProgress(t *testing.T, members map[string][]*procMember, n int) {
 // and last seq, once publishing has stopped.
 func settleMembers(t *testing.T, members map[string][]*procMember) {
 	t.Helper()
-	procCheckFor(t, 15*time.Second, func() error {
+	checkFor(t, 15*time.Second, func() error {
 		for r, ms := range members {
 			first := ms[0].stats()
 			for i, m := range ms[1:] {
@@ -807,19 +807,4 @@ func settleMembers(t *testing.T, members map[string][]*procMember) {
 		}
 		return nil
 	})
-}
-
-func procCheckFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not met after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -162,14 +163,14 @@ func TestKubernetesManifests(t *testing.T) {
 	if sts.Spec.Replicas != 3 {
 		t.Errorf("replicas %d, want 3", sts.Spec.Replicas)
 	}
-	if !mapsEqual(pdb.selector(), labels) || pdb.Spec.MaxUnavailable != 1 {
+	if !maps.Equal(pdb.selector(), labels) || pdb.Spec.MaxUnavailable != 1 {
 		t.Errorf("PodDisruptionBudget: selector %v, maxUnavailable %v; want the StatefulSet's pods, 1", pdb.selector(), pdb.Spec.MaxUnavailable)
 	}
 
 	// Services: a headless one for --join, a regular one for clients.
 	var headless, clients *k8sObject
 	for _, s := range byKind["Service"] {
-		if !mapsEqual(s.selector(), labels) {
+		if !maps.Equal(s.selector(), labels) {
 			t.Errorf("Service %s does not select the StatefulSet's pods", s.Metadata.Name)
 		}
 		if s.Spec.ClusterIP == "None" {
@@ -298,18 +299,6 @@ func TestKubernetesManifests(t *testing.T) {
 	if _, err := loadConfig(sources{env: mapEnv(vars)}); err == nil {
 		t.Error("the placeholder cluster-key of secret.yaml validates: a node would start with it")
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // envSetting finds the setting a ROOMD_* variable stands for.
