@@ -73,7 +73,8 @@ type Cluster struct {
 	dialing  map[string]bool
 	handoffs int // handoffs in progress
 	closed   bool
-	paused   bool // tests: the membership view is frozen
+	paused   bool                // tests: the membership view is frozen
+	orphans  map[string]orphaned // by peer: members whose link dropped, in grace
 
 	refreshCh chan struct{}
 	stop      chan struct{}
@@ -122,6 +123,7 @@ func New(cfg Config) (*Cluster, error) {
 		links:     map[string]*link{},
 		linkCh:    make(chan struct{}),
 		dialing:   map[string]bool{},
+		orphans:   map[string]orphaned{},
 		refreshCh: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
@@ -215,6 +217,9 @@ func (c *Cluster) refresh() {
 			died = append(died, name)
 		}
 	}
+	if len(died) > 0 {
+		c.notifyLinksLocked() // waiters for a link to a dead node give up
+	}
 	c.alive = alive
 	var lost []Move
 	if next.Version() != prev.Version() {
@@ -226,7 +231,7 @@ func (c *Cluster) refresh() {
 				} else {
 					c.pending[mv.Partition] = mv.From
 				}
-			case mv.From == c.self:
+			case mv.From == c.self && mv.To != "":
 				delete(c.pending, mv.Partition)
 				lost = append(lost, mv)
 			}
@@ -250,6 +255,7 @@ func (c *Cluster) refresh() {
 
 	for _, name := range died {
 		c.log.Warn("node is gone", slog.String("node", name))
+		c.leaveOrphans(name)
 		if l := c.linkOf(name); l != nil {
 			l.close()
 		}
@@ -260,6 +266,45 @@ func (c *Cluster) refresh() {
 		go c.handOff(mv)
 	}
 	c.ensureLinks(nodes)
+}
+
+// orphaned are the members a peer had here when its link dropped: they are
+// in their presence grace, and leave at once if the peer is declared dead.
+type orphaned struct {
+	subs map[subKey]*linkSub
+	at   time.Time
+}
+
+// orphanTTL bounds how long orphans are remembered (past any grace).
+const orphanTTL = time.Minute
+
+func (c *Cluster) orphan(peer string, subs map[subKey]*linkSub) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.orphans[peer]
+	if o.subs == nil || time.Since(o.at) > orphanTTL {
+		o.subs = map[subKey]*linkSub{}
+	}
+	for k, s := range subs {
+		o.subs[k] = s
+	}
+	o.at = time.Now()
+	c.orphans[peer] = o
+}
+
+// leaveOrphans makes a dead peer's members leave now. A member that was
+// taken over meanwhile (it re-joined through another node) is not touched.
+func (c *Cluster) leaveOrphans(peer string) {
+	c.mu.Lock()
+	o := c.orphans[peer]
+	delete(c.orphans, peer)
+	c.mu.Unlock()
+	if time.Since(o.at) > orphanTTL {
+		return
+	}
+	for k := range o.subs {
+		c.rooms.EndGrace(k.room, k.conn)
+	}
 }
 
 // doneMark remembers a handover that finished before this node saw the
@@ -340,6 +385,13 @@ func (c *Cluster) local(roomName string, fn func() error) error {
 // do runs an op on the room's owner: here, or over the owner's link. It
 // retries while the owner is moving or unreachable, up to RetryTimeout.
 func (c *Cluster) do(ctx context.Context, op, roomName string, here func() error, there func(l *link, owner string) error) error {
+	return c.doAs(ctx, op, roomName, "", here, there)
+}
+
+// doAs is do for an op of a member's connection: not_joined from an owner
+// while this node holds the member means the room is moving under it (the
+// new owner has not seen it re-join yet), and is retried too.
+func (c *Cluster) doAs(ctx context.Context, op, roomName, conn string, here func() error, there func(l *link, owner string) error) error {
 	deadline := time.Now().Add(c.cfg.RetryTimeout)
 	wait := 5 * time.Millisecond
 	for {
@@ -357,7 +409,7 @@ func (c *Cluster) do(ctx context.Context, op, roomName string, here func() error
 			}
 			c.cfg.Metrics.Forwarded(op)
 		}
-		if !retryable(err) || time.Now().After(deadline) || ctx.Err() != nil {
+		if !retryable(err) && !c.movingMember(err, roomName, conn) || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		select {
@@ -369,6 +421,16 @@ func (c *Cluster) do(ctx context.Context, op, roomName string, here func() error
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
+}
+
+// movingMember reports whether err is a not_joined that can only be
+// transient: the edge holds conn's member of the room.
+func (c *Cluster) movingMember(err error, roomName, conn string) bool {
+	var pe *protocol.Error
+	if conn == "" || !errors.As(err, &pe) || pe.Code != protocol.CodeNotJoined {
+		return false
+	}
+	return c.edge.holds(roomName, conn)
 }
 
 func retryable(err error) bool {
@@ -393,12 +455,16 @@ func (c *Cluster) linkTo(ctx context.Context, peer string) (*link, error) {
 			c.dialing[peer] = true
 		}
 		closed := c.closed
+		gone := c.ml != nil && !c.alive[peer]
 		c.mu.Unlock()
 		if closed {
 			return nil, protocol.NewError(protocol.CodeShutdown, "node shutting down")
 		}
 		if l != nil {
 			return l, nil
+		}
+		if gone {
+			return nil, protocol.Errorf(protocol.CodeUnavailable, "node %s is gone", peer)
 		}
 		if dial {
 			c.wg.Add(1)
@@ -506,6 +572,15 @@ func (c *Cluster) Drain(ctx context.Context) error {
 	if c.ml == nil {
 		return nil
 	}
+	others := 0
+	for _, name := range c.ml.Serving() {
+		if name != c.self {
+			others++
+		}
+	}
+	if others == 0 {
+		return nil // no node to hand the rooms to: they end with this one
+	}
 	if err := c.ml.SetState(StateLeaving); err != nil {
 		return err
 	}
@@ -609,7 +684,7 @@ func (c *Cluster) leave(name string, sub room.Subscriber, grace bool) {
 
 func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64, error) {
 	var seq uint64
-	err := c.do(ctx, opPub, req.Room, func() (err error) {
+	err := c.doAs(ctx, opPub, req.Room, req.Conn, func() (err error) {
 		seq, err = c.rooms.Publish(req)
 		return err
 	}, func(l *link, owner string) error {
@@ -625,7 +700,7 @@ func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64,
 
 func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, error) {
 	var seq uint64
-	err := c.do(ctx, opSet, req.Room, func() (err error) {
+	err := c.doAs(ctx, opSet, req.Room, req.Conn, func() (err error) {
 		seq, err = c.rooms.SetState(req)
 		return err
 	}, func(l *link, owner string) error {
@@ -640,7 +715,7 @@ func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, er
 }
 
 func (c *Cluster) UpdatePresence(ctx context.Context, req room.PresenceRequest) error {
-	err := c.do(ctx, opPres, req.Room, func() error {
+	err := c.doAs(ctx, opPres, req.Room, req.Conn, func() error {
 		return c.rooms.UpdatePresence(req)
 	}, func(l *link, owner string) error {
 		_, err := l.call(ctx, &linkFrame{Op: opPres, R: req.Room, C: req.Conn, D: req.Data, Owner: owner})

@@ -44,6 +44,7 @@ type member struct {
 	last      uint64 // last durable seq handed to sub
 	rejoining bool
 	gone      bool
+	lost      bool // a re-join found the room restarted (new epoch or reset)
 }
 
 var _ room.Subscriber = (*member)(nil)
@@ -111,6 +112,14 @@ func (e *edge) presenceChanged(name, conn string, data protocol.Raw) {
 			m.mu.Unlock()
 		}
 	}
+}
+
+// holds reports whether conn has a member of the room on this node.
+func (e *edge) holds(name, conn string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[name]
+	return er != nil && er.byConn[conn] != nil
 }
 
 // membersAt lists the members of a room registered at owner.
@@ -221,6 +230,12 @@ func (m *member) ownerName() string {
 // Deliver implements room.Subscriber: events from a local owner, and from a
 // peer's link through fromLink.
 func (m *member) Deliver(ev *room.Event) {
+	m.mu.Lock()
+	gone := m.gone
+	m.mu.Unlock()
+	if gone {
+		return
+	}
 	switch ev.Kind {
 	case room.KindJoined:
 		m.joined(ev)
@@ -254,24 +269,27 @@ func (m *member) joined(ev *room.Event) {
 	rejoin := m.rejoining
 	m.rejoining = false
 	prevEpoch, prevLast := m.epoch, m.last
-	m.active = true
-	m.epoch, m.last = j.Epoch, j.Seq
+	lost := rejoin && (j.Reset || j.Epoch != prevEpoch)
+	if lost {
+		m.gone = true // nothing of the new room reaches the client before its own join
+	} else {
+		m.active = true
+		m.epoch, m.last = j.Epoch, j.Seq
+	}
 	m.mu.Unlock()
 	if !rejoin {
 		m.sub.Deliver(ev)
 		return
 	}
-	if j.Reset || j.Epoch != prevEpoch {
-		// Continuity was lost: the client re-joins itself and sees reset.
-		// (Not under the room's lock, which may be held here.)
-		e := m.e
-		e.c.log.Info("room restarted on its new owner", slog.String("room", ev.Room))
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.c.leave(ev.Room, m.sub, false)
-		}()
-		m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: ev.Room, Code: protocol.CodeRoomMoved, Msg: "room moved; rejoin"})
+	if lost {
+		// Continuity was lost: rejoin (which asked for this join) undoes
+		// the registration, then tells the client, which re-joins itself
+		// and sees reset. (Nothing here: the room's lock may be held.)
+		m.mu.Lock()
+		m.lost = true
+		m.mu.Unlock()
+		m.e.c.log.Warn("room continuity lost on re-join", slog.String("room", ev.Room),
+			slog.String("epoch", prevEpoch), slog.String("new_epoch", j.Epoch), slog.Bool("reset", j.Reset))
 		return
 	}
 	for _, le := range j.Log {
@@ -330,12 +348,19 @@ func (e *edge) rejoin(m *member) {
 	defer cancel()
 	err := c.joinAt(ctx, m, req)
 	m.mu.Lock()
-	gone := m.gone
+	gone, lost := m.gone, m.lost
 	m.mu.Unlock()
 	if gone {
-		// The subscriber left meanwhile: undo the registration.
+		// The subscriber left meanwhile, or the room restarted (joined has
+		// run by now, in this goroutine or the link's, before the answer):
+		// undo the registration, and only then tell the client, so that
+		// its own re-join cannot meet this one.
 		if err == nil {
 			c.unregister(req.Room, m)
+		}
+		if lost {
+			e.remove(m)
+			m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: req.Room, Code: protocol.CodeRoomMoved, Msg: "room moved; rejoin"})
 		}
 		return
 	}

@@ -244,6 +244,11 @@ func (l *link) closed2() {
 			l.c.rooms.Drop(k.room, s)
 		}
 	}
+	if !gone && len(subs) > 0 {
+		// If the peer turns out to be dead, its members leave at once
+		// rather than at the end of their grace.
+		l.c.orphan(l.peer, subs)
+	}
 	close(l.done)
 	l.c.linkClosed(l)
 }

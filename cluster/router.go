@@ -51,7 +51,7 @@ type RoomInfo struct {
 type NodeInfo struct {
 	Name  string `json:"name"`
 	Addr  string `json:"addr,omitempty"` // HTTP address others reach it on
-	State string `json:"state"`          // alive, suspect, dead, left
+	State string `json:"state"`          // alive, leaving or dead
 	Rooms int    `json:"rooms"`          // rooms it owns
 	// Partitions is how many partitions placement gives it.
 	Partitions int  `json:"partitions"`

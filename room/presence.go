@@ -92,6 +92,29 @@ func (r *room) armGrace(mem *member, d time.Duration) {
 	mem.grace = time.AfterFunc(d, func() { r.graceExpired(mem, gen) })
 }
 
+// EndGrace ends at once the grace of a dropped connection's presence entry
+// (its node was declared dead, say): the entry leaves now, with the leave
+// broadcast. An entry taken over meanwhile, or not in grace, is left alone.
+// It reports whether an entry left.
+func (m *Manager) EndGrace(room, conn string) bool {
+	if !protocol.ValidRoomName(room) {
+		return false
+	}
+	r, _ := m.lockRoom(room, false)
+	if r == nil {
+		return false
+	}
+	defer r.mu.Unlock()
+	mem := r.members[conn]
+	if mem == nil || mem.att != nil {
+		return false
+	}
+	mem.stopGrace()
+	r.removeMember(mem)
+	r.maybeIdle()
+	return true
+}
+
 func (r *room) graceExpired(mem *member, gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -263,3 +263,27 @@ func TestKick(t *testing.T) {
 	// A kicked member may join again.
 	join(t, m, "r", "b1", "ub")
 }
+
+func TestEndGraceLeavesAtOnce(t *testing.T) {
+	m := newManager(t, Config{PresenceGrace: time.Hour})
+	a := join(t, m, "chat:g", "a", "ua")
+	b := join(t, m, "chat:g", "b", "ub")
+	if m.EndGrace("chat:g", "a") {
+		t.Fatal("ended the grace of a live member")
+	}
+	m.Drop("chat:g", a)
+	before := len(b.of(KindPres))
+	if !m.EndGrace("chat:g", "a") {
+		t.Fatal("a dropped member's grace did not end")
+	}
+	pres := b.of(KindPres)
+	if len(pres) != before+1 || len(pres[len(pres)-1].Leave) != 1 || pres[len(pres)-1].Leave[0] != "a" {
+		t.Fatalf("leave not broadcast: %+v", pres)
+	}
+	if members, _ := m.Presence("chat:g"); len(members) != 1 {
+		t.Fatalf("presence %+v", members)
+	}
+	if m.EndGrace("chat:g", "a") || m.EndGrace("chat:none", "a") {
+		t.Fatal("EndGrace twice, or on a missing room, did something")
+	}
+}

@@ -65,6 +65,10 @@ func TestWebSocketOriginAllowList(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("origin %q: err %v, resp %v; want 403", origin, err, resp)
 		}
+		var body apiError
+		if derr := json.NewDecoder(resp.Body).Decode(&body); derr != nil || body.Error.Code != protocol.CodeForbidden {
+			t.Fatalf("origin %q refused with %+v (%v), want code 107", origin, body, derr)
+		}
 	}
 	// Without a list, a node that is not in dev mode accepts only its own host.
 	same := newAuthServer(t, nil, nil)

@@ -83,7 +83,11 @@ func putMsgBuf(buf *bytes.Buffer, maxMessage int) {
 }
 
 func (s *Server) upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-	writeAPIError(w, status, protocol.CodeBadRequest, reason.Error())
+	code := protocol.CodeBadRequest
+	if status == http.StatusForbidden { // the origin allow-list
+		code = protocol.CodeForbidden
+	}
+	writeAPIError(w, status, code, reason.Error())
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
