@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"context"
+	"github.com/gorilla/websocket"
+	"github.com/roomd/roomd/protocol"
+	"log/slog"
+)
+
+// The set of peer links: who dials whom, waiting for a link, and what
+// happens when one closes.
+
+// linkTo returns the link to peer, dialing it when this node's name sorts
+// lower, or waiting for the peer to dial otherwise.
+func (c *Cluster) linkTo(ctx context.Context, peer string) (*link, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LinkDialTimeout)
+	defer cancel()
+	for {
+		c.mu.Lock()
+		l := c.links[peer]
+		ch := c.linkCh
+		dial := l == nil && c.self < peer && !c.dialing[peer]
+		if dial {
+			c.dialing[peer] = true
+		}
+		closed := c.closed
+		gone := c.ml != nil && !c.alive[peer]
+		c.mu.Unlock()
+		if closed {
+			return nil, protocol.NewError(protocol.CodeShutdown, "node shutting down")
+		}
+		if l != nil {
+			return l, nil
+		}
+		if gone {
+			return nil, protocol.Errorf(protocol.CodeUnavailable, "node %s is gone", peer)
+		}
+		if dial {
+			c.wg.Add(1)
+			go c.dialPeer(peer)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, protocol.Errorf(protocol.CodeUnavailable, "no link to node %s", peer)
+		}
+	}
+}
+
+// dialPeer dials a peer once and adopts the link.
+func (c *Cluster) dialPeer(peer string) {
+	defer c.wg.Done()
+	defer func() {
+		c.mu.Lock()
+		delete(c.dialing, peer)
+		c.notifyLinksLocked()
+		c.mu.Unlock()
+	}()
+	n, ok := c.ml.Node(peer)
+	if !ok || !n.Alive || n.Meta.HTTPAddr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LinkDialTimeout)
+	defer cancel()
+	ws, err := c.dial(ctx, peer, n.Meta.HTTPAddr)
+	if err != nil {
+		c.log.Debug("dial peer failed", slog.String("peer", peer), slog.Any("err", err))
+		return
+	}
+	c.adoptLink(peer, ws)
+}
+
+// adoptLink starts a link on a fresh connection, replacing an older one.
+func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
+	l := newLink(c, peer, ws)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = ws.Close()
+		return
+	}
+	old := c.links[peer]
+	c.links[peer] = l
+	c.notifyLinksLocked()
+	c.cfg.Metrics.LinkUp()
+	c.wg.Add(1)
+	c.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	go l.readLoop()
+}
+
+func (c *Cluster) notifyLinksLocked() {
+	close(c.linkCh)
+	c.linkCh = make(chan struct{})
+}
+
+func (c *Cluster) linkOf(peer string) *link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.links[peer]
+}
+
+// linkClosed forgets a link and re-homes the members it carried.
+func (c *Cluster) linkClosed(l *link) {
+	c.mu.Lock()
+	if c.links[l.peer] == l {
+		delete(c.links, l.peer)
+		c.notifyLinksLocked()
+	}
+	c.cfg.Metrics.LinkDown()
+	c.mu.Unlock()
+	c.edge.ownerLost(l.peer)
+	c.requestRefresh()
+}
+
+// ensureLinks dials the alive peers this node is the dialer for.
+func (c *Cluster) ensureLinks(nodes []Node) {
+	for _, n := range nodes {
+		if !n.Alive || n.Name == c.self || c.self > n.Name {
+			continue
+		}
+		c.mu.Lock()
+		need := c.links[n.Name] == nil && !c.dialing[n.Name] && !c.closed
+		if need {
+			c.dialing[n.Name] = true
+		}
+		c.mu.Unlock()
+		if need {
+			c.wg.Add(1)
+			go c.dialPeer(n.Name)
+		}
+	}
+}
