@@ -2,8 +2,10 @@
 GO        ?= go
 GOFILES    = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './client-js/*')
 NPM       ?= npm
+# staticcheck, pinned; `go run` builds it once into the Go build cache.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-go test-js fmt-check vet bench fuzz run clean
+.PHONY: all build test test-go test-js fmt-check vet lint bench fuzz run clean
 
 all: build
 
@@ -13,13 +15,16 @@ build:
 run:
 	$(GO) run ./cmd/roomd
 
-test: fmt-check vet test-go test-js
+test: fmt-check vet lint test-go test-js
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+
+lint:
+	$(STATICCHECK) ./...
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...

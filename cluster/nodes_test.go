@@ -139,12 +139,6 @@ func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Fatalf("not met after %v: %v", timeout, err)
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // wsMember is a client that stays in one room across reconnects: when its
 // connection ends it connects to the next URL and re-joins with since, as
 // the SDK does, and checks that what it sees stays gapless and in order.

@@ -36,12 +36,6 @@ func (r *recorder) all() []*Event {
 	return append([]*Event(nil), r.evs...)
 }
 
-func (r *recorder) clear() {
-	r.mu.Lock()
-	r.evs = nil
-	r.mu.Unlock()
-}
-
 func (r *recorder) of(kinds ...Kind) []*Event {
 	var out []*Event
 	for _, ev := range r.all() {

@@ -349,7 +349,7 @@ func TestSSEResumeIsExactUnderConcurrentPublishing(t *testing.T) {
 	defer func() { <-done }()
 
 	var got []uint64
-	last := snap.ID
+	var last string // the id of the last event received
 	reconnects, mid := 0, 0
 	for len(got) < n {
 		ev := s.expect("message")
