@@ -33,6 +33,7 @@ type Server struct {
 	pending  int                 // connections upgraded, hello not yet handled
 	recent   recentConns         // connection ids that closed lately
 	draining bool
+	notReady bool           // NotReady was called: /readyz says draining
 	wg       sync.WaitGroup // one per session
 
 	queued   atomic.Int64 // bytes queued to all connections, in flight included
@@ -183,9 +184,18 @@ func (s *Server) serveInfo(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// NotReady makes /readyz answer 503 "draining" from now on, while the
+// server goes on serving: a node handing its rooms over before it stops
+// calls it first, so that load balancers send new clients elsewhere.
+func (s *Server) NotReady() {
+	s.mu.Lock()
+	s.notReady = true
+	s.mu.Unlock()
+}
+
 func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	draining := s.draining
+	draining := s.draining || s.notReady
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if draining {

@@ -47,3 +47,23 @@ func TestWebAssetsServed(t *testing.T) {
 		t.Fatalf("NoWeb: %s", resp.Status)
 	}
 }
+
+func TestReadyzDrainingAfterNotReady(t *testing.T) {
+	ts := newTestServer(t, nil)
+	get := func() int {
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(); got != http.StatusOK {
+		t.Fatalf("/readyz = %d before", got)
+	}
+	ts.NotReady()
+	if got := get(); got != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz = %d after NotReady", got)
+	}
+	ts.connect(t) // still serving
+}

@@ -218,6 +218,7 @@ func (n *node) drain(grace time.Duration) {
 		return
 	}
 	n.log.Info("draining: handing this node's rooms to the other members", slog.String(logKeyGrace, formatDuration(grace)))
+	n.srv.NotReady()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
