@@ -379,10 +379,7 @@ func (s *Snapshot) fits(ns Namespace) error {
 // Every publish acknowledged before Export is in the snapshot: its seq is at
 // most Seq, and its event is in Log while history holds it.
 func (m *Manager) Export(name string) (snap *Snapshot, ok bool) {
-	if !protocol.ValidRoomName(name) {
-		return nil, false
-	}
-	r, _ := m.lockRoom(name, false)
+	r := m.lockLive(name)
 	if r == nil {
 		return nil, false
 	}

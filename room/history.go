@@ -1,10 +1,6 @@
 package room
 
-import (
-	"time"
-
-	"github.com/roomd/roomd/protocol"
-)
+import "time"
 
 // history is a ring of a room's most recent durable events, bounded by count
 // (max) and age (ttl). The events it holds have consecutive seqs, oldest
@@ -117,10 +113,7 @@ func (h *history) lastMsgs(k int) []*Event {
 // room does not exist. Events older than what history holds are gone: when
 // the first event returned is above since+1, the caller has a gap to report.
 func (m *Manager) History(room string, since uint64, limit int) (epoch string, events []*Event, ok bool) {
-	if !protocol.ValidRoomName(room) {
-		return "", nil, false
-	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return "", nil, false
 	}

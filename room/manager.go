@@ -212,6 +212,17 @@ func (m *Manager) lockRoom(name string, create bool) (*room, error) {
 	}
 }
 
+// lockLive locks and returns the live room of that name, or returns nil
+// when the name is invalid or no such room is live. r.mu is held on return
+// when r is not nil.
+func (m *Manager) lockLive(name string) *room {
+	if !protocol.ValidRoomName(name) {
+		return nil
+	}
+	r, _ := m.lockRoom(name, false)
+	return r
+}
+
 // remove deletes r from the rooms map. r.mu is held on entry (lock order).
 func (m *Manager) remove(r *room) {
 	m.mu.Lock()
@@ -236,7 +247,7 @@ func (m *Manager) snapshot(prefix string) []*room {
 
 // Info describes a live room; ok is false when the room does not exist.
 func (m *Manager) Info(name string) (Info, bool) {
-	r, _ := m.lockRoom(name, false)
+	r := m.lockLive(name)
 	if r == nil {
 		return Info{}, false
 	}

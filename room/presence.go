@@ -57,10 +57,10 @@ func (m *Manager) Drop(room string, sub Subscriber) {
 }
 
 func (m *Manager) detach(room string, sub Subscriber, grace bool) {
-	if !protocol.ValidRoomName(room) || sub == nil {
+	if sub == nil {
 		return
 	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return
 	}
@@ -97,10 +97,7 @@ func (r *room) armGrace(mem *member, d time.Duration) {
 // broadcast. An entry taken over meanwhile, or not in grace, is left alone.
 // It reports whether an entry left.
 func (m *Manager) EndGrace(room, conn string) bool {
-	if !protocol.ValidRoomName(room) {
-		return false
-	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return false
 	}
@@ -152,10 +149,10 @@ func (r *room) removeMember(mem *member) {
 // the number of entries removed; an empty user matches nobody. Observers are
 // not members and are not kicked.
 func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
-	if user == "" || !protocol.ValidRoomName(room) {
+	if user == "" {
 		return 0
 	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return 0
 	}
@@ -194,10 +191,7 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 // included, sorted by connection id (empty when the namespace has presence
 // off); ok is false when the room does not exist.
 func (m *Manager) Presence(room string) ([]protocol.Member, bool) {
-	if !protocol.ValidRoomName(room) {
-		return nil, false
-	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return nil, false
 	}

@@ -115,10 +115,7 @@ func (m *Manager) SetState(req SetRequest) (uint64, error) {
 // State returns a copy of the room's state (values shared) and its current
 // seq; ok is false when the room does not exist.
 func (m *Manager) State(room string) (map[string]protocol.Raw, uint64, bool) {
-	if !protocol.ValidRoomName(room) {
-		return nil, 0, false
-	}
-	r, _ := m.lockRoom(room, false)
+	r := m.lockLive(room)
 	if r == nil {
 		return nil, 0, false
 	}
