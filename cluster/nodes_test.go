@@ -17,6 +17,7 @@ import (
 
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server"
@@ -124,19 +125,6 @@ func waitConverged(t *testing.T, nodes ...*node) {
 		}
 		return nil
 	})
-}
-
-func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("not met after %v: %v", timeout, err)
 }
 
 // wsMember is a client that stays in one room across reconnects: when its
@@ -393,3 +381,6 @@ func (m *countingMetrics) HandedOver(dir string, n int) {
 }
 func (m *countingMetrics) LinkUp()   { m.linksUp.Add(1) }
 func (m *countingMetrics) LinkDown() { m.linksDown.Add(1) }
+
+// checkFor polls a condition instead of sleeping (internal/testutil).
+var checkFor = testutil.CheckFor

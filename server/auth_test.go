@@ -1,19 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -21,23 +20,8 @@ import (
 
 var testSecret = []byte("test-secret-0123456789abcdef")
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers (internal/testutil).
+type syncBuffer = testutil.SyncBuffer
 
 func newAuthServer(t *testing.T, logs *syncBuffer, edit func(*Config)) *testServer {
 	v, err := auth.NewVerifier(auth.Config{HMACSecrets: [][]byte{testSecret}})

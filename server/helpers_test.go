@@ -10,6 +10,7 @@ import (
 
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -147,20 +148,6 @@ func expectBye(t testing.TB, c *client.Conn, code protocol.Code) {
 	}
 }
 
-// checkFor polls cond until it holds or timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("condition not met after %v: %v", timeout, err)
-}
-
 func value(t testing.TB, raw protocol.Raw) any {
 	t.Helper()
 	v, err := client.Value(raw)
@@ -169,3 +156,6 @@ func value(t testing.TB, raw protocol.Raw) any {
 	}
 	return v
 }
+
+// checkFor polls a condition instead of sleeping (internal/testutil).
+var checkFor = testutil.CheckFor

@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/roomd/roomd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -31,22 +32,6 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	code = cli(args, &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-// checkFor polls fn until it returns nil or timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestHelpListsSubcommands(t *testing.T) {
@@ -114,3 +99,6 @@ func TestOperationsDocCoversSettings(t *testing.T) {
 		}
 	}
 }
+
+// checkFor polls a condition instead of sleeping (internal/testutil).
+var checkFor = testutil.CheckFor
