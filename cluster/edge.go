@@ -231,9 +231,15 @@ func (m *member) ownerName() string {
 // peer's link through fromLink.
 func (m *member) Deliver(ev *room.Event) {
 	m.mu.Lock()
-	gone := m.gone
+	skip := m.gone
+	if !skip && (ev.Kind == room.KindMsg || ev.Kind == room.KindState) {
+		// A durable event at or below the last seq handed on is a duplicate.
+		if skip = ev.Epoch == m.epoch && ev.Seq <= m.last; !skip {
+			m.last = ev.Seq
+		}
+	}
 	m.mu.Unlock()
-	if gone {
+	if skip {
 		return
 	}
 	switch ev.Kind {
@@ -246,16 +252,6 @@ func (m *member) Deliver(ev *room.Event) {
 		}
 		m.e.remove(m)
 		m.sub.Deliver(ev)
-	case room.KindMsg, room.KindState:
-		m.mu.Lock()
-		dup := ev.Epoch == m.epoch && ev.Seq <= m.last
-		if !dup {
-			m.last = ev.Seq
-		}
-		m.mu.Unlock()
-		if !dup {
-			m.sub.Deliver(ev)
-		}
 	default:
 		m.sub.Deliver(ev)
 	}
