@@ -276,3 +276,35 @@ func TestChatPacing(t *testing.T) {
 		t.Errorf("published %d in the window, want 40", res.Published)
 	}
 }
+
+// Subscribers read by pollers answer the server's pings themselves (raw
+// masked pongs): held through several ping intervals, none is cut.
+func TestPolledConnectionsAnswerPings(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, func(sc *server.Config) {
+		sc.PingInterval, sc.PongTimeout = 100*time.Millisecond, 150*time.Millisecond
+	})
+	c := quick(url, "connect")
+	c.Conns, c.Rooms, c.Duration = 20, 2, time.Second
+	res := run(t, c)
+	if cs := res.Connect; cs == nil || cs.Opened != 20 || cs.StillOpen != 20 {
+		t.Fatalf("connect stats %+v", res.Connect)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+}
+
+// The gorilla reader (one goroutine per connection) measures the same.
+func TestFanoutGoroutineReaders(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "fanout")
+	c.Rooms, c.Subs, c.Pubs, c.Rate = 1, 5, 1, 100
+	c.GoroutineReaders = true
+	res := run(t, c)
+	checkClean(t, res)
+	if res.Readers != 5 {
+		t.Errorf("readers %d, want 5", res.Readers)
+	}
+}

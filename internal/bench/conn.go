@@ -34,6 +34,12 @@ type wsConn struct {
 	buf []byte
 	fv  frameView
 
+	// Polled connections (poll_linux.go) are read raw, not through gorilla.
+	polled bool
+	fd     int
+	pend   []byte // bytes read but not yet a whole frame
+	frag   []byte // a fragmented message being put together
+
 	echo    atomic.Int64 // msg frames received by a non-tracking connection
 	dead    atomic.Bool  // ended before the run did
 	byeCode int          // -1 until a bye arrives
@@ -65,7 +71,9 @@ func (r *runner) dialer(nonReader bool) *websocket.Dialer {
 // goroutine is started by the caller.
 func (c *wsConn) open(ctx context.Context) error {
 	c.byeCode = -1
-	c.buf = make([]byte, 0, 512)
+	if !c.polled {
+		c.buf = make([]byte, 0, 512)
+	}
 	d := c.r.wsDialer
 	if c.nonReader {
 		d = c.r.nrDialer
@@ -135,11 +143,24 @@ const joinID = 1
 
 var errHandshake = errors.New("bench: handshake refused")
 
+func errHandshakeBye(code int) error {
+	return fmt.Errorf("%w: bye %s", errHandshake, protocol.Code(code))
+}
+
 // readUntil reads and handles messages until done reports true.
 func (c *wsConn) readUntil(done func() bool) error {
+	if c.polled {
+		err := c.readRawUntil(done)
+		if err != nil && !errors.Is(err, errHandshake) && !errors.Is(err, errShort) && !errors.Is(err, errBad) {
+			if k := readErrKey(err, c.byeCode); k != "" {
+				c.r.errs.add("handshake:" + k)
+			}
+		}
+		return err
+	}
 	for !done() {
 		if c.byeCode >= 0 {
-			return fmt.Errorf("%w: bye %s", errHandshake, protocol.Code(c.byeCode))
+			return errHandshakeBye(c.byeCode)
 		}
 		recv, err := c.readMessage()
 		if err != nil {
@@ -267,6 +288,10 @@ func (c *wsConn) ended(err error) {
 // thousands of closes leave no TIME_WAIT behind on either side.
 func (c *wsConn) abort() {
 	if c.ws == nil {
+		return
+	}
+	if c.fd > 0 {
+		c.closeRaw() // a polled connection: its Go conn is closed already
 		return
 	}
 	if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {

@@ -10,9 +10,10 @@
 //	connect  a connection storm (hello + join) then an idle hold
 //	sse      SSE observers of R rooms while WebSocket publishers publish
 //
-// The client side is built not to be the bottleneck: one goroutine per
-// connection reads, frames are scanned in place (only t, r, s, d, id and
-// code are looked at), and the hot path allocates nothing.
+// The client side is built not to be the bottleneck: subscribers are read
+// by a few epoll pollers (poll_linux.go; elsewhere, and for publishers, one
+// goroutine per connection), frames are scanned in place (only t, r, s, d,
+// id and code are looked at), and the hot path allocates nothing.
 package bench
 
 import (
@@ -57,6 +58,15 @@ type Config struct {
 	Token      string  // sent in hello (and as Bearer for SSE)
 	PID        int     // server process to measure through /proc; 0: none
 
+	// GoroutineReaders reads every connection in a goroutine of its own,
+	// through gorilla, instead of subscribers through pollers (epoll, one
+	// per core). Pollers cost the bench less CPU per message; on a machine
+	// the bench shares with the server, that CPU is the server's.
+	GoroutineReaders bool
+	// ReadTick is how often a poller takes what arrived while messages flow
+	// (0: on every wake-up). Reported latency includes up to one tick.
+	ReadTick time.Duration
+
 	DialConcurrency int           // connections being opened at once
 	DialTimeout     time.Duration // bound on one dial + hello + join
 
@@ -76,6 +86,7 @@ func Defaults() Config {
 		Duration: 10 * time.Second, Warmup: 2 * time.Second, Drain: 3 * time.Second,
 		Conns: 1000, Observers: 100,
 		DialConcurrency: 16, DialTimeout: 10 * time.Second,
+		ReadTick: 500 * time.Microsecond,
 	}
 }
 
@@ -155,6 +166,7 @@ type runner struct {
 	pubs     []*publisher // by global id
 	conns    []*wsConn
 	sses     []*sseConn
+	pollers  []*poller // read the polled connections (poll_linux.go)
 	wsDialer *websocket.Dialer
 	nrDialer *websocket.Dialer
 	sse      *http.Client
@@ -196,6 +208,45 @@ func (r *runner) addConn(rs *roomState, track bool, pubRate float64) *wsConn {
 	}
 	r.conns = append(r.conns, c)
 	return c
+}
+
+// markPolled picks the connections pollers read: subscribers that read and
+// do not publish (publishers keep their own reader, for their replies).
+func (r *runner) markPolled() {
+	if !canPoll || r.cfg.GoroutineReaders {
+		return
+	}
+	for _, c := range r.conns {
+		c.polled = c.pub == nil && !c.nonReader
+	}
+}
+
+// startPollers starts one poller per core when any connection is polled.
+func (r *runner) startPollers() error {
+	any := false
+	for _, c := range r.conns {
+		any = any || c.polled
+	}
+	if !any {
+		return nil
+	}
+	for range min(runtime.GOMAXPROCS(0), 8) {
+		p, err := newPoller(r)
+		if err != nil {
+			r.stopPollers()
+			return err
+		}
+		r.pollers = append(r.pollers, p)
+	}
+	return nil
+}
+
+// stopPollers stops the pollers; their connections are done reading.
+func (r *runner) stopPollers() {
+	for _, p := range r.pollers {
+		p.stop()
+	}
+	r.pollers = nil
 }
 
 // Run runs one scenario and returns its result. It stops early, with what
@@ -283,11 +334,15 @@ func (r *runner) build() {
 		}
 	}
 	r.total = len(r.conns) + len(r.sses)
+	r.markPolled()
 }
 
 // openAll opens every connection (SSE observers first, then WebSocket ones
 // in the order built), DialConcurrency at a time, and starts their readers.
 func (r *runner) openAll(ctx context.Context) error {
+	if err := r.startPollers(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var fatal atomic.Value
@@ -351,7 +406,14 @@ func (r *runner) openAll(ctx context.Context) error {
 				c.tr.live.Store(true)
 			}
 			r.opened.Add(1)
-			if !c.nonReader {
+			switch {
+			case c.polled:
+				r.readers.Add(1)
+				if err := r.pollers[c.idx%len(r.pollers)].add(c); err != nil {
+					c.ended(err)
+					r.readers.Done()
+				}
+			case !c.nonReader:
 				r.readers.Add(1)
 				go c.readLoop()
 			}
@@ -371,6 +433,7 @@ func (r *runner) openAll(ctx context.Context) error {
 // teardown closes every connection and waits for the readers.
 func (r *runner) teardown() {
 	r.stopping.Store(true)
+	r.stopPollers() // before the closes: a poller reads descriptors by number
 	for _, c := range r.conns {
 		c.abort()
 	}

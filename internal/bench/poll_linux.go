@@ -1,0 +1,242 @@
+//go:build linux
+
+package bench
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// canPoll reports that subscriber connections can be read by pollers.
+const canPoll = true
+
+// A poller reads many subscriber connections from one goroutine: an epoll
+// set (level-triggered) and one read buffer for all of them, instead of a
+// goroutine, a netpoll wake-up and a gorilla reader per connection and
+// message. On a machine the bench shares with the server, what the bench
+// does not spend on reading is left to the server. While messages flow, a
+// poller takes what arrived once per ReadTick instead of being woken for
+// each message: a thread waking for every message costs both processes a
+// context switch (the server's write does the waking), which on loopback is
+// a large share of what a delivery costs, and would not be the server's on a
+// real network. The latency reported includes up to one tick.
+type poller struct {
+	r    *runner
+	epfd int
+	wake [2]int // a pipe: a byte written to wake[1] stops the loop
+
+	mu    sync.Mutex
+	conns map[int32]*wsConn
+	done  chan struct{}
+}
+
+func newPoller(r *runner) (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{r: r, epfd: epfd, conns: map[int32]*wsConn{}, done: make(chan struct{})}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	go p.loop()
+	return p, nil
+}
+
+func (p *poller) closeFDs() {
+	_ = syscall.Close(p.epfd)
+	_ = syscall.Close(p.wake[0])
+	_ = syscall.Close(p.wake[1])
+}
+
+// add hands an opened connection to the poller, first handling what its
+// handshake read past the join. The caller has counted it in r.readers.
+func (p *poller) add(c *wsConn) error {
+	tc, ok := c.ws.NetConn().(*net.TCPConn)
+	if !ok {
+		return errors.New("bench: not a TCP connection")
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	// The poller reads a duplicate of the socket, and the original is
+	// closed: that takes it out of the Go runtime's own epoll set, which
+	// would otherwise wake a runtime thread for every message as well.
+	var derr error
+	if err := rc.Control(func(fd uintptr) { c.fd, derr = syscall.Dup(int(fd)) }); err != nil {
+		return err
+	}
+	if derr != nil {
+		return derr
+	}
+	_ = tc.Close()
+	if len(c.pend) > 0 {
+		used, err := c.consume(c.pend, now(), nil)
+		if err != nil {
+			return err
+		}
+		c.pend = c.pend[:copy(c.pend, c.pend[used:])]
+	}
+	p.mu.Lock()
+	if p.conns == nil {
+		p.mu.Unlock()
+		return errors.New("bench: poller stopped")
+	}
+	p.conns[int32(c.fd)] = c
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(c.fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		p.mu.Lock()
+		delete(p.conns, int32(c.fd))
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// stop ends the loop and waits for it; the connections it still held are
+// done reading. Only then may they be closed (their descriptors reused).
+func (p *poller) stop() {
+	_, _ = syscall.Write(p.wake[1], []byte{1})
+	<-p.done
+}
+
+func (p *poller) loop() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 512)
+	buf := make([]byte, 256<<10)
+	tick := p.r.cfg.ReadTick
+	for {
+		// Block until something is ready; then, while traffic flows, take
+		// what arrived every tick rather than waking for every message.
+		timeout := -1
+		for {
+			n, err := syscall.EpollWait(p.epfd, events, timeout)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				p.finish(err)
+				return
+			}
+			if n == 0 {
+				break // a quiet tick: back to blocking
+			}
+			for i := range n {
+				fd := events[i].Fd
+				if fd == int32(p.wake[0]) {
+					p.finish(nil)
+					return
+				}
+				p.mu.Lock()
+				c := p.conns[fd]
+				p.mu.Unlock()
+				if c != nil {
+					p.read(c, buf)
+				}
+			}
+			if tick <= 0 {
+				continue
+			}
+			time.Sleep(tick)
+			timeout = 0
+		}
+	}
+}
+
+// read takes what one connection's socket holds and handles every whole
+// frame in it.
+func (p *poller) read(c *wsConn, buf []byte) {
+	n, err := syscall.Read(c.fd, buf)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return
+	case err != nil:
+		p.end(c, err)
+		return
+	case n == 0:
+		p.end(c, io.EOF)
+		return
+	}
+	recv := now()
+	data := buf[:n]
+	if len(c.pend) > 0 {
+		c.pend = append(c.pend, data...)
+		data = c.pend
+	}
+	used, err := c.consume(data, recv, nil)
+	if err != nil {
+		p.end(c, err)
+		return
+	}
+	if len(c.pend) > 0 {
+		c.pend = c.pend[:copy(c.pend, c.pend[used:])]
+	} else {
+		c.pend = append(c.pend[:0], data[used:]...)
+	}
+}
+
+// rawPong answers a ping on a polled connection: a masked pong written
+// straight to the socket (a few bytes: a full socket buffer drops it, and
+// the server's next ping gets the next answer).
+func (c *wsConn) rawPong(p []byte) error {
+	if len(p) > 125 {
+		return errServerFrame
+	}
+	var f [2 + 4 + 125]byte
+	f[0], f[1] = 0x8A, 0x80|byte(len(p))
+	key := f[2:6]
+	_, _ = rand.Read(key)
+	for i, b := range p {
+		f[6+i] = b ^ key[i%4]
+	}
+	_, err := syscall.Write(c.fd, f[:6+len(p)])
+	if err == syscall.EAGAIN {
+		return nil
+	}
+	return err
+}
+
+// closeRaw closes a polled connection's socket with a reset (as abort).
+func (c *wsConn) closeRaw() {
+	_ = syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+	_ = syscall.Close(c.fd)
+	c.fd = -1
+}
+
+// end takes a connection that ended out of the set.
+func (p *poller) end(c *wsConn, err error) {
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	p.mu.Lock()
+	delete(p.conns, int32(c.fd))
+	p.mu.Unlock()
+	c.ended(err)
+	p.r.readers.Done()
+}
+
+// finish releases every connection still held when the loop ends.
+func (p *poller) finish(err error) {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		if err != nil {
+			c.ended(err)
+		}
+		p.r.readers.Done()
+	}
+	p.closeFDs()
+}
