@@ -185,3 +185,56 @@ func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {
 		t.Fatalf("eviction: %d bytes, %d items, closing %v", s.qbytes, len(s.queue), s.closing)
 	}
 }
+
+// A reader that pauses while large frames pile up gets every one intact and
+// in order once it reads again. Its socket buffers are a few KiB, so the
+// flushers' non-blocking writes stop inside frames and the writer goroutine
+// finishes them (a stream cut mid-frame and resumed wrongly would not parse).
+func TestPausedReaderGetsFramesWrittenInPartsIntact(t *testing.T) {
+	const msgs = 40
+	ts := newTestServer(t, func(c *Config, r *room.Config) {
+		c.QueueMaxBytes = 1 << 20
+		c.FrameRate, c.FrameBurst, c.ByteRate = 100000, 100000, 1<<30
+		r.Default.HistorySize = msgs
+	})
+	slowURL, dialer := slowListener(t, ts)
+	paused, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer paused.Close()
+	if err := paused.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, paused, 1, "chat:parts", nil)
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:parts", nil)
+
+	sizes := make([]int, msgs)
+	for i := range sizes {
+		sizes[i] = 3000 + (i*7919)%9000 // 3-12 KB, odd sizes
+		send(t, pub, client.M{"t": "pub", "r": "chat:parts", "d": strings.Repeat(string(rune('a'+i%26)), sizes[i])})
+	}
+	seqs, _ := collect(t, pub, msgs) // the publisher's own copies
+	if len(seqs) != msgs {
+		t.Fatalf("publisher got %d of %d", len(seqs), msgs)
+	}
+	checkFor(t, 5*time.Second, func() error { // everything is written or queued behind a full socket
+		if q := ts.QueuedBytes(); q == 0 {
+			return fmt.Errorf("nothing queued: the socket took %d KB?", msgs*7)
+		}
+		return nil
+	})
+	seqs, data := collect(t, paused, msgs)
+	for i := range msgs {
+		if seqs[i] != uint64(i+1) || len(data[i]) != sizes[i] || data[i][0] != byte('a'+i%26) || data[i][len(data[i])-1] != byte('a'+i%26) {
+			t.Fatalf("message %d: seq %d, %d bytes (want %d)", i, seqs[i], len(data[i]), sizes[i])
+		}
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if q := ts.QueuedBytes(); q != 0 {
+			return fmt.Errorf("%d bytes still queued", q)
+		}
+		return nil
+	})
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -10,10 +11,15 @@ import (
 
 // The outbound side of a session. Frames are queued under s.mu by Deliver
 // (called with a room's lock held, so it never blocks) and by the session's
-// own reader. A writer goroutine runs only while there is something to write:
-// it takes everything queued, writes it as one WebSocket message, and exits
-// when the queue is empty, so an idle connection holds no goroutine and no
-// buffer on this side.
+// own reader. Whoever queues to an idle session hands it to the server's
+// flushers (flush.go): a few goroutines, up to one per core and only while
+// there is work, that write each session's queue with one non-blocking
+// writev per WebSocket message, the frames' bytes as they are. A connection
+// that keeps up therefore costs one system call per write and no goroutine,
+// timer or copy of its own. A session whose socket is full, or that owes a
+// ping, a pong or a bye, gets a writer goroutine of its own instead, which
+// writes with a deadline and exits when its queue is empty; so an idle
+// connection holds no goroutine and no buffer on this side.
 //
 // Policy when the queue would pass QueueMaxBytes: an ephemeral frame is
 // dropped; a durable frame first evicts the queued ephemeral frames, and if
@@ -29,6 +35,9 @@ type outItem struct {
 	at int64
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
+	// raw: b is the rest of a WebSocket frame a direct write began; it goes
+	// to the socket as it is, before anything else (see writeDirect).
+	raw bool
 }
 
 // class of a frame for the overflow policy.
@@ -83,6 +92,19 @@ func (s *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 	s.kickWriterLocked()
 }
 
+// appendFrameHeader appends the header of an unmasked final binary
+// WebSocket frame of n payload bytes (RFC 6455 §5.2).
+func appendFrameHeader(h []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(h, 0x82, byte(n))
+	case n <= 0xFFFF:
+		return append(h, 0x82, 126, byte(n>>8), byte(n))
+	}
+	return append(h, 0x82, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
+		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
 // addQueued adjusts the queued byte counts. s.mu held.
 func (s *session) addQueued(n int) {
 	s.qbytes += n
@@ -107,35 +129,250 @@ func (s *session) evictEphemeral() {
 	s.queue = kept
 }
 
-// kickWriterLocked starts the writer if it is not running. s.mu held.
+// kickWriterLocked gets what is queued written, unless that is under way.
+// On plain TCP the session goes to the server's flushers, which write
+// without blocking; it gets a writer goroutine of its own only when it needs
+// one: its socket is full (or holds the rest of a frame), it owes a ping or
+// a pong, or it is closing. s.mu held.
 func (s *session) kickWriterLocked() {
 	if s.writing {
 		return
 	}
 	s.writing = true
-	s.writerDone = make(chan struct{})
+	if s.raw == nil || s.needsWriterLocked() {
+		s.startWriterLocked()
+		return
+	}
+	s.srv.flush.add(s)
+}
+
+// needsWriterLocked reports that the next write may block, so a flusher
+// must not do it. s.mu held.
+func (s *session) needsWriterLocked() bool {
+	return s.closing || s.pingDue || s.pongDue || s.partial
+}
+
+// startWriterLocked hands the writing to a goroutine of the session's own.
+// s.writing is set. s.mu held.
+func (s *session) startWriterLocked() {
 	s.srv.wg.Add(1)
-	go s.writeLoop(s.writerDone)
+	go s.writeLoop()
+}
+
+// stopWritingLocked ends a writing turn and returns the channel to close
+// once the turn's last write (a bye) is done, if someone waits for it.
+// s.mu held.
+func (s *session) stopWritingLocked() chan struct{} {
+	s.writing = false
+	done := s.writerDone
+	s.writerDone = nil
+	return done
+}
+
+// writerDoneLocked returns a channel closed when the current writing turn
+// ends (nil when none runs). s.mu held.
+func (s *session) writerDoneLocked() chan struct{} {
+	if !s.writing {
+		return nil
+	}
+	if s.writerDone == nil {
+		s.writerDone = make(chan struct{})
+	}
+	return s.writerDone
+}
+
+// flush writes what is queued without blocking; it runs on a flusher. When
+// the socket takes it all, the session leaves with nothing queued and no
+// goroutine of its own; otherwise the rest goes to a writer goroutine.
+func (s *session) flush() {
+	s.mu.Lock()
+	for {
+		if s.needsWriterLocked() {
+			s.startWriterLocked()
+			s.mu.Unlock()
+			return
+		}
+		if len(s.queue) == 0 {
+			s.queue = nil
+			done := s.stopWritingLocked()
+			s.mu.Unlock()
+			if done != nil {
+				close(done)
+			}
+			return
+		}
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		rest, ok := s.writeNow(batch)
+		s.mu.Lock()
+		if !ok {
+			s.dropQueueLocked(false)
+			done := s.stopWritingLocked()
+			s.mu.Unlock()
+			s.abort()
+			if done != nil {
+				close(done)
+			}
+			return
+		}
+		if len(rest) > 0 {
+			s.queue = append(rest, s.queue...)
+			s.startWriterLocked()
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeNow writes frames as writeBatch does, with one non-blocking writev
+// per WebSocket message (header and frame bytes as they are, nothing
+// copied for a single frame). It returns what the socket did not take: the
+// rest of a frame it took in part comes first, as a raw item. ok is false
+// when the connection failed.
+func (s *session) writeNow(batch []outItem) (rest []outItem, ok bool) {
+	before := 0
+	for i := range batch {
+		before += len(batch[i].b)
+	}
+	defer func() {
+		after := 0
+		for i := range rest {
+			after += len(rest[i].b)
+		}
+		s.mu.Lock()
+		s.addQueued(after - before)
+		if len(rest) > 0 && rest[0].raw {
+			s.partial = true
+		}
+		s.mu.Unlock()
+		for i := range batch {
+			batch[i] = outItem{}
+		}
+	}()
+	oldest := oldestAt(batch)
+	var hdr [10]byte
+	for start := 0; start < len(batch); {
+		end, size := batchEnd(batch, start)
+		body := batch[start].b
+		var bp *[]byte
+		if end-start > 1 {
+			bp = batchBufPool.Get().(*[]byte)
+			buf := (*bp)[:0]
+			for j := start; j < end; j++ {
+				buf = append(buf, batch[j].b...)
+			}
+			body = buf
+		}
+		h := appendFrameHeader(hdr[:0], len(body))
+		n, err := s.writevRaw(h, body)
+		if n > 0 && n < len(h)+len(body) {
+			tail := make([]byte, 0, len(h)+len(body)-n)
+			if n < len(h) {
+				tail = append(append(tail, h[n:]...), body...)
+			} else {
+				tail = append(tail, body[n-len(h):]...)
+			}
+			rest = append(rest, outItem{b: tail, raw: true, at: oldest})
+			rest = append(rest, batch[end:]...)
+		}
+		if bp != nil {
+			*bp = (*bp)[:0]
+			batchBufPool.Put(bp)
+		}
+		switch {
+		case err != nil:
+			return nil, false
+		case n == 0:
+			return append(rest, batch[start:]...), true
+		case len(rest) > 0:
+			return rest, true
+		}
+		s.srv.cfg.Metrics.MessageOut(end-start, size)
+		start = end
+	}
+	now := time.Now().UnixNano()
+	s.lastWrite.Store(now)
+	if oldest != 0 {
+		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
+	}
+	return nil, true
+}
+
+// writevRaw makes one non-blocking writev on the socket. Only the holder of
+// the writing turn calls it.
+func (s *session) writevRaw(h, b []byte) (int, error) {
+	d := &s.dw
+	if d.fn == nil {
+		d.fn = d.write // bound once: a write allocates nothing
+	}
+	d.hdr, d.b = h, b
+	err := s.raw.Write(d.fn)
+	n, ok := d.n, d.ok
+	d.hdr, d.b, d.n, d.ok = nil, nil, 0, false
+	if err == nil && !ok {
+		err = errWriteFailed
+	}
+	return n, err
+}
+
+// directWrite is what writevRaw runs on the socket.
+type directWrite struct {
+	fn     func(fd uintptr) bool
+	hdr, b []byte
+	n      int
+	ok     bool
+}
+
+func (d *directWrite) write(fd uintptr) bool {
+	d.n, d.ok = writev(fd, d.hdr, d.b)
+	return true // one try: a full socket is the writer goroutine's business
+}
+
+var errWriteFailed = errors.New("write failed")
+
+// oldestAt is the queue time of the first durable event in batch (0: none).
+func oldestAt(batch []outItem) int64 {
+	for i := range batch {
+		if batch[i].at != 0 {
+			return batch[i].at
+		}
+	}
+	return 0
+}
+
+// batchEnd returns the end of the WebSocket message that starts at
+// batch[start] (at most maxBatchBytes of frames, or one larger frame) and
+// its size.
+func batchEnd(batch []outItem, start int) (end, size int) {
+	end, size = start+1, len(batch[start].b)
+	for end < len(batch) && size+len(batch[end].b) <= maxBatchBytes {
+		size += len(batch[end].b)
+		end++
+	}
+	return end, size
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits: an
 // idle connection holds no writer. (A writer that lingered for more was
 // measured: it saved nothing, the write syscall dominates.)
-func (s *session) writeLoop(done chan struct{}) {
+func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
-	defer close(done)
 	var batch []outItem
 	for {
 		s.mu.Lock()
-		ping := s.pingDue
-		s.pingDue = false
-		if len(s.queue) == 0 && !ping {
-			s.writing = false
+		ping, pong, pongDue := s.pingDue, s.pong, s.pongDue
+		s.pingDue, s.pong, s.pongDue = false, nil, false
+		if len(s.queue) == 0 && !ping && !pongDue {
 			s.queue = nil
+			done := s.stopWritingLocked()
 			closing, bye := s.closing, s.bye
 			s.mu.Unlock()
 			if closing && bye != nil {
 				s.finishClose(*bye)
+			}
+			if done != nil {
+				close(done)
 			}
 			return
 		}
@@ -145,11 +382,19 @@ func (s *session) writeLoop(done chan struct{}) {
 		s.mu.Unlock()
 
 		ok := true
-		if ping {
+		if len(batch) > 0 && batch[0].raw {
+			ok = s.writeRaw(batch[0])
+		}
+		if ok && pongDue {
+			ok = s.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(s.srv.cfg.WriteTimeout)) == nil
+		}
+		if ok && ping {
 			ok = s.writePing()
 		}
-		if ok && len(batch) > 0 {
+		if ok && len(batch) > 0 && !batch[0].raw {
 			ok = s.writeBatch(batch)
+		} else if ok && len(batch) > 1 {
+			ok = s.writeBatch(batch[1:])
 		}
 		n := 0
 		for i := range batch {
@@ -162,15 +407,36 @@ func (s *session) writeLoop(done chan struct{}) {
 		if !ok {
 			s.abort()
 			s.mu.Lock()
-			s.writing = false
-			s.dropQueueLocked()
+			done := s.stopWritingLocked()
+			s.dropQueueLocked(false)
 			s.mu.Unlock()
+			if done != nil {
+				close(done)
+			}
 			return
 		}
 		if cap(batch) > 256 {
 			batch = nil
 		}
 	}
+}
+
+// writeRaw finishes the frame a direct write began.
+func (s *session) writeRaw(it outItem) bool {
+	s.refreshWriteDeadline()
+	if _, err := s.conn.NetConn().Write(it.b); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.partial = false
+	s.mu.Unlock()
+	now := time.Now().UnixNano()
+	s.lastWrite.Store(now)
+	s.srv.cfg.Metrics.MessageOut(1, len(it.b))
+	if it.at != 0 {
+		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - it.at))
+	}
+	return true
 }
 
 func (s *session) writePing() bool {
@@ -182,19 +448,9 @@ func (s *session) writePing() bool {
 // WriteMessage: one frame as it is, several copied into a pooled buffer.
 func (s *session) writeBatch(batch []outItem) bool {
 	s.refreshWriteDeadline()
-	var oldest int64
-	for i := range batch {
-		if batch[i].at != 0 {
-			oldest = batch[i].at
-			break
-		}
-	}
+	oldest := oldestAt(batch)
 	for len(batch) > 0 {
-		i, size := 1, len(batch[0].b)
-		for i < len(batch) && size+len(batch[i].b) <= maxBatchBytes {
-			size += len(batch[i].b)
-			i++
-		}
+		i, size := batchEnd(batch, 0)
 		var err error
 		if i == 1 {
 			err = s.conn.WriteMessage(websocket.BinaryMessage, batch[0].b)
@@ -236,13 +492,23 @@ func (s *session) refreshWriteDeadline() {
 	_ = s.conn.SetWriteDeadline(now.Add(s.srv.cfg.WriteTimeout))
 }
 
-// dropQueueLocked discards everything queued. s.mu held.
-func (s *session) dropQueueLocked() {
-	for i := range s.queue {
+// dropQueueLocked discards what is queued. With keepRaw, the rest of a frame
+// a direct write began stays, so that what is written next (a bye) starts
+// on a frame boundary. s.mu held.
+func (s *session) dropQueueLocked(keepRaw bool) {
+	from := 0
+	if keepRaw && len(s.queue) > 0 && s.queue[0].raw {
+		from = 1
+	}
+	for i := from; i < len(s.queue); i++ {
 		s.addQueued(-len(s.queue[i].b))
 		s.queue[i] = outItem{}
 	}
-	s.queue = nil
+	if from == 0 {
+		s.queue = nil
+	} else {
+		s.queue = s.queue[:1]
+	}
 }
 
 // onPingTimer runs every PingInterval: it asks the writer for a ping control

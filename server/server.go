@@ -36,6 +36,7 @@ type Server struct {
 	notReady bool           // NotReady was called: /readyz says draining
 	wg       sync.WaitGroup // one per session
 
+	flush    flushers     // write queued frames without blocking (flush.go)
 	queued   atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts atomic.Int64
 
@@ -54,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},
 	}
+	s.flush.srv = s
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,

@@ -42,15 +42,20 @@ type session struct {
 	mu         sync.Mutex
 	queue      []outItem
 	qbytes     int
-	writing    bool
-	writerDone chan struct{} // closed when the running writer exits
+	writing    bool          // a flusher or the writer goroutine has the socket
+	writerDone chan struct{} // made on demand; closed when that turn ends
 	pingDue    bool
+	pong       []byte // a client ping's data, for the writer to answer
+	pongDue    bool
+	partial    bool // the queue starts with the rest of a frame writeNow began
 	closing    bool
 	bye        *byeFrame
 	ephDropped int
 	rooms      map[string]struct{} // joined rooms
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
+
+	dw directWrite // writing-turn-owned (outbound.go)
 
 	// Reader-owned.
 	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
@@ -160,12 +165,30 @@ func (ss *session) run() {
 	cfg := &ss.srv.cfg
 	ss.conn.SetReadLimit(0) // enforced here, with our own code
 	ss.conn.SetPongHandler(func(string) error { ss.extendRead(); return nil })
+	// Every write goes through the session's queue, its writer or a direct
+	// write (outbound.go), so pongs are queued too.
 	ss.conn.SetPingHandler(func(data string) error {
 		ss.extendRead()
-		err := ss.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteTimeout))
-		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
-			return err
+		ss.mu.Lock()
+		if !ss.closing {
+			ss.pong, ss.pongDue = []byte(data), true
+			ss.kickWriterLocked()
 		}
+		ss.mu.Unlock()
+		return nil
+	})
+	// The close reply: no more direct writes from here, and none while a
+	// direct write's rest is still queued (the reply would land inside it).
+	ss.conn.SetCloseHandler(func(code int, _ string) error {
+		ss.mu.Lock()
+		ss.closing = true
+		partial := ss.partial
+		ss.mu.Unlock()
+		if partial {
+			return nil
+		}
+		msg := websocket.FormatCloseMessage(code, "")
+		_ = ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout))
 		return nil
 	})
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
@@ -229,8 +252,8 @@ func (ss *session) readFailed(err error) {
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked()
-	writing, done := ss.writing, ss.writerDone
+	ss.dropQueueLocked(true)
+	writing, done := ss.writing, ss.writerDoneLocked()
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
 	if !writing {
@@ -421,7 +444,7 @@ func (ss *session) closeLocked(b byeFrame, _ bool) {
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked()
+	ss.dropQueueLocked(true)
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}
@@ -461,7 +484,7 @@ func (ss *session) cleanup() {
 	ss.closing = true
 	rooms := ss.rooms
 	ss.rooms = nil
-	ss.dropQueueLocked()
+	ss.dropQueueLocked(false)
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}

@@ -432,3 +432,46 @@ func TestPresenceSurvivesQuickReconnect(t *testing.T) {
 }
 
 var _ = websocket.BinaryMessage
+
+// A client's ping gets its pong, in order with the session's other writes,
+// and a client's close gets the close reply with its code.
+func TestClientPingAndCloseAreAnswered(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.connect(t)
+	join(t, c, 1, "chat:ctl", nil)
+	pongs := make(chan string, 1)
+	c.WS().SetPongHandler(func(data string) error { pongs <- data; return nil })
+	if err := c.WS().WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	send(t, c, client.M{"t": "pub", "id": 2, "r": "chat:ctl", "d": "x"})
+	expect(t, c, protocol.TypeOK, protocol.TypeMsg)
+	select {
+	case got := <-pongs: // the pong was written before the ok
+		if got != "are you there" {
+			t.Fatalf("pong %q", got)
+		}
+	default:
+		t.Fatal("no pong before the ok")
+	}
+	if err := c.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := c.Next(testCtx(t))
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*client.CloseError)
+		if !ok || ce.Code != websocket.CloseGoingAway {
+			t.Fatalf("want the close reply %d, got %v", websocket.CloseGoingAway, err)
+		}
+		break
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.Connections(); n != 0 {
+			return fmt.Errorf("%d connections", n)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"runtime"
+	"sync"
+)
+
+// flushers write sessions' queued frames without blocking (session.flush),
+// so that a fan-out costs one write per connection and a few goroutines in
+// all, not a goroutine per connection: a room's publish queues the event to
+// each subscriber and hands the subscribers to the flushers, which run in
+// parallel, up to one per core, only while there is something to flush.
+type flushers struct {
+	srv     *Server
+	mu      sync.Mutex
+	q       []*session // waiting from q[head]
+	head    int
+	running int
+}
+
+// flushChunk is how many sessions a flusher takes at once.
+const flushChunk = 32
+
+// add queues a session to flush, and starts a flusher if fewer than one per
+// core run. The caller holds the session's lock and its writing turn.
+func (f *flushers) add(s *session) {
+	f.mu.Lock()
+	f.q = append(f.q, s)
+	start := f.running < runtime.GOMAXPROCS(0)
+	if start {
+		f.running++
+	}
+	f.mu.Unlock()
+	if start {
+		f.srv.wg.Add(1)
+		go f.run()
+	}
+}
+
+// run flushes sessions until none is waiting.
+func (f *flushers) run() {
+	defer f.srv.wg.Done()
+	var batch []*session
+	for {
+		f.mu.Lock()
+		if f.head == len(f.q) {
+			f.running--
+			clear(f.q)
+			f.q, f.head = f.q[:0], 0
+			if cap(f.q) > 4096 {
+				f.q = nil // a burst's array does not stay
+			}
+			f.mu.Unlock()
+			return
+		}
+		n := min(len(f.q)-f.head, flushChunk)
+		batch = append(batch[:0], f.q[f.head:f.head+n]...)
+		f.head += n
+		f.mu.Unlock()
+		for _, s := range batch {
+			s.flush()
+		}
+		clear(batch)
+	}
+}
