@@ -110,6 +110,11 @@ type Config struct {
 	// WriteBufferSize is the size of the pooled WebSocket write buffers,
 	// held only while writing. Zero means 16 KiB.
 	WriteBufferSize int
+	// ParkAfter is how long a connection may send nothing before its reader
+	// goroutine and read buffer are let go: its socket then waits in an
+	// epoll set, and the next bytes give it a goroutine again (Linux, plain
+	// TCP). Zero means 1s; negative: never park.
+	ParkAfter time.Duration
 }
 
 // ErrNoRouter is returned by New when Config.Router is nil.
@@ -152,6 +157,7 @@ func (c *Config) fill() error {
 	setInt(&c.ReadBufferSize, 1<<10)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)
+	setDur(&c.ParkAfter, time.Second)
 	setInt(&c.MaxPending, 1024)
 	setDur(&c.SSEPingInterval, 15*time.Second)
 	setDur(&c.SSERetry, 3*time.Second)

@@ -2,9 +2,12 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
+	"time"
 )
 
 // An idle connection's cost is mostly the stack of its reader. Parked inside
@@ -47,20 +50,88 @@ func rawConn(c net.Conn) syscall.RawConn {
 	return rc
 }
 
-// idleRead waits, shallowly, for the start of the next message. It returns
-// an error only when waiting failed (deadline, closed socket).
-func (ss *session) idleRead() error {
+// idleRead waits, shallowly, for the start of the next message. After
+// ParkAfter without one it parks the session instead (parked: the
+// goroutine must end; see serve). err is set only when waiting failed
+// (deadline, closed socket).
+func (ss *session) idleRead() (parked bool, err error) {
 	if ss.raw == nil || ss.br == nil {
-		return nil
+		return false, nil
 	}
 	for ss.br.Buffered() == 0 {
-		if err := waitReadable(ss.raw); err != nil {
-			return err
+		canPark := ss.fd > 0 && ss.id != "" && !ss.isClosing()
+		dl := ss.readDL.Load()
+		if canPark && dl != 0 {
+			if until := time.Until(time.Unix(0, dl)); until > ss.srv.cfg.ParkAfter {
+				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.ParkAfter))
+			} else {
+				canPark = false // the real deadline comes first
+			}
+		} else {
+			canPark = false
+		}
+		err := waitReadable(ss.raw)
+		if canPark {
+			parkTime := errors.Is(err, os.ErrDeadlineExceeded)
+			if ss.isClosing() {
+				// Closing began meanwhile: wait for the client's close
+				// reply for the close timeout, as finishClose does.
+				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+				if parkTime {
+					continue
+				}
+			} else {
+				_ = ss.conn.NetConn().SetReadDeadline(time.Unix(0, dl)) // back to the real one
+				if parkTime && ss.tryPark() {
+					return true, nil
+				}
+				if parkTime {
+					continue
+				}
+			}
+		}
+		if err != nil {
+			return false, err
 		}
 		if !takePong(ss.raw) {
-			return nil
+			return false, nil
 		}
 		ss.extendRead()
 	}
-	return nil
+	return false, nil
+}
+
+// tryPark hands the idle session's socket to the parker, and its read
+// buffer back to the heap. It fails when the session is closing (its reader
+// waits for the close) or the parker cannot take it.
+func (ss *session) tryPark() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closing || !ss.srv.park.park(ss, ss.fd) {
+		return false
+	}
+	ss.parked = true
+	*ss.br = bufio.Reader{} // nothing is buffered: serve makes a new one
+	ss.srv.parkedN.Add(1)
+	ss.rearmPingTimerLocked()
+	return true
+}
+
+// wakeUp gives a parked session a reader goroutine again: bytes arrived,
+// its read deadline passed, it is closing or being cut.
+func (ss *session) wakeUp() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.wakeUpLocked()
+}
+
+// wakeUpLocked is wakeUp with ss.mu held.
+func (ss *session) wakeUpLocked() {
+	if !ss.parked {
+		return
+	}
+	ss.parked = false
+	ss.srv.parkedN.Add(-1)
+	ss.srv.park.unpark(ss.fd)
+	go ss.serve()
 }

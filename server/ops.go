@@ -60,8 +60,7 @@ func (ss *session) checkRoom(f *protocol.Frame, perm auth.Perm, mustBeJoined boo
 func (ss *session) joined(name string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	_, ok := ss.rooms[name]
-	return ok
+	return ss.rooms.has(name)
 }
 
 func (ss *session) opJoin(ctx context.Context, f *protocol.Frame) {
@@ -69,13 +68,10 @@ func (ss *session) opJoin(ctx context.Context, f *protocol.Frame) {
 		return
 	}
 	ss.mu.Lock()
-	_, already := ss.rooms[f.R]
+	already := ss.rooms.has(f.R)
 	full := len(ss.rooms) >= ss.srv.cfg.MaxRoomsPerConn
 	if !already && !full {
-		if ss.rooms == nil {
-			ss.rooms = make(map[string]struct{})
-		}
-		ss.rooms[f.R] = struct{}{} // claimed now; a KindLeft may remove it
+		ss.rooms.add(f.R) // claimed now; a KindLeft may remove it
 	}
 	ss.mu.Unlock()
 	switch {
@@ -96,7 +92,7 @@ func (ss *session) opJoin(ctx context.Context, f *protocol.Frame) {
 	}, ss)
 	if err != nil {
 		ss.mu.Lock()
-		delete(ss.rooms, f.R)
+		ss.rooms.remove(f.R)
 		ss.mu.Unlock()
 		ss.replyErr(f.ID, f.R, err)
 	}
@@ -108,8 +104,7 @@ func (ss *session) opLeave(ctx context.Context, f *protocol.Frame) {
 		return
 	}
 	ss.mu.Lock()
-	_, ok := ss.rooms[f.R]
-	delete(ss.rooms, f.R)
+	ok := ss.rooms.remove(f.R)
 	ss.mu.Unlock()
 	if !ok {
 		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeNotJoined, "not joined"))
@@ -209,4 +204,37 @@ func (ss *session) replyErr(id uint64, roomName string, err error) {
 	}
 	ss.srv.errorCode(pe.Code)
 	ss.enqueue(protocol.MustEncode(protocol.Err{T: protocol.TypeErr, ID: id, R: roomName, Code: pe.Code, Msg: pe.Msg}), durable, "", "")
+}
+
+// roomSet is the rooms a session joined: a few names (at most
+// MaxRoomsPerConn), kept in a slice, which costs an idle connection less
+// than a map.
+type roomSet []string
+
+func (rs roomSet) has(name string) bool {
+	for _, r := range rs {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (rs *roomSet) add(name string) { *rs = append(*rs, name) }
+
+// remove takes name out and reports whether it was there.
+func (rs *roomSet) remove(name string) bool {
+	for i, r := range *rs {
+		if r == name {
+			last := len(*rs) - 1
+			(*rs)[i] = (*rs)[last]
+			(*rs)[last] = ""
+			*rs = (*rs)[:last]
+			if last == 0 {
+				*rs = nil
+			}
+			return true
+		}
+	}
+	return false
 }

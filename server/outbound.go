@@ -87,6 +87,9 @@ func (s *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 			return
 		}
 	}
+	if s.queue == nil {
+		s.queue = getQueue()
+	}
 	s.queue = append(s.queue, outItem{b: b, eph: eph, room: room, from: from, at: at})
 	s.addQueued(len(b))
 	s.kickWriterLocked()
@@ -205,6 +208,7 @@ func (s *session) flush() {
 		s.queue = nil
 		s.mu.Unlock()
 		rest, ok := s.writeNow(batch)
+		putQueue(batch) // writeNow cleared it
 		s.mu.Lock()
 		if !ok {
 			s.dropQueueLocked(false)
@@ -223,6 +227,26 @@ func (s *session) flush() {
 			return
 		}
 	}
+}
+
+// Queue arrays come from a pool and go back once written: a session that
+// keeps up queues one frame at a time, and would otherwise make (and drop)
+// an array per delivery; an idle session holds none.
+const pooledQueueLen = 8
+
+var queuePool = sync.Pool{New: func() any { return new([pooledQueueLen]outItem) }}
+
+func getQueue() []outItem { return queuePool.Get().(*[pooledQueueLen]outItem)[:0] }
+
+// putQueue returns a queue array from getQueue, cleared, to the pool (one
+// that grew past it is left to the collector).
+func putQueue(q []outItem) {
+	if cap(q) != pooledQueueLen {
+		return
+	}
+	q = q[:pooledQueueLen]
+	clear(q)
+	queuePool.Put((*[pooledQueueLen]outItem)(q))
 }
 
 // writeNow writes frames as writeBatch does, with one non-blocking writev
@@ -513,14 +537,28 @@ func (s *session) dropQueueLocked(keepRaw bool) {
 
 // onPingTimer runs every PingInterval: it asks the writer for a ping control
 // frame, and queues a {t: ping} frame when nothing was sent for an interval.
+// For a parked session it also stands in for the read deadline no goroutine
+// waits on: it fires when that passes too, and wakes the session, whose
+// reader then finds the deadline gone (bye no_pong).
 func (s *session) onPingTimer() {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return
 	}
+	now := time.Now()
+	if s.parked && now.UnixNano() >= s.readDL.Load() {
+		s.wakeUpLocked()
+		s.mu.Unlock()
+		return
+	}
+	if now.Before(s.nextPing) {
+		s.rearmPingTimerLocked() // fired for the deadline, which moved
+		s.mu.Unlock()
+		return
+	}
 	s.pingDue = true
-	idle := time.Since(time.Unix(0, s.lastWrite.Load())) >= s.srv.cfg.PingInterval-s.srv.cfg.PingInterval/10
+	idle := now.Sub(time.Unix(0, s.lastWrite.Load())) >= s.srv.cfg.PingInterval-s.srv.cfg.PingInterval/10
 	s.mu.Unlock()
 	if idle {
 		s.enqueue(pingFrame, durable, "", "")
@@ -528,9 +566,25 @@ func (s *session) onPingTimer() {
 	s.mu.Lock()
 	if !s.closing {
 		s.kickWriterLocked()
-		s.pingTimer.Reset(s.srv.cfg.PingInterval)
+		s.nextPing = now.Add(s.srv.cfg.PingInterval)
+		s.rearmPingTimerLocked()
 	}
 	s.mu.Unlock()
+}
+
+// rearmPingTimerLocked sets the ping timer for the next ping, or for the
+// read deadline of a parked session if that comes first. s.mu held.
+func (s *session) rearmPingTimerLocked() {
+	if s.pingTimer == nil {
+		return
+	}
+	next := time.Until(s.nextPing)
+	if s.parked {
+		if dl := time.Until(time.Unix(0, s.readDL.Load())); dl < next {
+			next = dl
+		}
+	}
+	s.pingTimer.Reset(max(next, time.Millisecond))
 }
 
 var pingFrame = protocol.MustEncode(protocol.Ping{T: protocol.TypePing})

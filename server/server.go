@@ -37,6 +37,8 @@ type Server struct {
 	wg       sync.WaitGroup // one per session
 
 	flush    flushers     // write queued frames without blocking (flush.go)
+	park     parker       // holds idle sessions' sockets (park_linux.go)
+	parkedN  atomic.Int64 // sessions parked now
 	queued   atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts atomic.Int64
 
@@ -56,6 +58,7 @@ func New(cfg Config) (*Server, error) {
 		recent:   recentConns{ids: make(map[string]recentConn)},
 	}
 	s.flush.srv = s
+	s.park.srv = s
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,
@@ -83,6 +86,9 @@ func New(cfg Config) (*Server, error) {
 	if p, ok := cfg.Metrics.(*Prometheus); ok {
 		p.GaugeFunc("queued_bytes", "Bytes queued to all connections and not yet written.", func() float64 {
 			return float64(s.QueuedBytes())
+		})
+		p.GaugeFunc("parked_connections", "WebSocket connections idle long enough to wait without a reader goroutine.", func() float64 {
+			return float64(s.parkedN.Load())
 		})
 		s.mux.Handle("GET /metrics", p.Handler())
 	}
@@ -139,8 +145,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		httpErr = hs.Shutdown(ctx)
 	}
 	for _, ss := range live {
-		ss.close(codeShutdownBye)
+		ss.close(codeShutdownBye) // wakes parked sessions
 	}
+	s.park.stop()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -166,6 +173,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 // QueuedBytes is the number of bytes queued to all connections and not yet
 // written, writes in flight included.
 func (s *Server) QueuedBytes() int64 { return s.queued.Load() }
+
+// ParkedConnections is the number of WebSocket connections waiting, idle,
+// without a reader goroutine (Config.ParkAfter).
+func (s *Server) ParkedConnections() int { return int(s.parkedN.Load()) }
 
 // SlowConsumerCuts counts connections closed with slow_consumer.
 func (s *Server) SlowConsumerCuts() int64 { return s.slowCuts.Load() }

@@ -37,6 +37,7 @@ type session struct {
 	ident atomic.Pointer[auth.Identity]
 
 	lastWrite   atomic.Int64 // unix ns of the last message written
+	readDL      atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
 	deadlineSet time.Time    // writer-owned: when the write deadline was last moved
 
 	mu         sync.Mutex
@@ -51,11 +52,15 @@ type session struct {
 	closing    bool
 	bye        *byeFrame
 	ephDropped int
-	rooms      map[string]struct{} // joined rooms
+	rooms      roomSet // joined rooms
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
 	dw directWrite // writing-turn-owned (outbound.go)
+
+	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
+	nextPing time.Time // s.mu: when the ping timer next owes a ping
+	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
 	// Reader-owned.
 	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
@@ -128,15 +133,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ss.conn = conn
 	ss.br = own.br
 	ss.raw = rawConn(conn.NetConn())
+	if ss.raw != nil && canPark && s.cfg.ParkAfter > 0 {
+		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
+	}
 	// The session reads in a goroutine of its own and the handler returns,
 	// so that net/http lets go of the request, its buffers and the deep
 	// stack of its connection goroutine: an idle connection keeps only
 	// what the session needs.
-	go func() {
-		defer s.wg.Done()
-		defer ss.notPending()
-		ss.run()
-	}()
+	go ss.run()
 }
 
 // notPending takes the session off the count of connections without hello.
@@ -165,8 +169,8 @@ func (ss *session) run() {
 	cfg := &ss.srv.cfg
 	ss.conn.SetReadLimit(0) // enforced here, with our own code
 	ss.conn.SetPongHandler(func(string) error { ss.extendRead(); return nil })
-	// Every write goes through the session's queue, its writer or a direct
-	// write (outbound.go), so pongs are queued too.
+	// Every write goes through the session's writing turn (outbound.go), so
+	// pongs are queued too.
 	ss.conn.SetPingHandler(func(data string) error {
 		ss.extendRead()
 		ss.mu.Lock()
@@ -177,8 +181,8 @@ func (ss *session) run() {
 		ss.mu.Unlock()
 		return nil
 	})
-	// The close reply: no more direct writes from here, and none while a
-	// direct write's rest is still queued (the reply would land inside it).
+	// The close reply: nothing more is queued from here, and no reply while
+	// the rest of a frame a flusher began is queued (it would land inside).
 	ss.conn.SetCloseHandler(func(code int, _ string) error {
 		ss.mu.Lock()
 		ss.closing = true
@@ -196,16 +200,32 @@ func (ss *session) run() {
 	ss.bytesIn = rate.NewLimiter(rate.Limit(cfg.ByteRate), max(cfg.ByteRate, cfg.MaxMessageBytes))
 	ss.strikes = rate.NewLimiter(rate.Limit(float64(cfg.FloodStrikes)/10), cfg.FloodStrikes)
 
-	defer ss.cleanup()
+	ss.serve()
+}
+
+// serve reads messages until the connection ends (then the session leaves
+// its rooms and is gone) or until it parks: idle for ParkAfter, it hands its
+// socket to the server's parker and the goroutine ends; bytes arriving call
+// serve again in a new one (park.go). The session holds its count in the
+// server's wait group throughout.
+func (ss *session) serve() {
+	cfg := &ss.srv.cfg
+	if ss.br != nil && ss.br.Size() == 0 {
+		*ss.br = *bufio.NewReaderSize(ss.conn.NetConn(), cfg.ReadBufferSize) // released while parked
+	}
 	for {
-		if err := ss.idleRead(); err != nil {
-			ss.readFailed(err)
+		parked, err := ss.idleRead()
+		if parked {
 			return
+		}
+		if err != nil {
+			ss.readFailed(err)
+			break
 		}
 		mt, rd, err := ss.conn.NextReader()
 		if err != nil {
 			ss.readFailed(err)
-			return
+			break
 		}
 		if ss.isClosing() {
 			continue // drain until the client's close or the close timeout
@@ -221,7 +241,7 @@ func (ss *session) run() {
 		n, err := buf.ReadFrom(limitReader(rd, int64(cfg.MaxMessageBytes)+1))
 		if err != nil {
 			putMsgBuf(buf, cfg.MaxMessageBytes)
-			return
+			break
 		}
 		if n > int64(cfg.MaxMessageBytes) {
 			putMsgBuf(buf, cfg.MaxMessageBytes)
@@ -232,6 +252,9 @@ func (ss *session) run() {
 		ss.handleMessage(buf.Bytes())
 		putMsgBuf(buf, cfg.MaxMessageBytes)
 	}
+	ss.cleanup()
+	ss.notPending()
+	ss.srv.wg.Done()
 }
 
 // readFailed says goodbye to a connection that went silent: no hello in
@@ -273,7 +296,9 @@ func (ss *session) extendRead() {
 		return // before welcome the hello timeout holds; when closing, the close timeout
 	}
 	cfg := &ss.srv.cfg
-	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.PingInterval + cfg.PongTimeout))
+	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
+	ss.readDL.Store(dl.UnixNano())
+	_ = ss.conn.SetReadDeadline(dl)
 }
 
 func (ss *session) isClosing() bool {
@@ -373,6 +398,7 @@ func (ss *session) handleHello(fb []byte) {
 	}
 	ss.enqueue(protocol.MustEncode(w), durable, "", "")
 	ss.mu.Lock()
+	ss.nextPing = time.Now().Add(cfg.PingInterval)
 	ss.pingTimer = time.AfterFunc(cfg.PingInterval, ss.onPingTimer)
 	ss.armExpiryLocked(ident)
 	ss.mu.Unlock()
@@ -407,7 +433,7 @@ func (ss *session) Deliver(ev *room.Event) {
 		ss.enqueue(encodeJoined(ev), durable, "", "")
 	case room.KindLeft:
 		ss.mu.Lock()
-		delete(ss.rooms, ev.Room)
+		ss.rooms.remove(ev.Room)
 		ss.mu.Unlock()
 		ss.enqueue(protocol.MustEncode(protocol.Left{T: protocol.TypeLeft, R: ev.Room, Code: ev.Code, Msg: ev.Msg}), durable, "", "")
 	}
@@ -453,6 +479,7 @@ func (ss *session) closeLocked(b byeFrame, _ bool) {
 	}
 	ss.srv.byeCode(b.code)
 	ss.kickWriterLocked()
+	ss.wakeUpLocked() // the reader waits for the client's close, or the close timeout
 }
 
 // finishClose writes bye and the close frame, then gives the client
@@ -474,8 +501,13 @@ func (ss *session) finishClose(b byeFrame) {
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.CloseTimeout))
 }
 
-// abort cuts the connection at once; the reader then cleans up.
-func (ss *session) abort() { _ = ss.conn.NetConn().Close() }
+// abort cuts the connection at once; the reader then cleans up (a parked
+// session is given a reader first, and its socket leaves the parker before
+// it is closed).
+func (ss *session) abort() {
+	ss.wakeUp()
+	_ = ss.conn.NetConn().Close()
+}
 
 // cleanup runs when the reader ends: the session leaves its rooms (with
 // presence grace) and forgets its queue.
@@ -493,7 +525,7 @@ func (ss *session) cleanup() {
 	}
 	ss.mu.Unlock()
 	_ = ss.conn.NetConn().Close()
-	for name := range rooms {
+	for _, name := range rooms {
 		ss.srv.cfg.Router.Drop(context.Background(), name, ss)
 	}
 	ss.srv.unregister(ss)

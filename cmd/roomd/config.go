@@ -76,8 +76,9 @@ type Config struct {
 		Close        Duration `yaml:"close"`
 	} `yaml:"timeouts"`
 	WebSocket struct {
-		ReadBufferSize  Size `yaml:"read_buffer_size"`
-		WriteBufferSize Size `yaml:"write_buffer_size"`
+		ReadBufferSize  Size     `yaml:"read_buffer_size"`
+		WriteBufferSize Size     `yaml:"write_buffer_size"`
+		ParkAfter       Duration `yaml:"park_after"`
 	} `yaml:"websocket"`
 	SSE struct {
 		PingInterval  Duration `yaml:"ping_interval"`
@@ -392,6 +393,7 @@ func (c *Config) serverConfig() server.Config {
 		MaxRoomsPerConn:     c.Limits.MaxRoomsPerConn,
 		ReadBufferSize:      int(c.WebSocket.ReadBufferSize),
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
+		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),
 	}
 }
 

@@ -68,7 +68,7 @@ func TestDefaults(t *testing.T) {
 			"sse_queue":      1 << 20,
 			"max_body":       256 << 10,
 			"ping":           25 * time.Second,
-			"read_buffer":    0,
+			"read_buffer":    1 << 10,
 		}[name]
 		if got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

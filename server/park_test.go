@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
+)
+
+// parkingServer parks connections after 30 ms without input.
+func parkingServer(t *testing.T, edit func(*Config)) *testServer {
+	if !canPark {
+		t.Skip("connections park on Linux only")
+	}
+	return newTestServer(t, func(c *Config, _ *room.Config) {
+		c.ParkAfter = 30 * time.Millisecond
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+func waitParked(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		if p := ts.ParkedConnections(); p != n {
+			return fmt.Errorf("%d parked, want %d", p, n)
+		}
+		return nil
+	})
+}
+
+// Idle connections hold no goroutine; a parked one still gets deliveries
+// and wakes for its client's next frame.
+func TestIdleConnectionsParkWithoutGoroutines(t *testing.T) {
+	ts := parkingServer(t, nil)
+	base := runtime.NumGoroutine()
+	const n = 50
+	conns := make([]*client.Conn, n)
+	for i := range conns {
+		conns[i] = ts.connect(t)
+		join(t, conns[i], 1, "chat:park", nil)
+	}
+	waitParked(t, ts, n)
+	// The clients' own readers are not running; what is left is the server's
+	// parker and the test's bookkeeping, not a goroutine per connection.
+	if g := runtime.NumGoroutine(); g > base+10 {
+		t.Fatalf("%d goroutines with %d connections parked (%d before)", g, n, base)
+	}
+
+	pub := conns[0]
+	send(t, pub, client.M{"t": "pub", "id": 2, "r": "chat:park", "d": "hello"})
+	expect(t, pub, protocol.TypeOK, protocol.TypeMsg, protocol.TypePres)
+	for _, c := range conns[1:] {
+		f := expect(t, c, protocol.TypeMsg, protocol.TypePres)
+		if v := value(t, f.D); v != "hello" {
+			t.Fatalf("got %v", v)
+		}
+	}
+	// Every one wakes for its own frame, and parks again after.
+	for i, c := range conns {
+		send(t, c, client.M{"t": "pub", "id": 3, "r": "chat:park", "d": i})
+		expect(t, c, protocol.TypeOK, protocol.TypeMsg, protocol.TypePres)
+	}
+	waitParked(t, ts, n)
+}
+
+// A parked client that stops answering pings is still closed within the
+// ping interval plus the pong timeout: the ping timer stands in for the
+// read deadline no goroutine waits on.
+func TestParkedSilentClientIsClosedWithinIntervalPlusTimeout(t *testing.T) {
+	const interval, timeout = 300 * time.Millisecond, 200 * time.Millisecond
+	ts := parkingServer(t, func(c *Config) { c.PingInterval, c.PongTimeout = interval, timeout })
+	c := ts.connect(t)
+	waitParked(t, ts, 1)
+	start := time.Now()
+	c.WS().SetPingHandler(func(string) error { return nil }) // never answers
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		expectBye(t, c, protocol.CodeNoPong)
+	}()
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.Connections(); n != 0 {
+			return fmt.Errorf("%d connections open", n)
+		}
+		return nil
+	})
+	if el := time.Since(start); el > interval+timeout+time.Second {
+		t.Fatalf("closed after %v, want within %v", el, interval+timeout)
+	}
+	<-done
+}
+
+// A parked client that answers pings stays open through many intervals,
+// parking between them.
+func TestParkedAnsweringClientStaysOpen(t *testing.T) {
+	ts := parkingServer(t, func(c *Config) { c.PingInterval, c.PongTimeout = 100*time.Millisecond, 150*time.Millisecond })
+	c := ts.connect(t)
+	ctx := testCtx(t)
+	pings := 0
+	for pings < 8 {
+		f, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("closed after %d pings: %v", pings, err)
+		}
+		if f.T == protocol.TypePing {
+			pings++
+		}
+	}
+	if ts.Connections() != 1 {
+		t.Fatalf("%d connections", ts.Connections())
+	}
+}
+
+// Shutdown says bye to parked connections and returns once they close.
+func TestShutdownWakesParkedSessions(t *testing.T) {
+	ts := parkingServer(t, nil)
+	conns := []*client.Conn{ts.connect(t), ts.connect(t), ts.connect(t)}
+	waitParked(t, ts, 3)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- ts.Shutdown(ctx)
+	}()
+	for _, c := range conns {
+		expectBye(t, c, protocol.CodeShutdown)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if p := ts.ParkedConnections(); p != 0 {
+		t.Fatalf("%d still parked", p)
+	}
+}
