@@ -13,17 +13,20 @@ import (
 type flushers struct {
 	srv     *Server
 	mu      sync.Mutex
-	q       []*session // waiting from q[head]
+	q       []flushable // waiting from q[head]
 	head    int
 	running int
 }
 
+// flushable is a WebSocket session or a raw SSE stream.
+type flushable interface{ flush() }
+
 // flushChunk is how many sessions a flusher takes at once.
 const flushChunk = 32
 
-// add queues a session to flush, and starts a flusher if fewer than one per
-// core run. The caller holds the session's lock and its writing turn.
-func (f *flushers) add(s *session) {
+// add queues a session (or stream) to flush, and starts a flusher if fewer
+// than one per core run. The caller holds its lock and its writing turn.
+func (f *flushers) add(s flushable) {
 	f.mu.Lock()
 	f.q = append(f.q, s)
 	start := f.running < runtime.GOMAXPROCS(0)
@@ -40,7 +43,7 @@ func (f *flushers) add(s *session) {
 // run flushes sessions until none is waiting.
 func (f *flushers) run() {
 	defer f.srv.wg.Done()
-	var batch []*session
+	var batch []flushable
 	for {
 		f.mu.Lock()
 		if f.head == len(f.q) {

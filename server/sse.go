@@ -149,7 +149,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		return
 	}
 	defer s.removeObserver(o)
-	o.run(r.Context(), w)
+	o.run(r.Context(), w, r)
 }
 
 // startStream sets the headers of an event stream.
@@ -166,7 +166,7 @@ func startStream(w http.ResponseWriter, r *http.Request) {
 
 // run joins the rooms, waits for their answers, and streams until the end.
 // When it returns, the observer has left every room it joined.
-func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter) {
+func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	router := o.srv.cfg.Router
 	var joined []string
 	defer func() {
@@ -214,7 +214,9 @@ func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter) {
 		}
 	}
 	o.mu.Unlock()
-	o.stream(ctx, w)
+	if !o.streamRaw(ctx, w, r) {
+		o.stream(ctx, w)
+	}
 }
 
 // awaitJoined waits until every room answered, or the stream was cut. It

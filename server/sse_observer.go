@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -48,13 +49,15 @@ type sseObserver struct {
 	joined  int       // rooms whose join answer arrived
 	ended   bool      // Deliver queues nothing more
 	bye     *byeFrame // set by a cut or shutdown: write it next and end
-	writing bool      // a write is in flight with deadline writeDL
+	writing bool      // a write is in flight, cut at writeDL
 	writeDL time.Time
 	hardDL  time.Time // shutdown's deadline; caps every later write
 	dropped int       // ephemeral events dropped
 
 	// Writer-owned.
 	spare []sseItem
+
+	raw *rawStream // set under mu once the stream writes its own response (sse_raw.go)
 }
 
 var _ room.Subscriber = (*sseObserver)(nil)
@@ -159,8 +162,12 @@ func (o *sseObserver) pushLocked(ev *room.Event, cost int) {
 	o.signal()
 }
 
-// signal wakes the writer without ever blocking.
+// signal wakes the writer without ever blocking. o.mu held.
 func (o *sseObserver) signal() {
+	if o.raw != nil {
+		o.kickLocked()
+		return
+	}
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -189,6 +196,9 @@ func (o *sseObserver) evictEphemeralLocked() {
 func (o *sseObserver) cutLocked(b byeFrame, deadline time.Time) {
 	if !deadline.IsZero() && (o.hardDL.IsZero() || deadline.Before(o.hardDL)) {
 		o.hardDL = deadline
+		if o.raw != nil {
+			_ = o.raw.conn.SetWriteDeadline(deadline) // a write in flight too
+		}
 		if o.writing && deadline.Before(o.writeDL) {
 			o.writeDL = deadline
 			_ = o.rc.SetWriteDeadline(deadline)
@@ -249,16 +259,23 @@ func (o *sseObserver) done(batch []sseItem) {
 func (o *sseObserver) beginWrite() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	dl := time.Now().Add(o.srv.cfg.WriteTimeout)
-	if !o.hardDL.IsZero() && o.hardDL.Before(dl) {
+	now := time.Now()
+	dl := now.Add(o.srv.cfg.WriteTimeout)
+	capped := !o.hardDL.IsZero() && o.hardDL.Before(dl)
+	if capped {
 		dl = o.hardDL
 	}
-	if !dl.After(time.Now()) {
+	if !dl.After(now) {
 		return false
 	}
 	o.writing = true
-	o.writeDL = dl
-	_ = o.rc.SetWriteDeadline(dl)
+	// The deadline moves when a quarter of WriteTimeout has passed, not
+	// before every write (a write is cut after 3/4 to all of WriteTimeout):
+	// setting it is a timer operation, a tenth of a small write's cost.
+	if capped || o.writeDL.Sub(now) < o.srv.cfg.WriteTimeout*3/4 {
+		o.writeDL = dl
+		_ = o.rc.SetWriteDeadline(dl)
+	}
 	return true
 }
 
@@ -406,7 +423,7 @@ func appendPos(dst []byte, epoch string, seq uint64) []byte {
 
 // sseWriter writes the text/event-stream format, keeping the first error.
 type sseWriter struct {
-	w      http.ResponseWriter
+	w      io.Writer
 	err    error
 	n      int // bytes written since the last flush
 	events int

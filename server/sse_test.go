@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -779,5 +780,73 @@ func TestSSEParseCursor(t *testing.T) {
 		if s != tc.want {
 			t.Errorf("parseCursor(%q) = %s, want %s", tc.c, s, tc.want)
 		}
+	}
+}
+
+// rawStreams counts the server's streams that write their own response.
+func rawStreams(s *Server) (raw, all int) {
+	sseRegistry.mu.Lock()
+	defer sseRegistry.mu.Unlock()
+	for o := range sseRegistry.m[s] {
+		o.mu.Lock()
+		if o.raw != nil {
+			raw++
+		}
+		o.mu.Unlock()
+		all++
+	}
+	return raw, all
+}
+
+// On plain HTTP/1.1 a stream takes its connection and writes chunks itself
+// (Linux); over TLS it goes on through net/http. Both say the same.
+func TestSSERawOnPlainHTTPAndNetHTTPOverTLS(t *testing.T) {
+	ts := newTestServer(t, nil)
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:raw", nil)
+
+	tlsSrv := httptest.NewTLSServer(ts.Handler())
+	t.Cleanup(tlsSrv.Close)
+	for _, tc := range []struct {
+		name string
+		url  string
+		hc   *http.Client
+		raw  int
+	}{
+		{"plain", eventsURL(ts, "chat:raw", ""), sseClient(t, nil), 1},
+		{"tls", tlsSrv.URL + "/v1/rooms/chat:raw/events", tlsSrv.Client(), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSSE(t, tc.hc, tc.url, nil)
+			s.expect("snapshot")
+			if tc.name == "plain" && s.resp.TransferEncoding[0] != "chunked" {
+				t.Fatalf("transfer encoding %v", s.resp.TransferEncoding)
+			}
+			if h := s.resp.Header.Get("X-Roomd-Epoch"); h == "" || s.resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("headers %v", s.resp.Header)
+			}
+			raw, all := rawStreams(ts.Server)
+			want := tc.raw
+			if !canIdleShallow {
+				want = 0
+			}
+			if raw != want || all != 1 {
+				t.Fatalf("%d of %d streams raw, want %d of 1", raw, all, want)
+			}
+			seqs := publish(t, pub, "chat:raw", "a", strings.Repeat("b", 30000), "c")
+			for i, seq := range seqs {
+				ev := s.expect("message", "presence")
+				if m := jsonOf(t, ev); num(m["seq"]) != seq {
+					t.Fatalf("event %d: %v, want seq %d", i, m, seq)
+				}
+			}
+			s.close()
+			checkFor(t, 5*time.Second, func() error {
+				if n := ts.Observers(); n != 0 {
+					return fmt.Errorf("%d observers", n)
+				}
+				return nil
+			})
+		})
 	}
 }

@@ -1,0 +1,342 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Raw streams. On plain TCP over HTTP/1.x, once a stream's rooms answered,
+// the observer takes the connection from net/http (Hijack) and writes the
+// response itself, as WebSocket sessions do: Deliver queues the event and
+// hands the observer to the server's flushers, which render what is queued
+// into one chunk and write it without blocking; only a full socket or the
+// stream's last words (bye) get a writer goroutine. So a delivery costs no
+// goroutine wake-up, no timer and no flush through net/http's buffers. The
+// handler's goroutine stays, blocked in a read of the socket: a stream's
+// client sends nothing, so that read ends only when the client goes (or the
+// stream is closed from here); its timeout is the ": ping" interval.
+// Elsewhere (TLS, HTTP/2, other platforms) stream writes as before.
+
+// rawStream is what an observer holds once it writes its own response.
+type rawStream struct {
+	conn    net.Conn
+	rc      syscall.RawConn
+	chunked bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
+	turn    bool         // o.mu: a flusher or the writer goroutine writes
+	pending []byte       // o.mu: the rest of a chunk a flusher began
+	pingDue bool         // o.mu: write ": ping" next
+	done    bool         // o.mu: the last chunk went out (or failed): no more writes
+	last    atomic.Int64 // unix ns of the last write
+	dw      directWrite  // turn-owned
+	sw      sseWriter    // turn-owned: renders into buf
+	buf     []byte       // turn-owned
+}
+
+// bufWriter appends to the raw stream's buffer (sseWriter's sink there).
+type bufWriter struct{ rs *rawStream }
+
+func (b bufWriter) Write(p []byte) (int, error) {
+	b.rs.buf = append(b.rs.buf, p...)
+	return len(p), nil
+}
+
+// chunkHeadRoom is what render leaves at the buffer's start for the chunk
+// size line.
+const chunkHeadRoom = 18
+
+// streamRaw writes the response head and streams from the flushers until
+// the client goes or the stream ends. It reports false when the connection
+// cannot be taken (the caller streams through net/http then).
+func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request) bool {
+	if !canIdleShallow || r.ProtoMajor != 1 || r.TLS != nil {
+		return false
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	if brw.Reader.Buffered() > 0 { // a stream's client sends nothing more
+		_ = conn.Close()
+		return true
+	}
+	// Not a TCP socket (rc nil): every write goes through the writer.
+	rs := &rawStream{conn: conn, rc: rawConn(conn), chunked: r.ProtoAtLeast(1, 1)}
+	rs.sw.w = bufWriter{rs}
+	rs.dw.fn = rs.dw.write
+
+	// The head and the retry line: a blocking write, before anything queued.
+	head := appendResponseHead(nil, w.Header(), rs.chunked)
+	rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
+	rs.sw.retry(o.srv.cfg.SSERetry)
+	head = append(head, rs.frame()...)
+	_ = conn.SetWriteDeadline(time.Now().Add(o.srv.cfg.WriteTimeout))
+	if _, err := conn.Write(head); err != nil {
+		_ = conn.Close()
+		return true
+	}
+	rs.last.Store(time.Now().UnixNano())
+
+	o.mu.Lock()
+	o.raw = rs
+	if len(o.queue) > 0 || o.bye != nil {
+		o.kickLocked()
+	}
+	o.mu.Unlock()
+
+	// Wait for the client to go, pinging an idle stream.
+	interval := o.srv.cfg.SSEPingInterval
+	var one [1]byte
+	for ctx.Err() == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(interval))
+		_, err := conn.Read(one[:])
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if time.Since(time.Unix(0, rs.last.Load())) >= interval-interval/10 {
+				o.mu.Lock()
+				rs.pingDue = true
+				o.kickLocked()
+				o.mu.Unlock()
+			}
+			continue
+		}
+		break // EOF, bytes a stream's client must not send, or closed here
+	}
+	o.mu.Lock()
+	o.ended = true
+	rs.done = true
+	for _, it := range o.queue {
+		o.qbytes -= it.cost
+	}
+	clear(o.queue)
+	o.queue = o.queue[:0]
+	o.mu.Unlock()
+	_ = conn.Close()
+	return true
+}
+
+// appendResponseHead appends the status line and headers of a stream.
+func appendResponseHead(b []byte, h http.Header, chunked bool) []byte {
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+		}
+	}
+	b = append(append(append(b, "Date: "...), time.Now().UTC().Format(http.TimeFormat)...), "\r\n"...)
+	if chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// frame turns what was rendered into rs.buf (after chunkHeadRoom bytes)
+// into the bytes to write: one chunk, or the bytes as they are.
+func (rs *rawStream) frame() []byte {
+	body := rs.buf[chunkHeadRoom:]
+	if !rs.chunked || len(body) == 0 {
+		return body
+	}
+	var h [chunkHeadRoom]byte
+	line := strconv.AppendInt(h[:0], int64(len(body)), 16)
+	line = append(line, "\r\n"...)
+	start := chunkHeadRoom - len(line)
+	copy(rs.buf[start:], line)
+	rs.buf = append(rs.buf, "\r\n"...)
+	return rs.buf[start:]
+}
+
+// kickLocked gets what is queued written, unless that is under way. o.mu
+// held.
+func (o *sseObserver) kickLocked() {
+	rs := o.raw
+	if rs.turn || rs.done {
+		return
+	}
+	rs.turn = true
+	if o.bye != nil || len(rs.pending) > 0 || rs.rc == nil {
+		o.srv.wg.Add(1)
+		go o.writeLoop()
+		return
+	}
+	o.srv.flush.add(o)
+}
+
+// render renders a batch (and a due ping) into rs.buf; it returns the bye a
+// KindLeft in the batch ends the stream with.
+func (o *sseObserver) render(batch []sseItem, ping bool) *byeFrame {
+	rs := o.raw
+	rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
+	rs.sw.n, rs.sw.events, rs.sw.err = 0, 0, nil
+	var bye *byeFrame
+	if len(batch) > 0 {
+		bye = o.writeBatch(&rs.sw, batch)
+	}
+	if ping {
+		rs.sw.ping()
+	}
+	return bye
+}
+
+// flush runs on a flusher: it writes what is queued without blocking.
+func (o *sseObserver) flush() {
+	rs := o.raw
+	o.mu.Lock()
+	for {
+		if rs.done {
+			rs.turn = false
+			o.mu.Unlock()
+			return
+		}
+		if o.bye != nil || len(rs.pending) > 0 {
+			o.srv.wg.Add(1)
+			go o.writeLoop()
+			o.mu.Unlock()
+			return
+		}
+		ping := rs.pingDue
+		rs.pingDue = false
+		if len(o.queue) == 0 && !ping {
+			rs.turn = false
+			o.mu.Unlock()
+			return
+		}
+		batch := o.queue
+		o.queue = o.spare[:0]
+		o.spare = nil
+		o.mu.Unlock()
+		left := o.render(batch, ping)
+		o.done(batch)
+		out := rs.frame()
+		n, err := o.writeNowRaw(out)
+		o.mu.Lock()
+		switch {
+		case err != nil:
+			o.failedLocked()
+			o.mu.Unlock()
+			return
+		case n < len(out):
+			rs.pending = append([]byte(nil), out[n:]...)
+		}
+		if left != nil {
+			o.cutLocked(*left, time.Time{})
+		}
+	}
+}
+
+// writeNowRaw makes one non-blocking write. Turn holder only.
+func (o *sseObserver) writeNowRaw(b []byte) (int, error) {
+	rs := o.raw
+	d := &rs.dw
+	d.hdr, d.b = nil, b
+	err := rs.rc.Write(d.fn)
+	n, ok := d.n, d.ok
+	d.b = nil
+	if err == nil && !ok {
+		err = errWriteFailed
+	}
+	if n > 0 {
+		rs.last.Store(time.Now().UnixNano())
+		o.srv.cfg.Metrics.MessageOut(rs.sw.events, n)
+	}
+	return n, err
+}
+
+// writeLoop is the stream's writer goroutine: it writes with a deadline
+// (capped by shutdown's), and ends the stream after its bye.
+func (o *sseObserver) writeLoop() {
+	defer o.srv.wg.Done()
+	rs := o.raw
+	for {
+		o.mu.Lock()
+		if rs.done {
+			rs.turn = false
+			o.mu.Unlock()
+			return
+		}
+		pending, bye := rs.pending, o.bye
+		rs.pending = nil
+		var batch []sseItem
+		ping := false
+		if bye == nil {
+			batch = o.queue
+			o.queue = o.spare[:0]
+			o.spare = nil
+			ping = rs.pingDue
+			rs.pingDue = false
+		}
+		if len(pending) == 0 && len(batch) == 0 && bye == nil && !ping {
+			rs.turn = false
+			o.mu.Unlock()
+			return
+		}
+		dl := time.Now().Add(o.srv.cfg.WriteTimeout)
+		if !o.hardDL.IsZero() && o.hardDL.Before(dl) {
+			dl = o.hardDL
+		}
+		o.mu.Unlock()
+
+		_ = rs.conn.SetWriteDeadline(dl)
+		ok := len(pending) == 0 || o.writeAll(pending)
+		if ok && (len(batch) > 0 || ping) {
+			left := o.render(batch, ping)
+			o.done(batch)
+			ok = o.writeAll(rs.frame())
+			if left != nil {
+				o.mu.Lock()
+				o.cutLocked(*left, time.Time{})
+				o.mu.Unlock()
+			}
+		}
+		if ok && bye != nil {
+			o.srv.byeCode(bye.code)
+			rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
+			rs.sw.err = nil
+			rs.sw.bye(*bye)
+			out := rs.frame()
+			if rs.chunked {
+				out = append(out, "0\r\n\r\n"...)
+			}
+			o.writeAll(out)
+			ok = false // the stream ends here
+		}
+		if !ok {
+			o.mu.Lock()
+			o.failedLocked()
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeAll writes b, blocking up to the deadline set on the connection.
+func (o *sseObserver) writeAll(b []byte) bool {
+	n, err := o.raw.conn.Write(b)
+	if n > 0 {
+		o.raw.last.Store(time.Now().UnixNano())
+		o.srv.cfg.Metrics.MessageOut(max(o.raw.sw.events, 1), n)
+	}
+	return err == nil
+}
+
+// failedLocked ends a raw stream from the writing side: nothing more is
+// written, and the handler's read ends. o.mu held.
+func (o *sseObserver) failedLocked() {
+	rs := o.raw
+	rs.done = true
+	rs.turn = false
+	rs.pending = nil
+	o.ended = true
+	_ = rs.conn.Close()
+}
