@@ -40,7 +40,7 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON *bool) *fla
 	fs.BoolVar(asJSON, "json", false, "print the result as JSON")
 	fs.IntVar(&c.PID, "pid", c.PID, "server process id, to measure its CPU per delivery and RSS per connection from /proc")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", c.DialConcurrency, "connections opened at once")
-	fs.BoolVar(&c.GoroutineReaders, "goroutine-readers", false, "read every connection in a goroutine of its own (gorilla) instead of subscribers through epoll pollers, one per core")
+	fs.BoolVar(&c.GoroutineReaders, "goroutine-readers", false, "read every connection in a goroutine of its own (gorilla, net/http) instead of subscribers and SSE observers through epoll pollers, one per core")
 	fs.DurationVar(&c.ReadTick, "read-tick", c.ReadTick, "how often a poller reads its connections while messages flow (0: on every wake-up); latency includes up to one tick")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", c.DialTimeout, "bound on one dial + hello + join")
 	fs.StringVar(&c.RoomPrefix, "room-prefix", "", "room name prefix (default: bench: and a random run id)")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,11 +130,54 @@ func TestSSE(t *testing.T) {
 	}
 }
 
+// The net/http reader (one goroutine per observer) measures the same.
+func TestSSEGoroutineReaders(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	c := quick(url, "sse")
+	c.Observers, c.Rooms, c.Rate = 6, 2, 60
+	c.GoroutineReaders = true
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := Run(ctx, c)
+	if errors.Is(err, errNoSSE) {
+		t.Skip("this server build has no SSE endpoint yet")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res)
+	if res.Readers != 6 {
+		t.Errorf("readers %d, want 6", res.Readers)
+	}
+}
+
 // TestSSEObserverParsing runs the SSE observer against a stand-in stream
 // written the way PROTOCOL §3 says: snapshot first, then message events
-// whose data carries the payload's bin as base64.
+// whose data carries the payload's bin as base64. The stream is read by a
+// goroutine (net/http) and by a poller (raw socket), its body chunked and
+// close-delimited.
 func TestSSEObserverParsing(t *testing.T) {
-	r := &runner{cfg: Config{DialTimeout: 5 * time.Second}, lat: NewHistogram()}
+	for _, tc := range []struct {
+		name             string
+		polled, identity bool
+	}{
+		{"goroutine", false, false},
+		{"goroutine/close-delimited", false, true},
+		{"poller", true, false},
+		{"poller/close-delimited", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.polled && !canPoll {
+				t.Skip("pollers need Linux")
+			}
+			testSSEObserver(t, tc.polled, tc.identity)
+		})
+	}
+}
+
+func testSSEObserver(t *testing.T, polled, identity bool) {
+	r := &runner{cfg: Config{DialTimeout: 5 * time.Second, Token: "tok"}, lat: NewHistogram()}
 	rs := &roomState{name: "bench:x-0"}
 	p := &publisher{id: 0, room: rs}
 	rs.pubs = []*publisher{p}
@@ -144,35 +188,77 @@ func TestSSEObserverParsing(t *testing.T) {
 			http.NotFound(w, req)
 			return
 		}
+		if req.Header.Get("Accept") != "text/event-stream" || req.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "bad headers", http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
+		if identity {
+			w.Header().Set("Transfer-Encoding", "identity") // no chunks: the body ends with the connection
+		}
 		fmt.Fprint(w, "retry: 3000\n\n: ping\n\nevent: snapshot\ndata: {\"room\":\"bench:x-0\",\"epoch\":\"E\",\"seq\":7,\"presence\":[],\"state\":{},\"log\":[]}\n\n")
+		w.(http.Flusher).Flush()
 		for i, ctr := range []uint32{0, 1, 1, 3, 2} {
 			body := make([]byte, 40)
 			putStamp(body, stamp{phase: phaseMeasured, pub: 0, counter: ctr, sentNS: sent})
 			d, _ := json.Marshal(body) // []byte → base64 string, as the server's transcoding does
 			fmt.Fprintf(w, "id: E:%d\r\nevent: message\r\ndata: {\"room\":\"bench:x-0\",\"seq\":%d,\"user\":\"\",\"conn\":\"c1\",\"data\":%s,\"ts\":1}\r\n\r\n", 8+i, 8+i, d)
+			if i%2 == 0 {
+				w.(http.Flusher).Flush()
+			}
 		}
 		fmt.Fprint(w, "event: bye\ndata: {\"code\":1,\"msg\":\"shutdown\"}\n\n")
 	}))
 	defer hs.Close()
 	r.sse = r.sseClient()
-	s := &sseConn{r: r, url: hs.URL, room: rs}
+	defer r.sse.CloseIdleConnections()
+
+	// A room the server does not know is its 404, whichever the path.
+	missing := &sseConn{r: r, url: hs.URL, room: &roomState{name: "bench:y-0"}, polled: polled}
+	missing.tr = newTracker(missing.room, 0)
+	if err := missing.open(context.Background()); !errors.Is(err, errNoSSE) {
+		t.Errorf("open of a missing stream: %v, want errNoSSE", err)
+	}
+
+	s := &sseConn{r: r, url: hs.URL, room: rs, polled: polled}
 	s.tr = newTracker(rs, 0)
 	s.tr.init()
 	if err := s.open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s.tr.lastSeq != 7 {
-		t.Errorf("snapshot seq %d, want 7", s.tr.lastSeq)
+	defer s.close()
+	if polled && s.chunked == identity {
+		t.Errorf("chunked %v, with identity %v", s.chunked, identity)
 	}
-	r.readers.Add(1)
-	s.readLoop()
+	if s.tr.lastSeq < 7 {
+		t.Errorf("snapshot seq %d, want 7 or above", s.tr.lastSeq)
+	}
+	if polled {
+		pl, err := newPoller(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.pollers = []*poller{pl}
+		r.poll(0, s)
+		if s.fd <= 0 {
+			t.Fatalf("the poller has no descriptor (%d)", s.fd)
+		}
+		r.readers.Wait()
+		r.stopPollers()
+	} else {
+		r.readers.Add(1)
+		s.readLoop()
+	}
 	tr := s.tr
-	if tr.uniq.Load() != 4 || tr.dups != 1 || tr.ooo != 1 || tr.seqRegress != 0 {
-		t.Errorf("uniq %d dups %d ooo %d regress %d", tr.uniq.Load(), tr.dups, tr.ooo, tr.seqRegress)
+	if tr.uniq.Load() != 4 || tr.dups != 1 || tr.ooo != 1 || tr.seqRegress != 0 || tr.lastSeq != 12 {
+		t.Errorf("uniq %d dups %d ooo %d regress %d last seq %d", tr.uniq.Load(), tr.dups, tr.ooo, tr.seqRegress, tr.lastSeq)
 	}
-	if got := r.errs.snapshot(); got["sse_bye:shutdown"] != 1 {
-		t.Errorf("errors %v", got)
+	if !tr.dead.Load() || s.byeCode != 1 {
+		t.Errorf("dead %v, bye code %d: the end is not recorded", tr.dead.Load(), s.byeCode)
+	}
+	want := map[string]int64{"sse:http_404": 1, "sse_bye:shutdown": 1}
+	if got := r.errs.snapshot(); !maps.Equal(got, want) {
+		t.Errorf("errors %v, want %v", got, want)
 	}
 	if snap := r.lat.Snapshot(); snap.Count != 4 || snap.P50 < 3*time.Millisecond {
 		t.Errorf("latency %+v", snap)

@@ -284,6 +284,10 @@ func (c *wsConn) ended(err error) {
 	}
 }
 
+func (c *wsConn) netConn() net.Conn { return c.ws.NetConn() }
+
+func (c *wsConn) setFD(fd int) { c.fd = fd }
+
 // abort closes the socket at once, with a reset rather than a FIN so that
 // thousands of closes leave no TIME_WAIT behind on either side.
 func (c *wsConn) abort() {
@@ -291,7 +295,8 @@ func (c *wsConn) abort() {
 		return
 	}
 	if c.fd > 0 {
-		c.closeRaw() // a polled connection: its Go conn is closed already
+		closeRaw(c.fd) // a polled connection: its Go conn is closed already
+		c.fd = -1
 		return
 	}
 	if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {

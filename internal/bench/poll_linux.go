@@ -12,26 +12,27 @@ import (
 	"time"
 )
 
-// canPoll reports that subscriber connections can be read by pollers.
+// canPoll reports that subscribers and SSE observers can be read by pollers.
 const canPoll = true
 
-// A poller reads many subscriber connections from one goroutine: an epoll
-// set (level-triggered) and one read buffer for all of them, instead of a
-// goroutine, a netpoll wake-up and a gorilla reader per connection and
-// message. On a machine the bench shares with the server, what the bench
-// does not spend on reading is left to the server. While messages flow, a
-// poller takes what arrived once per ReadTick instead of being woken for
-// each message: a thread waking for every message costs both processes a
-// context switch (the server's write does the waking), which on loopback is
-// a large share of what a delivery costs, and would not be the server's on a
-// real network. The latency reported includes up to one tick.
+// A poller reads many connections (WebSocket subscribers, SSE observers)
+// from one goroutine: an epoll set (level-triggered) and one read buffer for
+// all of them, instead of a goroutine, a netpoll wake-up and a gorilla or
+// net/http reader per connection and message. On a machine the bench shares
+// with the server, what the bench does not spend on reading is left to the
+// server. While messages flow, a poller takes what arrived once per
+// ReadTick instead of being woken for each message: a thread waking for
+// every message costs both processes a context switch (the server's write
+// does the waking), which on loopback is a large share of what a delivery
+// costs, and would not be the server's on a real network. The latency
+// reported includes up to one tick.
 type poller struct {
 	r    *runner
 	epfd int
 	wake [2]int // a pipe: a byte written to wake[1] stops the loop
 
 	mu    sync.Mutex
-	conns map[int32]*wsConn
+	conns map[int32]source
 	done  chan struct{}
 }
 
@@ -40,7 +41,7 @@ func newPoller(r *runner) (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{r: r, epfd: epfd, conns: map[int32]*wsConn{}, done: make(chan struct{})}
+	p := &poller{r: r, epfd: epfd, conns: map[int32]source{}, done: make(chan struct{})}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		_ = syscall.Close(epfd)
 		return nil, err
@@ -61,9 +62,9 @@ func (p *poller) closeFDs() {
 }
 
 // add hands an opened connection to the poller, first handling what its
-// handshake read past the join. The caller has counted it in r.readers.
-func (p *poller) add(c *wsConn) error {
-	tc, ok := c.ws.NetConn().(*net.TCPConn)
+// opening read past its end. The caller has counted it in r.readers.
+func (p *poller) add(c source) error {
+	tc, ok := c.netConn().(*net.TCPConn)
 	if !ok {
 		return errors.New("bench: not a TCP connection")
 	}
@@ -74,32 +75,29 @@ func (p *poller) add(c *wsConn) error {
 	// The poller reads a duplicate of the socket, and the original is
 	// closed: that takes it out of the Go runtime's own epoll set, which
 	// would otherwise wake a runtime thread for every message as well.
-	var derr error
-	if err := rc.Control(func(fd uintptr) { c.fd, derr = syscall.Dup(int(fd)) }); err != nil {
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(sfd uintptr) { fd, derr = syscall.Dup(int(sfd)) }); err != nil {
 		return err
 	}
 	if derr != nil {
 		return derr
 	}
+	c.setFD(fd)
 	_ = tc.Close()
-	if len(c.pend) > 0 {
-		used, err := c.consume(c.pend, now(), nil)
-		if err != nil {
-			return err
-		}
-		c.pend = c.pend[:copy(c.pend, c.pend[used:])]
+	if err := c.feed(nil, now()); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	if p.conns == nil {
 		p.mu.Unlock()
 		return errors.New("bench: poller stopped")
 	}
-	p.conns[int32(c.fd)] = c
+	p.conns[int32(fd)] = c
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(c.fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.mu.Lock()
-		delete(p.conns, int32(c.fd))
+		delete(p.conns, int32(fd))
 		p.mu.Unlock()
 		return err
 	}
@@ -144,7 +142,7 @@ func (p *poller) loop() {
 				c := p.conns[fd]
 				p.mu.Unlock()
 				if c != nil {
-					p.read(c, buf)
+					p.read(fd, c, buf)
 				}
 			}
 			if tick <= 0 {
@@ -156,35 +154,22 @@ func (p *poller) loop() {
 	}
 }
 
-// read takes what one connection's socket holds and handles every whole
-// frame in it.
-func (p *poller) read(c *wsConn, buf []byte) {
-	n, err := syscall.Read(c.fd, buf)
+// read takes what one connection's socket holds and hands it to the
+// connection, stamped with the time it was read.
+func (p *poller) read(fd int32, c source, buf []byte) {
+	n, err := syscall.Read(int(fd), buf)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return
 	case err != nil:
-		p.end(c, err)
+		p.end(fd, c, err)
 		return
 	case n == 0:
-		p.end(c, io.EOF)
+		p.end(fd, c, io.EOF)
 		return
 	}
-	recv := now()
-	data := buf[:n]
-	if len(c.pend) > 0 {
-		c.pend = append(c.pend, data...)
-		data = c.pend
-	}
-	used, err := c.consume(data, recv, nil)
-	if err != nil {
-		p.end(c, err)
-		return
-	}
-	if len(c.pend) > 0 {
-		c.pend = c.pend[:copy(c.pend, c.pend[used:])]
-	} else {
-		c.pend = append(c.pend[:0], data[used:]...)
+	if err := c.feed(buf[:n], now()); err != nil {
+		p.end(fd, c, err)
 	}
 }
 
@@ -210,17 +195,16 @@ func (c *wsConn) rawPong(p []byte) error {
 }
 
 // closeRaw closes a polled connection's socket with a reset (as abort).
-func (c *wsConn) closeRaw() {
-	_ = syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-	_ = syscall.Close(c.fd)
-	c.fd = -1
+func closeRaw(fd int) {
+	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+	_ = syscall.Close(fd)
 }
 
 // end takes a connection that ended out of the set.
-func (p *poller) end(c *wsConn, err error) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+func (p *poller) end(fd int32, c source, err error) {
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 	p.mu.Lock()
-	delete(p.conns, int32(c.fd))
+	delete(p.conns, fd)
 	p.mu.Unlock()
 	c.ended(err)
 	p.r.readers.Done()

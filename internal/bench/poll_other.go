@@ -11,10 +11,10 @@ type poller struct{}
 
 func newPoller(*runner) (*poller, error) { return nil, errors.New("bench: pollers need Linux") }
 
-func (*poller) add(*wsConn) error { return errors.New("bench: pollers need Linux") }
+func (*poller) add(source) error { return errors.New("bench: pollers need Linux") }
 
 func (*poller) stop() {}
 
 func (*wsConn) rawPong([]byte) error { return errors.New("bench: pollers need Linux") }
 
-func (*wsConn) closeRaw() {}
+func closeRaw(int) {}

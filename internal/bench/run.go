@@ -10,10 +10,11 @@
 //	connect  a connection storm (hello + join) then an idle hold
 //	sse      SSE observers of R rooms while WebSocket publishers publish
 //
-// The client side is built not to be the bottleneck: subscribers are read
-// by a few epoll pollers (poll_linux.go; elsewhere, and for publishers, one
-// goroutine per connection), frames are scanned in place (only t, r, s, d,
-// id and code are looked at), and the hot path allocates nothing.
+// The client side is built not to be the bottleneck: subscribers and SSE
+// observers are read by a few epoll pollers (poll_linux.go; elsewhere, and
+// for publishers and https streams, one goroutine per connection), frames
+// and events are scanned in place (only t, r, s, d, id and code, or seq and
+// data, are looked at), and the hot path allocates nothing.
 package bench
 
 import (
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -59,9 +61,10 @@ type Config struct {
 	PID        int     // server process to measure through /proc; 0: none
 
 	// GoroutineReaders reads every connection in a goroutine of its own,
-	// through gorilla, instead of subscribers through pollers (epoll, one
-	// per core). Pollers cost the bench less CPU per message; on a machine
-	// the bench shares with the server, that CPU is the server's.
+	// through gorilla or net/http, instead of subscribers and SSE observers
+	// through pollers (epoll, one per core). Pollers cost the bench less CPU
+	// per message; on a machine the bench shares with the server, that CPU
+	// is the server's.
 	GoroutineReaders bool
 	// ReadTick is how often a poller takes what arrived while messages flow
 	// (0: on every wake-up). Reported latency includes up to one tick.
@@ -210,14 +213,30 @@ func (r *runner) addConn(rs *roomState, track bool, pubRate float64) *wsConn {
 	return c
 }
 
+// A source is a connection a poller reads: a WebSocket subscriber (wsConn)
+// or an SSE observer (sseConn).
+type source interface {
+	netConn() net.Conn // the opened connection, whose socket the poller takes
+	setFD(fd int)      // the socket's duplicate, which the poller reads
+	// feed handles bytes read at recvNS (nil: only what the opening read
+	// ahead). A partial frame or line is kept for the next call; an error
+	// ends the connection.
+	feed(b []byte, recvNS int64) error
+	ended(err error) // records why it ended, unless the bench ended it
+}
+
 // markPolled picks the connections pollers read: subscribers that read and
-// do not publish (publishers keep their own reader, for their replies).
+// do not publish (publishers keep their own reader, for their replies), and
+// SSE observers over plain http (net/http keeps those over TLS).
 func (r *runner) markPolled() {
 	if !canPoll || r.cfg.GoroutineReaders {
 		return
 	}
 	for _, c := range r.conns {
 		c.polled = c.pub == nil && !c.nonReader
+	}
+	for _, s := range r.sses {
+		s.polled = strings.HasPrefix(httpBase(s.url), "http://")
 	}
 }
 
@@ -226,6 +245,9 @@ func (r *runner) startPollers() error {
 	any := false
 	for _, c := range r.conns {
 		any = any || c.polled
+	}
+	for _, s := range r.sses {
+		any = any || s.polled
 	}
 	if !any {
 		return nil
@@ -239,6 +261,15 @@ func (r *runner) startPollers() error {
 		r.pollers = append(r.pollers, p)
 	}
 	return nil
+}
+
+// poll hands an opened connection, counted as a reader, to a poller.
+func (r *runner) poll(idx int, c source) {
+	r.readers.Add(1)
+	if err := r.pollers[idx%len(r.pollers)].add(c); err != nil {
+		c.ended(err)
+		r.readers.Done()
+	}
 }
 
 // stopPollers stops the pollers; their connections are done reading.
@@ -380,6 +411,10 @@ func (r *runner) openAll(ctx context.Context) error {
 			r.connLat.Record(s.idx, time.Since(t0))
 			s.tr.live.Store(true)
 			r.opened.Add(1)
+			if s.polled {
+				r.poll(s.idx, s)
+				return
+			}
 			r.readers.Add(1)
 			go s.readLoop()
 		})
@@ -408,11 +443,7 @@ func (r *runner) openAll(ctx context.Context) error {
 			r.opened.Add(1)
 			switch {
 			case c.polled:
-				r.readers.Add(1)
-				if err := r.pollers[c.idx%len(r.pollers)].add(c); err != nil {
-					c.ended(err)
-					r.readers.Done()
-				}
+				r.poll(c.idx, c)
 			case !c.nonReader:
 				r.readers.Add(1)
 				go c.readLoop()

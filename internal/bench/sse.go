@@ -21,6 +21,11 @@ import (
 // /v1/rooms/{room}/events, read as a stream of events whose message data is
 // the JSON {room, seq, user, conn, data, ts}, data being the payload with
 // msgpack bin turned into base64.
+//
+// A polled observer (plain http, on Linux) opens the stream on a socket of
+// its own and is read by a poller, which hands feed what each read returns;
+// the others go through net/http and a reader goroutine. Both parse the
+// event stream with the same code (text, field, dispatch).
 type sseConn struct {
 	r    *runner
 	idx  int
@@ -28,12 +33,19 @@ type sseConn struct {
 	room *roomState
 	tr   *tracker
 
-	body io.ReadCloser
-	br   *bufio.Reader
+	body io.ReadCloser // the goroutine path: net/http's response body
 
-	line    []byte // scratch for lines longer than br's buffer
+	polled  bool
+	nc      net.Conn // the polled path's socket, until a poller takes it
+	fd      int      // the socket a poller reads (poll_linux.go)
+	chunked bool     // the body is still in chunked coding: ch undoes it
+	ch      chunkReader
+
+	line    []byte // the start of a line whose end has not arrived
 	event   []byte
 	data    []byte
+	hasData bool
+	got     bool // a snapshot or a message arrived: the stream is live
 	byeCode int
 }
 
@@ -58,6 +70,9 @@ var errNoSSE = errors.New("bench: the server has no SSE endpoint (404)")
 // open subscribes and waits for the stream's first event (the snapshot).
 func (s *sseConn) open(parent context.Context) error {
 	s.byeCode = -1
+	if s.polled {
+		return s.openRaw(parent)
+	}
 	// The stream outlives the opening phase's context: teardown ends it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	stopOnCancel := context.AfterFunc(parent, cancel)
@@ -80,27 +95,114 @@ func (s *sseConn) open(parent context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		_ = resp.Body.Close()
 		cancel()
-		s.r.errs.add("sse:http_" + strconv.Itoa(resp.StatusCode))
-		if resp.StatusCode == http.StatusNotFound {
-			return errNoSSE
-		}
-		return fmt.Errorf("bench: SSE answered HTTP %d", resp.StatusCode)
+		return s.refused(resp.StatusCode)
 	}
 	s.body = &cancelBody{resp.Body, cancel}
-	s.br = bufio.NewReaderSize(s.body, 8192)
 	t := time.AfterFunc(s.r.cfg.DialTimeout, func() { _ = s.body.Close() })
 	defer t.Stop()
-	got := false
-	for !got {
-		ev, err := s.next()
-		if err != nil {
-			s.r.errs.add("sse_handshake:" + sseErrKey(err))
-			_ = s.body.Close()
-			return err
-		}
-		got = s.dispatch(ev, now())
+	if err := s.awaitFirst(s.body, nil); err != nil {
+		s.r.errs.add("sse_handshake:" + sseErrKey(err))
+		_ = s.body.Close()
+		return err
 	}
 	return nil
+}
+
+// openRaw opens the stream on a socket of its own, for a poller to read: the
+// request open sends through net/http, written here, and its response
+// parsed here.
+func (s *sseConn) openRaw(ctx context.Context) error {
+	u, err := url.Parse(sseURL(s.url, s.room.name))
+	if err != nil {
+		return err
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	d := net.Dialer{Timeout: s.r.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		s.r.errs.add("sse_" + dialErrKey(err, nil))
+		return err
+	}
+	s.nc = nc
+	// The opening phase's end interrupts the reads below; the stream itself
+	// outlives it (teardown ends it).
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	// Errors are keyed as open's: the request's as a dial's, then the wait
+	// for the first event's.
+	fail := func(handshake bool, err error) error {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if handshake {
+			s.r.errs.add("sse_handshake:" + sseErrKey(err))
+		} else {
+			s.r.errs.add("sse_" + dialErrKey(err, nil))
+		}
+		_ = nc.Close()
+		return err
+	}
+
+	_ = nc.SetDeadline(time.Now().Add(s.r.cfg.DialTimeout))
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if s.r.cfg.Token != "" {
+		req += "Authorization: Bearer " + s.r.cfg.Token + "\r\n"
+	}
+	if _, err := io.WriteString(nc, req+"\r\n"); err != nil {
+		return fail(false, err)
+	}
+	br := bufio.NewReaderSize(nc, 4096)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fail(false, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = nc.Close()
+		return s.refused(resp.StatusCode)
+	}
+	// net/http answers HTTP/1.1 with a chunked body; without it, the body
+	// runs to the connection's end.
+	s.chunked = len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
+	ahead, _ := br.Peek(br.Buffered()) // body bytes read with the header
+
+	_ = nc.SetDeadline(time.Now().Add(s.r.cfg.DialTimeout))
+	if err := s.awaitFirst(nc, ahead); err != nil {
+		return fail(true, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// refused counts a stream the server answered with an HTTP error.
+func (s *sseConn) refused(status int) error {
+	s.r.errs.add("sse:http_" + strconv.Itoa(status))
+	if status == http.StatusNotFound {
+		return errNoSSE
+	}
+	return fmt.Errorf("bench: SSE answered HTTP %d", status)
+}
+
+// awaitFirst handles ahead, then reads rd until the stream's first snapshot
+// or message event, which proves it live.
+func (s *sseConn) awaitFirst(rd io.Reader, ahead []byte) error {
+	err := s.feed(ahead, now())
+	buf := make([]byte, 4096)
+	for !s.got && err == nil {
+		var n int
+		n, err = rd.Read(buf)
+		if n > 0 {
+			if ferr := s.feed(buf[:n], now()); ferr != nil {
+				err = ferr
+			}
+		}
+	}
+	if s.got {
+		return nil // an end read along with it is met again by the reader
+	}
+	return err
 }
 
 type cancelBody struct {
@@ -113,74 +215,87 @@ func (b *cancelBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// next reads the next event and returns its name ("message" when unnamed),
-// with its data in s.data. Comments and fields other than event and data are
-// skipped.
-func (s *sseConn) next() ([]byte, error) {
-	s.event = s.event[:0]
-	s.data = s.data[:0]
-	hasData := false
+// feed handles body bytes as a read returned them (chunked when s.chunked:
+// partial chunk framing and lines carry over to the next call). io.EOF: the
+// last chunk arrived, now or before.
+func (s *sseConn) feed(b []byte, recvNS int64) error {
+	if !s.chunked {
+		s.text(b, recvNS)
+		return nil
+	}
 	for {
-		line, err := s.readLine()
-		if err != nil {
-			return nil, err
+		data, rest, err := s.ch.next(b)
+		s.text(data, recvNS)
+		if err != nil || len(rest) == 0 {
+			return err
 		}
-		if len(line) == 0 {
-			if !hasData && len(s.event) == 0 {
-				continue
-			}
+		b = rest
+	}
+}
+
+// text handles event-stream text: every whole line in b, the start of an
+// unfinished one kept in s.line until its end arrives.
+func (s *sseConn) text(b []byte, recvNS int64) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			s.line = append(s.line, b...)
+			return
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if len(s.line) > 0 {
+			s.line = append(s.line, line...)
+			line = s.line
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		s.field(line, recvNS)
+		s.line = s.line[:0]
+	}
+}
+
+// field handles one line of the stream. A blank line ends an event, named
+// "message" when it has no event field. Comments and fields other than
+// event and data are skipped.
+func (s *sseConn) field(line []byte, recvNS int64) {
+	if len(line) == 0 {
+		if s.hasData || len(s.event) > 0 {
 			if len(s.event) == 0 {
 				s.event = append(s.event, "message"...)
 			}
-			return s.event, nil
-		}
-		if line[0] == ':' {
-			continue
-		}
-		field, value := line, []byte(nil)
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			field, value = line[:i], line[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
+			if s.dispatch(s.event, recvNS) {
+				s.got = true
 			}
 		}
-		switch string(field) {
-		case "event":
-			s.event = append(s.event[:0], value...)
-		case "data":
-			if hasData {
-				s.data = append(s.data, '\n')
-			}
-			s.data = append(s.data, value...)
-			hasData = true
+		s.event, s.data, s.hasData = s.event[:0], s.data[:0], false
+		return
+	}
+	if line[0] == ':' {
+		return
+	}
+	field, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		field, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
 		}
+	}
+	switch string(field) {
+	case "event":
+		s.event = append(s.event[:0], value...)
+	case "data":
+		if s.hasData {
+			s.data = append(s.data, '\n')
+		}
+		s.data = append(s.data, value...)
+		s.hasData = true
 	}
 }
 
-// readLine returns the next line without its end of line. The slice is
-// valid until the next call.
-func (s *sseConn) readLine() ([]byte, error) {
-	line, err := s.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		s.line = append(s.line[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = s.br.ReadSlice('\n')
-			s.line = append(s.line, line...)
-		}
-		line = s.line
-	}
-	if err != nil {
-		return nil, err
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
-}
-
-// dispatch handles one event; it reports whether it was a snapshot or a
-// message (what proves the stream is live).
+// dispatch handles one event, its data in s.data; it reports whether it was
+// a snapshot or a message (what proves the stream is live).
 func (s *sseConn) dispatch(ev []byte, recvNS int64) bool {
 	switch string(ev) {
 	case "message":
@@ -207,26 +322,46 @@ func (s *sseConn) dispatch(ev []byte, recvNS int64) bool {
 	return false
 }
 
-// readLoop runs until the stream ends.
+// readLoop reads a net/http stream until it ends.
 func (s *sseConn) readLoop() {
 	defer s.r.readers.Done()
+	buf := make([]byte, 8192)
 	for {
-		ev, err := s.next()
+		n, err := s.body.Read(buf)
+		if n > 0 {
+			s.text(buf[:n], now())
+		}
 		if err != nil {
-			if !s.r.stopping.Load() {
-				s.tr.dead.Store(true)
-				if s.byeCode < 0 {
-					s.r.errs.add("sse:" + sseErrKey(err))
-				}
-			}
+			s.ended(err)
 			return
 		}
-		s.dispatch(ev, now())
 	}
 }
 
+// ended records why the stream ended, unless the bench ended it or a bye
+// told already.
+func (s *sseConn) ended(err error) {
+	if s.r.stopping.Load() {
+		return
+	}
+	s.tr.dead.Store(true)
+	if s.byeCode < 0 {
+		s.r.errs.add("sse:" + sseErrKey(err))
+	}
+}
+
+func (s *sseConn) netConn() net.Conn { return s.nc }
+
+func (s *sseConn) setFD(fd int) { s.fd = fd }
+
 func (s *sseConn) close() {
-	if s.body != nil {
+	switch {
+	case s.fd > 0:
+		closeRaw(s.fd) // a polled stream: its Go conn is closed already
+		s.fd = -1
+	case s.nc != nil:
+		_ = s.nc.Close()
+	case s.body != nil:
 		_ = s.body.Close()
 	}
 }

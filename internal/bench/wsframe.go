@@ -103,6 +103,26 @@ func (c *wsConn) consume(b []byte, recvNS int64, until func() bool) (int, error)
 	return used, nil
 }
 
+// feed handles bytes read from the socket: every whole frame, the rest kept
+// in c.pend for the next read (nil: only what c.pend holds).
+func (c *wsConn) feed(b []byte, recvNS int64) error {
+	data := b
+	if len(c.pend) > 0 {
+		c.pend = append(c.pend, b...)
+		data = c.pend
+	}
+	used, err := c.consume(data, recvNS, nil)
+	if err != nil {
+		return err
+	}
+	if len(c.pend) > 0 {
+		c.pend = c.pend[:copy(c.pend, c.pend[used:])]
+	} else {
+		c.pend = append(c.pend[:0], data[used:]...)
+	}
+	return nil
+}
+
 // readRawUntil reads the socket (blocking, with the deadline set on it) and
 // handles messages until done reports true; bytes after that message stay
 // in c.pend for the poller.
