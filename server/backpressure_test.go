@@ -238,3 +238,31 @@ func TestPausedReaderGetsFramesWrittenInPartsIntact(t *testing.T) {
 		return nil
 	})
 }
+
+// The writer goroutine's write deadline does not outlive its turn: with
+// pings (writer turns) far apart from the flushers' writes, a connection
+// keeps getting every message long after WriteTimeout has passed.
+func TestFlushedWritesOutliveTheWriterDeadline(t *testing.T) {
+	ts := newTestServer(t, func(c *Config, _ *room.Config) {
+		c.WriteTimeout = 30 * time.Millisecond
+		c.PingInterval, c.PongTimeout = 150*time.Millisecond, time.Second
+	})
+	member := ts.connect(t)
+	join(t, member, 1, "chat:dl", nil)
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:dl", nil)
+	const msgs = 25
+	go func() {
+		for i := range msgs {
+			if err := pub.Send(client.M{"t": "pub", "r": "chat:dl", "d": i}); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // 500 ms in all: pings at 150, 300, 450
+		}
+	}()
+	go collect(t, pub, msgs)
+	seqs, _ := collect(t, member, msgs)
+	if len(seqs) != msgs {
+		t.Fatalf("got %d of %d", len(seqs), msgs)
+	}
+}

@@ -389,6 +389,7 @@ func (s *session) writeLoop() {
 		s.pingDue, s.pong, s.pongDue = false, nil, false
 		if len(s.queue) == 0 && !ping && !pongDue {
 			s.queue = nil
+			s.clearWriteDeadline()
 			done := s.stopWritingLocked()
 			closing, bye := s.closing, s.bye
 			s.mu.Unlock()
@@ -514,6 +515,15 @@ func (s *session) refreshWriteDeadline() {
 	}
 	s.deadlineSet = now
 	_ = s.conn.SetWriteDeadline(now.Add(s.srv.cfg.WriteTimeout))
+}
+
+// clearWriteDeadline lifts the writer's deadline (its own, or the one
+// gorilla's WriteControl set for a ping or pong) before its turn ends: the
+// flushers' non-blocking writes must not find it passed (a passed deadline
+// fails every write on the socket). Writer goroutine only.
+func (s *session) clearWriteDeadline() {
+	s.deadlineSet = time.Time{}
+	_ = s.conn.NetConn().SetWriteDeadline(time.Time{})
 }
 
 // dropQueueLocked discards what is queued. With keepRaw, the rest of a frame

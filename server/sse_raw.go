@@ -82,6 +82,7 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 		_ = conn.Close()
 		return true
 	}
+	_ = conn.SetWriteDeadline(time.Time{}) // a passed deadline would fail the flushers' writes
 	rs.last.Store(time.Now().UnixNano())
 
 	o.mu.Lock()
@@ -277,6 +278,7 @@ func (o *sseObserver) writeLoop() {
 			rs.pingDue = false
 		}
 		if len(pending) == 0 && len(batch) == 0 && bye == nil && !ping {
+			_ = rs.conn.SetWriteDeadline(time.Time{}) // as after the head
 			rs.turn = false
 			o.mu.Unlock()
 			return

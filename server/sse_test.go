@@ -850,3 +850,24 @@ func TestSSERawOnPlainHTTPAndNetHTTPOverTLS(t *testing.T) {
 		})
 	}
 }
+
+// A raw stream's writes outlive the deadline of its first write and of its
+// writer goroutine's turns.
+func TestSSEStreamOutlivesTheWriteTimeout(t *testing.T) {
+	ts := newTestServer(t, func(c *Config, _ *room.Config) {
+		c.WriteTimeout = 50 * time.Millisecond
+		c.SSEPingInterval = 30 * time.Millisecond
+	})
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:sdl", nil)
+	s := openSSE(t, sseClient(t, nil), eventsURL(ts, "chat:sdl", ""), nil)
+	s.expect("snapshot")
+	for i := range 10 {
+		time.Sleep(40 * time.Millisecond) // pings between: writer turns
+		seq := publish(t, pub, "chat:sdl", i)[0]
+		ev := s.expect("message", "presence")
+		if m := jsonOf(t, ev); num(m["seq"]) != seq {
+			t.Fatalf("event %d: %v, want seq %d", i, m, seq)
+		}
+	}
+}
