@@ -112,6 +112,7 @@ func (ss *session) tryPark() bool {
 	}
 	ss.parked = true
 	*ss.br = bufio.Reader{} // nothing is buffered: serve makes a new one
+	ss.releaseLimiters()
 	ss.srv.parkedN.Add(1)
 	ss.rearmPingTimerLocked()
 	return true

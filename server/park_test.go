@@ -139,3 +139,21 @@ func TestShutdownWakesParkedSessions(t *testing.T) {
 		t.Fatalf("%d still parked", p)
 	}
 }
+
+// Parking keeps a connection's inbound rate where it was: a client that
+// spent its burst and went idle gets no new burst from being parked.
+func TestParkedSessionKeepsItsRateLimit(t *testing.T) {
+	ts := parkingServer(t, func(c *Config) { c.FrameRate, c.FrameBurst, c.FloodStrikes = 0.5, 4, 1000 })
+	c := ts.connect(t)
+	join(t, c, 1, "chat:rl", nil) // the join spends one token
+	for id := uint64(2); id <= 4; id++ {
+		send(t, c, client.M{"t": "pub", "id": id, "r": "chat:rl", "d": "x"})
+		expect(t, c, protocol.TypeOK, protocol.TypeMsg)
+	}
+	waitParked(t, ts, 1)
+	send(t, c, client.M{"t": "pub", "id": 5, "r": "chat:rl", "d": "x"})
+	f := expect(t, c, protocol.TypeErr, protocol.TypeMsg)
+	if f.Code != protocol.CodeRateLimited || f.ID != 5 {
+		t.Fatalf("after parking: %+v, want err rate_limited for id 5", f)
+	}
+}

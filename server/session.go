@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -67,9 +68,10 @@ type session struct {
 	raw       syscall.RawConn // the plain TCP socket; nil for TLS
 	pending   bool            // counted in Server.pending
 	httpToken string          // token from the upgrade request, if any
-	frames    *rate.Limiter
+	frames    *rate.Limiter   // nil while parked: see parkedLimits
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
+	limits    *parkedLimits
 	split     [][]byte
 }
 
@@ -196,9 +198,7 @@ func (ss *session) run() {
 		return nil
 	})
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
-	ss.frames = rate.NewLimiter(rate.Limit(cfg.FrameRate), cfg.FrameBurst)
-	ss.bytesIn = rate.NewLimiter(rate.Limit(cfg.ByteRate), max(cfg.ByteRate, cfg.MaxMessageBytes))
-	ss.strikes = rate.NewLimiter(rate.Limit(float64(cfg.FloodStrikes)/10), cfg.FloodStrikes)
+	ss.newLimiters()
 
 	ss.serve()
 }
@@ -212,6 +212,9 @@ func (ss *session) serve() {
 	cfg := &ss.srv.cfg
 	if ss.br != nil && ss.br.Size() == 0 {
 		*ss.br = *bufio.NewReaderSize(ss.conn.NetConn(), cfg.ReadBufferSize) // released while parked
+	}
+	if ss.limits != nil {
+		ss.restoreLimiters()
 	}
 	for {
 		parked, err := ss.idleRead()
@@ -255,6 +258,45 @@ func (ss *session) serve() {
 	ss.cleanup()
 	ss.notPending()
 	ss.srv.wg.Done()
+}
+
+// newLimiters makes the inbound rate limiters, full.
+func (ss *session) newLimiters() {
+	cfg := &ss.srv.cfg
+	ss.frames = rate.NewLimiter(rate.Limit(cfg.FrameRate), cfg.FrameBurst)
+	ss.bytesIn = rate.NewLimiter(rate.Limit(cfg.ByteRate), max(cfg.ByteRate, cfg.MaxMessageBytes))
+	ss.strikes = rate.NewLimiter(rate.Limit(float64(cfg.FloodStrikes)/10), cfg.FloodStrikes)
+}
+
+// parkedLimits is what the inbound limiters held when the session parked:
+// a parked session keeps these few numbers instead of three limiters, and
+// gets limiters back exactly where they were (refilled since).
+type parkedLimits struct {
+	at                       time.Time
+	frames, bytesIn, strikes float64
+}
+
+// releaseLimiters trades the limiters for their levels. Reader only.
+func (ss *session) releaseLimiters() {
+	now := time.Now()
+	ss.limits = &parkedLimits{at: now, frames: ss.frames.TokensAt(now), bytesIn: ss.bytesIn.TokensAt(now), strikes: ss.strikes.TokensAt(now)}
+	ss.frames, ss.bytesIn, ss.strikes = nil, nil, nil
+}
+
+// restoreLimiters makes limiters at their parked levels, as of the time the
+// session parked, so that they refill from then. Reader only.
+func (ss *session) restoreLimiters() {
+	pl := ss.limits
+	ss.limits = nil
+	ss.newLimiters()
+	for _, l := range []struct {
+		lim    *rate.Limiter
+		tokens float64
+	}{{ss.frames, pl.frames}, {ss.bytesIn, pl.bytesIn}, {ss.strikes, pl.strikes}} {
+		if spent := int(math.Ceil(float64(l.lim.Burst()) - l.tokens)); spent > 0 {
+			l.lim.AllowN(pl.at, spent)
+		}
+	}
 }
 
 // readFailed says goodbye to a connection that went silent: no hello in
