@@ -113,7 +113,9 @@ type Config struct {
 	// ParkAfter is how long a connection may send nothing before its reader
 	// goroutine and read buffer are let go: its socket then waits in an
 	// epoll set, and the next bytes give it a goroutine again (Linux, plain
-	// TCP). Zero means 1s; negative: never park.
+	// TCP). Zero means 10s; negative: never park. (Shorter parks more
+	// connections sooner, but a client sending a message every few seconds
+	// then pays a wake-up for each: a goroutine, buffers, limiter levels.)
 	ParkAfter time.Duration
 }
 
@@ -157,7 +159,7 @@ func (c *Config) fill() error {
 	setInt(&c.ReadBufferSize, 1<<10)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)
-	setDur(&c.ParkAfter, time.Second)
+	setDur(&c.ParkAfter, 10*time.Second)
 	setInt(&c.MaxPending, 1024)
 	setDur(&c.SSEPingInterval, 15*time.Second)
 	setDur(&c.SSERetry, 3*time.Second)

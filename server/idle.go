@@ -61,14 +61,19 @@ func (ss *session) idleRead() (parked bool, err error) {
 	for ss.br.Buffered() == 0 {
 		canPark := ss.fd > 0 && ss.id != "" && !ss.isClosing()
 		dl := ss.readDL.Load()
-		if canPark && dl != 0 {
-			if until := time.Until(time.Unix(0, dl)); until > ss.srv.cfg.ParkAfter {
-				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.ParkAfter))
-			} else {
-				canPark = false // the real deadline comes first
+		// Idle means no message since lastMsg: pongs do not count.
+		parkAt := time.Unix(0, ss.lastMsg).Add(ss.srv.cfg.ParkAfter)
+		if dl == 0 || !parkAt.Before(time.Unix(0, dl)) || time.Now().UnixNano() >= dl {
+			canPark = false // the real deadline comes first (or has passed: fail the read)
+		}
+		if canPark && !parkAt.After(time.Now()) {
+			if !readable(ss.raw) && ss.tryPark() {
+				return true, nil
 			}
-		} else {
-			canPark = false
+			canPark = false // bytes to read first (or the parker is unavailable)
+		}
+		if canPark {
+			_ = ss.conn.NetConn().SetReadDeadline(parkAt)
 		}
 		err := waitReadable(ss.raw)
 		if canPark {
@@ -77,17 +82,11 @@ func (ss *session) idleRead() (parked bool, err error) {
 				// Closing began meanwhile: wait for the client's close
 				// reply for the close timeout, as finishClose does.
 				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
-				if parkTime {
-					continue
-				}
 			} else {
 				_ = ss.conn.NetConn().SetReadDeadline(time.Unix(0, dl)) // back to the real one
-				if parkTime && ss.tryPark() {
-					return true, nil
-				}
-				if parkTime {
-					continue
-				}
+			}
+			if parkTime {
+				continue // park now (or, closing, wait for the close)
 			}
 		}
 		if err != nil {
@@ -118,6 +117,30 @@ func (ss *session) tryPark() bool {
 	return true
 }
 
+// pongWhileParked takes the client's pongs from a parked session's socket
+// without waking it, when pongs are all there is: it moves the read
+// deadline and re-arms the socket in the parker. It reports false when the
+// session must wake (a message, the peer gone, or it is not parked).
+func (ss *session) pongWhileParked() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.parked || ss.closing {
+		return false
+	}
+	took := false
+	for takePong(ss.raw) {
+		took = true
+	}
+	if !took || readable(ss.raw) || !ss.srv.park.rearm(ss.fd) {
+		return false
+	}
+	cfg := &ss.srv.cfg
+	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
+	ss.readDL.Store(dl.UnixNano())
+	_ = ss.conn.NetConn().SetReadDeadline(dl)
+	return true
+}
+
 // wakeUp gives a parked session a reader goroutine again: bytes arrived,
 // its read deadline passed, it is closing or being cut.
 func (ss *session) wakeUp() {
@@ -133,6 +156,7 @@ func (ss *session) wakeUpLocked() {
 	}
 	ss.parked = false
 	ss.srv.parkedN.Add(-1)
+	ss.srv.parkWakes.Add(1)
 	ss.srv.park.unpark(ss.fd)
 	go ss.serve()
 }

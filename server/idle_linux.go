@@ -58,3 +58,16 @@ func takePong(rc syscall.RawConn) bool {
 	})
 	return took
 }
+
+// readable reports, without waiting, that the socket holds bytes or the
+// peer is gone.
+func readable(rc syscall.RawConn) bool {
+	var b [1]byte
+	yes := false
+	_ = rc.Read(func(fd uintptr) bool {
+		n, ok := peek(fd, b[:])
+		yes = n > 0 || !ok
+		return true
+	})
+	return yes
+}

@@ -44,6 +44,18 @@ func (p *parker) park(ss *session, fd int) bool {
 	return true
 }
 
+// rearm waits again for a parked session's socket (its one-shot event
+// fired and was handled without waking it). ss.mu held.
+func (p *parker) rearm(fd int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sessions == nil {
+		return false
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) == nil
+}
+
 // unpark takes a session's socket out of the set. ss.mu held.
 func (p *parker) unpark(fd int) {
 	p.mu.Lock()
@@ -125,7 +137,7 @@ func (p *parker) loop(done chan struct{}) {
 			p.mu.Lock()
 			ss := p.sessions[fd]
 			p.mu.Unlock()
-			if ss != nil {
+			if ss != nil && !ss.pongWhileParked() {
 				ss.wakeUp()
 			}
 		}

@@ -11,4 +11,6 @@ func (*parker) park(*session, int) bool { return false }
 
 func (*parker) unpark(int) {}
 
+func (*parker) rearm(int) bool { return false }
+
 func (*parker) stop() {}

@@ -157,3 +157,30 @@ func TestParkedSessionKeepsItsRateLimit(t *testing.T) {
 		t.Fatalf("after parking: %+v, want err rate_limited for id 5", f)
 	}
 }
+
+// A parked connection's pongs are taken by the parker: answering pings does
+// not wake it.
+func TestParkedSessionTakesPongsAsleep(t *testing.T) {
+	ts := parkingServer(t, func(c *Config) { c.PingInterval, c.PongTimeout = 60*time.Millisecond, 200*time.Millisecond })
+	c := ts.connect(t)
+	waitParked(t, ts, 1)
+	wakes := ts.parkWakes.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	pings := 0
+	for { // reading answers the pings: about ten of them
+		f, err := c.Next(ctx)
+		if err != nil {
+			break
+		}
+		if f.T == protocol.TypePing {
+			pings++
+		}
+	}
+	if pings < 3 {
+		t.Fatalf("%d pings in 600 ms", pings)
+	}
+	if w := ts.parkWakes.Load() - wakes; w != 0 || ts.ParkedConnections() != 1 || ts.Connections() != 1 {
+		t.Fatalf("woken %d times; parked %d, connections %d", w, ts.ParkedConnections(), ts.Connections())
+	}
+}

@@ -36,11 +36,12 @@ type Server struct {
 	notReady bool           // NotReady was called: /readyz says draining
 	wg       sync.WaitGroup // one per session
 
-	flush    flushers     // write queued frames without blocking (flush.go)
-	park     parker       // holds idle sessions' sockets (park_linux.go)
-	parkedN  atomic.Int64 // sessions parked now
-	queued   atomic.Int64 // bytes queued to all connections, in flight included
-	slowCuts atomic.Int64
+	flush     flushers     // write queued frames without blocking (flush.go)
+	park      parker       // holds idle sessions' sockets (park_linux.go)
+	parkedN   atomic.Int64 // sessions parked now
+	parkWakes atomic.Int64 // parked sessions given a goroutine again
+	queued    atomic.Int64 // bytes queued to all connections, in flight included
+	slowCuts  atomic.Int64
 
 	shutdownOnce sync.Once
 	shutdownErr  error

@@ -60,6 +60,7 @@ type session struct {
 	dw directWrite // writing-turn-owned (outbound.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
+	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
 	nextPing time.Time // s.mu: when the ping timer next owes a ping
 	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
@@ -252,6 +253,7 @@ func (ss *session) serve() {
 			continue
 		}
 		ss.extendRead()
+		ss.lastMsg = time.Now().UnixNano()
 		ss.handleMessage(buf.Bytes())
 		putMsgBuf(buf, cfg.MaxMessageBytes)
 	}
@@ -440,6 +442,7 @@ func (ss *session) handleHello(fb []byte) {
 	}
 	ss.enqueue(protocol.MustEncode(w), durable, "", "")
 	ss.mu.Lock()
+	ss.lastMsg = time.Now().UnixNano()
 	ss.nextPing = time.Now().Add(cfg.PingInterval)
 	ss.pingTimer = time.AfterFunc(cfg.PingInterval, ss.onPingTimer)
 	ss.armExpiryLocked(ident)

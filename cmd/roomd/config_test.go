@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		"max_body":       sc.MaxBodyBytes,
 		"ping":           sc.PingInterval,
 		"read_buffer":    sc.ReadBufferSize,
+		"park_after":     sc.ParkAfter,
 	} {
 		want := map[string]any{
 			"listen":         ":8080",
@@ -69,6 +70,7 @@ func TestDefaults(t *testing.T) {
 			"max_body":       256 << 10,
 			"ping":           25 * time.Second,
 			"read_buffer":    1 << 10,
+			"park_after":     10 * time.Second,
 		}[name]
 		if got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
