@@ -113,6 +113,7 @@ func (ss *session) tryPark() bool {
 	*ss.br = bufio.Reader{} // nothing is buffered: serve makes a new one
 	ss.releaseLimiters()
 	ss.srv.parkedN.Add(1)
+	ss.srv.parkedOne()
 	ss.rearmPingTimerLocked()
 	return true
 }

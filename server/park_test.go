@@ -184,3 +184,32 @@ func TestParkedSessionTakesPongsAsleep(t *testing.T) {
 		t.Fatalf("woken %d times; parked %d, connections %d", w, ts.ParkedConnections(), ts.Connections())
 	}
 }
+
+// Once enough sessions parked and parking settled, the server gives free
+// memory back once; more parks of the same sessions do not repeat it.
+func TestManyParkedSessionsReleaseMemoryOnce(t *testing.T) {
+	const quiet = 50 * time.Millisecond
+	ts := parkingServer(t, nil)
+	ts.release.mu.Lock()
+	ts.release.min, ts.release.quiet, ts.release.every = 3, quiet, time.Minute
+	ts.release.mu.Unlock()
+	for range 3 {
+		ts.connect(t)
+	}
+	waitParked(t, ts, 3)
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.releases.Load(); n != 1 {
+			return fmt.Errorf("%d releases", n)
+		}
+		return nil
+	})
+	c := ts.connect(t) // one more parks: below releaseMin more, no release
+	waitParked(t, ts, 4)
+	send(t, c, client.M{"t": "join", "id": 1, "r": "chat:rel"})
+	expect(t, c, protocol.TypeJoined)
+	waitParked(t, ts, 4)
+	time.Sleep(3 * quiet) // a release would come within quiet of the last park
+	if n := ts.releases.Load(); n != 1 {
+		t.Fatalf("%d releases, want still 1", n)
+	}
+}

@@ -40,6 +40,8 @@ type Server struct {
 	park      parker       // holds idle sessions' sockets (park_linux.go)
 	parkedN   atomic.Int64 // sessions parked now
 	parkWakes atomic.Int64 // parked sessions given a goroutine again
+	release   memRelease   // gives memory back once many sessions parked (release.go)
+	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
 
@@ -149,6 +151,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		ss.close(codeShutdownBye) // wakes parked sessions
 	}
 	s.park.stop()
+	s.stopRelease()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
