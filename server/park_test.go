@@ -78,23 +78,7 @@ func TestParkedSilentClientIsClosedWithinIntervalPlusTimeout(t *testing.T) {
 	ts := parkingServer(t, func(c *Config) { c.PingInterval, c.PongTimeout = interval, timeout })
 	c := ts.connect(t)
 	waitParked(t, ts, 1)
-	start := time.Now()
-	c.WS().SetPingHandler(func(string) error { return nil }) // never answers
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		expectBye(t, c, protocol.CodeNoPong)
-	}()
-	checkFor(t, 5*time.Second, func() error {
-		if n := ts.Connections(); n != 0 {
-			return fmt.Errorf("%d connections open", n)
-		}
-		return nil
-	})
-	if el := time.Since(start); el > interval+timeout+time.Second {
-		t.Fatalf("closed after %v, want within %v", el, interval+timeout)
-	}
-	<-done
+	expectClosedWhenSilent(t, ts, c, interval+timeout)
 }
 
 // A parked client that answers pings stays open through many intervals,

@@ -110,45 +110,22 @@ func TestNonReadersAreCut(t *testing.T) {
 	}
 }
 
+// SSE observers, read by pollers and by a goroutine each (net/http),
+// measure the same.
 func TestSSE(t *testing.T) {
 	t.Parallel()
 	url, _ := testServer(t, nil)
-	c := quick(url, "sse")
-	c.Observers, c.Rooms, c.Rate = 6, 2, 60
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := Run(ctx, c)
-	if errors.Is(err, errNoSSE) {
-		t.Skip("this server build has no SSE endpoint yet")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkClean(t, res)
-	if res.Readers != 6 {
-		t.Errorf("readers %d, want 6", res.Readers)
-	}
-}
-
-// The net/http reader (one goroutine per observer) measures the same.
-func TestSSEGoroutineReaders(t *testing.T) {
-	t.Parallel()
-	url, _ := testServer(t, nil)
-	c := quick(url, "sse")
-	c.Observers, c.Rooms, c.Rate = 6, 2, 60
-	c.GoroutineReaders = true
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := Run(ctx, c)
-	if errors.Is(err, errNoSSE) {
-		t.Skip("this server build has no SSE endpoint yet")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkClean(t, res)
-	if res.Readers != 6 {
-		t.Errorf("readers %d, want 6", res.Readers)
+	for _, goroutines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goroutine_readers=%v", goroutines), func(t *testing.T) {
+			c := quick(url, "sse")
+			c.Observers, c.Rooms, c.Rate = 6, 2, 60
+			c.GoroutineReaders = goroutines
+			res := run(t, c)
+			checkClean(t, res)
+			if res.Readers != 6 {
+				t.Errorf("readers %d, want 6", res.Readers)
+			}
+		})
 	}
 }
 
