@@ -139,6 +139,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	p := NewPrometheus()
 	p.GaugeFunc("queued_bytes", "test", func() float64 { return 0 })
+	p.GaugeFunc("parked_connections", "test", func() float64 { return 0 })
 	// Touch every series once so that vectors appear in the output.
 	p.ConnOpened()
 	p.ObserverOpened()
