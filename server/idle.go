@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// An idle connection's cost is mostly the stack of its reader. Parked inside
-// gorilla's read path it keeps 8 KiB; parked in waitReadable it uses a few
-// hundred bytes, and the runtime shrinks the rest away at the next GC. So
-// on plain TCP (not TLS, whose records hide the socket's readiness), a
-// session waits for its next bytes there, takes pongs itself, and enters
-// gorilla only when a message starts.
+// An idle connection's cost was mostly the stack of its reader: inside
+// gorilla's read path 8 KiB. So on plain TCP (not TLS, whose records hide
+// the socket's readiness) a session waits for its next bytes in a shallow
+// frame (waitReadable), takes pongs itself, and enters gorilla only when a
+// message starts; and once it has sent no message for ParkAfter it parks:
+// its socket waits in the server's epoll set (park_linux.go) and it keeps no
+// goroutine, read buffer or rate limiter at all until bytes arrive.
 
 // ownReader hands gorilla a read buffer the session can see, so it knows
 // when no bytes are buffered and waiting on the socket is right.

@@ -35,8 +35,8 @@ type outItem struct {
 	at int64
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
-	// raw: b is the rest of a WebSocket frame a direct write began; it goes
-	// to the socket as it is, before anything else (see writeDirect).
+	// raw: b is the rest of a WebSocket frame a flusher's write began; it
+	// goes to the socket as it is, before anything else (see writeNow).
 	raw bool
 }
 
@@ -446,7 +446,7 @@ func (s *session) writeLoop() {
 	}
 }
 
-// writeRaw finishes the frame a direct write began.
+// writeRaw finishes the frame a flusher's write began.
 func (s *session) writeRaw(it outItem) bool {
 	s.refreshWriteDeadline()
 	if _, err := s.conn.NetConn().Write(it.b); err != nil {
@@ -527,7 +527,7 @@ func (s *session) clearWriteDeadline() {
 }
 
 // dropQueueLocked discards what is queued. With keepRaw, the rest of a frame
-// a direct write began stays, so that what is written next (a bye) starts
+// a flusher's write began stays, so that what is written next (a bye) starts
 // on a frame boundary. s.mu held.
 func (s *session) dropQueueLocked(keepRaw bool) {
 	from := 0

@@ -22,8 +22,10 @@ import (
 	"github.com/roomd/roomd/server/auth"
 )
 
-// session is one WebSocket connection. Its reader runs in the HTTP handler's
-// goroutine; its writer runs only while frames are queued (outbound.go).
+// session is one WebSocket connection. Its reader runs in a goroutine of its
+// own while the connection talks, and parks when it idles (idle.go,
+// park_linux.go); its frames are written by the server's flushers, or by a
+// writer goroutine of its own when a write may block (outbound.go).
 //
 // Lock order: a room's lock, then s.mu (rooms call Deliver with theirs held).
 // The session never calls into a room while holding s.mu.
