@@ -113,7 +113,8 @@ type Config struct {
 	// ParkAfter is how long a connection may send nothing before its reader
 	// goroutine and read buffer are let go: its socket then waits in an
 	// epoll set, and the next bytes give it a goroutine again (Linux, plain
-	// TCP). Zero means 10s; negative: never park. (Shorter parks more
+	// TCP). Zero means 10s; negative: never park (raw SSE streams, which
+	// park as soon as they start, then keep their handler goroutine). (Shorter parks more
 	// connections sooner, but a client sending a message every few seconds
 	// then pays a wake-up for each: a goroutine, buffers, limiter levels.)
 	ParkAfter time.Duration

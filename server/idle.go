@@ -119,6 +119,23 @@ func (ss *session) tryPark() bool {
 	return true
 }
 
+// parkee is what waits in the parker: a session, or a raw SSE stream.
+type parkee interface {
+	// parkEvent: the socket has bytes, or the peer is gone.
+	parkEvent()
+	// parkStopped: the parker stopped (Shutdown) while this one waited.
+	parkStopped()
+}
+
+// parkEvent wakes the session, unless all it got were pongs.
+func (ss *session) parkEvent() {
+	if !ss.pongWhileParked() {
+		ss.wakeUp()
+	}
+}
+
+func (ss *session) parkStopped() { ss.wakeUp() }
+
 // pongWhileParked takes the client's pongs from a parked session's socket
 // without waking it, when pongs are all there is: it moves the read
 // deadline and re-arms the socket in the parker. It reports false when the

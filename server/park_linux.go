@@ -21,15 +21,15 @@ type parker struct {
 	mu       sync.Mutex
 	epfd     int
 	wake     [2]int // a pipe: a byte written to wake[1] ends the loop
-	sessions map[int32]*session
+	sessions map[int32]parkee
 	done     chan struct{}
 	failed   bool // the set could not be made: sessions keep their goroutine
 }
 
-// park puts a session's socket in the set; false when it cannot (the caller
-// keeps reading in its goroutine). ss.mu held; the caller's goroutine ends
-// after a true.
-func (p *parker) park(ss *session, fd int) bool {
+// park puts a session's (or stream's) socket in the set; false when it
+// cannot (the caller keeps reading in its goroutine, which ends after a
+// true).
+func (p *parker) park(ss parkee, fd int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.startLocked() {
@@ -56,7 +56,7 @@ func (p *parker) rearm(fd int) bool {
 	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) == nil
 }
 
-// unpark takes a session's socket out of the set. ss.mu held.
+// unpark takes a socket out of the set; it must be before the socket closes.
 func (p *parker) unpark(fd int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -94,7 +94,7 @@ func (p *parker) startLocked() bool {
 		return false
 	}
 	p.epfd = epfd
-	p.sessions = make(map[int32]*session)
+	p.sessions = make(map[int32]parkee)
 	p.done = make(chan struct{})
 	p.srv.wg.Add(1)
 	go p.loop(p.done)
@@ -137,8 +137,8 @@ func (p *parker) loop(done chan struct{}) {
 			p.mu.Lock()
 			ss := p.sessions[fd]
 			p.mu.Unlock()
-			if ss != nil && !ss.pongWhileParked() {
-				ss.wakeUp()
+			if ss != nil {
+				ss.parkEvent()
 			}
 		}
 		if stop {
@@ -150,7 +150,7 @@ func (p *parker) loop(done chan struct{}) {
 			_ = syscall.Close(p.wake[1])
 			p.mu.Unlock()
 			for _, ss := range left {
-				ss.wakeUp()
+				ss.parkStopped()
 			}
 			return
 		}

@@ -7,7 +7,7 @@ const canPark = false
 
 type parker struct{ srv *Server }
 
-func (*parker) park(*session, int) bool { return false }
+func (*parker) park(parkee, int) bool { return false }
 
 func (*parker) unpark(int) {}
 

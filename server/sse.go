@@ -148,8 +148,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		o.stream(r.Context(), w)
 		return
 	}
-	defer s.removeObserver(o)
-	o.run(r.Context(), w, r)
+	if !o.run(r.Context(), w, r) {
+		s.removeObserver(o)
+	} // else the stream lives on, parked: endDetached removes it
 }
 
 // startStream sets the headers of an event stream.
@@ -166,31 +167,35 @@ func startStream(w http.ResponseWriter, r *http.Request) {
 
 // run joins the rooms, waits for their answers, and streams until the end.
 // When it returns, the observer has left every room it joined.
-func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	router := o.srv.cfg.Router
+//
+// It reports detached when the stream went on without the handler (a raw
+// stream parked: sse_raw.go); the observer then leaves its rooms when the
+// stream ends (endDetached).
+func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Request) (detached bool) {
 	var joined []string
 	defer func() {
+		if detached {
+			return
+		}
 		o.mu.Lock()
 		o.ended = true
 		clear(o.queue)
 		o.queue = nil
 		o.mu.Unlock()
-		for _, n := range joined {
-			router.Leave(context.Background(), n, o)
-		}
+		o.leave(joined)
 	}()
 	for _, rm := range o.rooms {
-		err := router.Join(ctx, room.JoinRequest{
+		err := o.srv.cfg.Router.Join(ctx, room.JoinRequest{
 			Room: rm.name, Conn: o.id, User: o.user, Since: rm.since, History: o.hist, Observer: true,
 		}, o)
 		if err != nil {
 			o.joinFailed(ctx, w, err)
-			return
+			return false
 		}
 		joined = append(joined, rm.name)
 	}
 	if !o.awaitJoined(ctx) {
-		return
+		return false
 	}
 	o.mu.Lock()
 	h := w.Header()
@@ -214,8 +219,17 @@ func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	o.mu.Unlock()
-	if !o.streamRaw(ctx, w, r) {
+	taken, detached := o.streamRaw(ctx, w, r, joined)
+	if !taken {
 		o.stream(ctx, w)
+	}
+	return detached
+}
+
+// leave takes the observer out of the rooms it joined.
+func (o *sseObserver) leave(joined []string) {
+	for _, n := range joined {
+		o.srv.cfg.Router.Leave(context.Background(), n, o)
 	}
 }
 

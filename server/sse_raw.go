@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,17 +28,22 @@ import (
 
 // rawStream is what an observer holds once it writes its own response.
 type rawStream struct {
-	conn    net.Conn
-	rc      syscall.RawConn
-	chunked bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
-	turn    bool         // o.mu: a flusher or the writer goroutine writes
-	pending []byte       // o.mu: the rest of a chunk a flusher began
-	pingDue bool         // o.mu: write ": ping" next
-	done    bool         // o.mu: the last chunk went out (or failed): no more writes
-	last    atomic.Int64 // unix ns of the last write
-	dw      directWrite  // turn-owned
-	sw      sseWriter    // turn-owned: renders into buf
-	buf     []byte       // turn-owned
+	conn     net.Conn
+	rc       syscall.RawConn
+	fd       int         // for the parker (0: not parked)
+	detached bool        // the handler returned: endDetached ends the stream
+	joined   []string    // the rooms, left by endDetached
+	ping     *time.Timer // a detached stream's ping
+	endOnce  sync.Once
+	chunked  bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
+	turn     bool         // o.mu: a flusher or the writer goroutine writes
+	pending  []byte       // o.mu: the rest of a chunk a flusher began
+	pingDue  bool         // o.mu: write ": ping" next
+	done     bool         // o.mu: the last chunk went out (or failed): no more writes
+	last     atomic.Int64 // unix ns of the last write
+	dw       directWrite  // turn-owned
+	sw       sseWriter    // turn-owned: renders into buf
+	buf      []byte       // turn-owned
 }
 
 // bufWriter appends to the raw stream's buffer (sseWriter's sink there).
@@ -52,23 +58,27 @@ func (b bufWriter) Write(p []byte) (int, error) {
 // size line.
 const chunkHeadRoom = 18
 
-// streamRaw writes the response head and streams from the flushers until
-// the client goes or the stream ends. It reports false when the connection
-// cannot be taken (the caller streams through net/http then).
-func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request) bool {
+// streamRaw writes the response head and streams through the flushers. It
+// reports taken false when the connection cannot be taken (the caller
+// streams through net/http then). With detached true the handler returns at
+// once: the stream's socket waits in the server's parker for the client to
+// go (no goroutine at all), a timer pings it, and endDetached leaves its
+// rooms when it ends. Otherwise (no parker) the handler waits here, blocked
+// in a read of the socket, until the stream ends.
+func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, joined []string) (taken, detached bool) {
 	if !canIdleShallow || r.ProtoMajor != 1 || r.TLS != nil {
-		return false
+		return false, false
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return false
+		return false, false
 	}
 	if brw.Reader.Buffered() > 0 { // a stream's client sends nothing more
 		_ = conn.Close()
-		return true
+		return true, false
 	}
 	// Not a TCP socket (rc nil): every write goes through the writer.
-	rs := &rawStream{conn: conn, rc: rawConn(conn), chunked: r.ProtoAtLeast(1, 1)}
+	rs := &rawStream{conn: conn, rc: rawConn(conn), chunked: r.ProtoAtLeast(1, 1), joined: joined}
 	rs.sw.w = bufWriter{rs}
 	rs.dw.fn = rs.dw.write
 
@@ -80,17 +90,27 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	_ = conn.SetWriteDeadline(time.Now().Add(o.srv.cfg.WriteTimeout))
 	if _, err := conn.Write(head); err != nil {
 		_ = conn.Close()
-		return true
+		return true, false
 	}
 	_ = conn.SetWriteDeadline(time.Time{}) // a passed deadline would fail the flushers' writes
 	rs.last.Store(time.Now().UnixNano())
 
+	if rs.rc != nil && canPark && o.srv.cfg.ParkAfter > 0 {
+		_ = rs.rc.Control(func(fd uintptr) { rs.fd = int(fd) })
+	}
 	o.mu.Lock()
 	o.raw = rs
+	if rs.fd > 0 && o.srv.park.park(o, rs.fd) {
+		rs.detached = true
+		rs.ping = time.AfterFunc(o.srv.cfg.SSEPingInterval, o.pingTick)
+	}
 	if len(o.queue) > 0 || o.bye != nil {
 		o.kickLocked()
 	}
 	o.mu.Unlock()
+	if rs.detached {
+		return true, true
+	}
 
 	// Wait for the client to go, pinging an idle stream.
 	interval := o.srv.cfg.SSEPingInterval
@@ -110,6 +130,15 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 		break // EOF, bytes a stream's client must not send, or closed here
 	}
 	o.mu.Lock()
+	o.endLocked()
+	o.mu.Unlock()
+	_ = conn.Close()
+	return true, false
+}
+
+// endLocked stops the stream: nothing more is queued or written. o.mu held.
+func (o *sseObserver) endLocked() {
+	rs := o.raw
 	o.ended = true
 	rs.done = true
 	for _, it := range o.queue {
@@ -117,9 +146,47 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	clear(o.queue)
 	o.queue = o.queue[:0]
-	o.mu.Unlock()
-	_ = conn.Close()
-	return true
+	if rs.ping != nil {
+		rs.ping.Stop()
+	}
+}
+
+// pingTick pings a detached stream that wrote nothing for an interval.
+func (o *sseObserver) pingTick() {
+	rs := o.raw
+	interval := o.srv.cfg.SSEPingInterval
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if rs.done {
+		return
+	}
+	if time.Since(time.Unix(0, rs.last.Load())) >= interval-interval/10 {
+		rs.pingDue = true
+		o.kickLocked()
+	}
+	rs.ping.Reset(interval)
+}
+
+// parkEvent: a detached stream's client sent bytes (it must not) or went.
+func (o *sseObserver) parkEvent() { go o.endDetached() }
+
+// parkStopped: Shutdown stopped the parker; the stream ends with the bye
+// Shutdown queued for it.
+func (o *sseObserver) parkStopped() {}
+
+// endDetached ends a detached stream once: its socket leaves the parker
+// before it closes, and the observer leaves its rooms and the server.
+func (o *sseObserver) endDetached() {
+	rs := o.raw
+	rs.endOnce.Do(func() {
+		o.mu.Lock()
+		o.endLocked()
+		o.mu.Unlock()
+		o.srv.park.unpark(rs.fd)
+		_ = rs.conn.Close()
+		o.leave(rs.joined)
+		o.srv.removeObserver(o)
+	})
 }
 
 // appendResponseHead appends the status line and headers of a stream.
@@ -333,12 +400,17 @@ func (o *sseObserver) writeAll(b []byte) bool {
 }
 
 // failedLocked ends a raw stream from the writing side: nothing more is
-// written, and the handler's read ends. o.mu held.
+// written, and the handler's read ends (or, detached, the stream ends).
+// o.mu held.
 func (o *sseObserver) failedLocked() {
 	rs := o.raw
 	rs.done = true
 	rs.turn = false
 	rs.pending = nil
 	o.ended = true
+	if rs.detached {
+		go o.endDetached() // it unparks the socket before closing it
+		return
+	}
 	_ = rs.conn.Close()
 }

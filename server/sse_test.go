@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -442,33 +443,46 @@ func TestSSEResetWhenContinuityIsLost(t *testing.T) {
 	}
 }
 
+// Both ways a raw stream waits (parked, or in its handler when parking is
+// off) ping an idle stream and notice the client going.
 func TestSSEPingWhenIdle(t *testing.T) {
-	ts := newTestServer(t, func(c *Config, _ *room.Config) { c.SSEPingInterval = 20 * time.Millisecond })
-	hc := sseClient(t, nil)
-	s := openSSE(t, hc, eventsURL(ts, "chat:ping", ""), nil)
-	s.expect("snapshot")
-	for i := 0; i < 3; i++ {
-		if ev := s.next(); ev.Comment != "ping" {
-			t.Fatalf("idle stream sent %+v, want a ping comment", ev)
-		}
+	for _, park := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprintf("park_after=%v", park), func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config, _ *room.Config) {
+				c.SSEPingInterval = 20 * time.Millisecond
+				c.ParkAfter = park
+			})
+			hc := sseClient(t, nil)
+			s := openSSE(t, hc, eventsURL(ts, "chat:ping", ""), nil)
+			s.expect("snapshot")
+			for i := 0; i < 3; i++ {
+				if ev := s.next(); ev.Comment != "ping" {
+					t.Fatalf("idle stream sent %+v, want a ping comment", ev)
+				}
+			}
+		})
 	}
 }
 
 func TestSSEClientGoneLeavesTheRoom(t *testing.T) {
-	ts := newTestServer(t, nil)
-	hc := sseClient(t, nil)
-	s := openSSE(t, hc, eventsURL(ts, "chat:gone", ""), nil)
-	s.expect("snapshot")
-	if ts.Observers() != 1 || ts.rooms.Stats().Observers != 1 {
-		t.Fatalf("observers %d, in rooms %d", ts.Observers(), ts.rooms.Stats().Observers)
+	for _, park := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprintf("park_after=%v", park), func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config, _ *room.Config) { c.ParkAfter = park })
+			hc := sseClient(t, nil)
+			s := openSSE(t, hc, eventsURL(ts, "chat:gone", ""), nil)
+			s.expect("snapshot")
+			if ts.Observers() != 1 || ts.rooms.Stats().Observers != 1 {
+				t.Fatalf("observers %d, in rooms %d", ts.Observers(), ts.rooms.Stats().Observers)
+			}
+			s.close()
+			checkFor(t, 5*time.Second, func() error {
+				if n, r := ts.Observers(), ts.rooms.Stats().Observers; n != 0 || r != 0 {
+					return fmt.Errorf("observers %d, in rooms %d", n, r)
+				}
+				return nil
+			})
+		})
 	}
-	s.close()
-	checkFor(t, 5*time.Second, func() error {
-		if n, r := ts.Observers(), ts.rooms.Stats().Observers; n != 0 || r != 0 {
-			return fmt.Errorf("observers %d, in rooms %d", n, r)
-		}
-		return nil
-	})
 }
 
 func TestSSEShutdownSaysBye(t *testing.T) {
@@ -870,4 +884,54 @@ func TestSSEStreamOutlivesTheWriteTimeout(t *testing.T) {
 			t.Fatalf("event %d: %v, want seq %d", i, m, seq)
 		}
 	}
+}
+
+// A raw stream parks: its handler returns and it holds no goroutine; the
+// parker notices the client going, and the observer leaves its room.
+func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
+	if !canPark {
+		t.Skip("streams park on Linux only")
+	}
+	ts := newTestServer(t, nil)
+	base := runtime.NumGoroutine()
+	const n = 20
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET /v1/rooms/chat:park/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+		rd := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for { // the head, then the retry line, then the snapshot
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "event: snapshot") {
+				break
+			}
+		}
+		conns = append(conns, c)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if g := runtime.NumGoroutine(); g > base+10 {
+			return fmt.Errorf("%d goroutines with %d streams open (%d before)", g, n, base)
+		}
+		return nil
+	})
+	if ts.Observers() != n || ts.rooms.Stats().Observers != n {
+		t.Fatalf("observers %d, in rooms %d", ts.Observers(), ts.rooms.Stats().Observers)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if o, r := ts.Observers(), ts.rooms.Stats().Observers; o != 0 || r != 0 {
+			return fmt.Errorf("observers %d, in rooms %d", o, r)
+		}
+		return nil
+	})
 }
