@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -278,18 +279,9 @@ func (s *session) writeNow(batch []outItem) (rest []outItem, ok bool) {
 	var hdr [10]byte
 	for start := 0; start < len(batch); {
 		end, size := batchEnd(batch, start)
-		body := batch[start].b
-		var bp *[]byte
-		if end-start > 1 {
-			bp = batchBufPool.Get().(*[]byte)
-			buf := (*bp)[:0]
-			for j := start; j < end; j++ {
-				buf = append(buf, batch[j].b...)
-			}
-			body = buf
-		}
+		body, bp := messageBody(batch[start:end])
 		h := appendFrameHeader(hdr[:0], len(body))
-		n, err := s.writevRaw(h, body)
+		n, err := s.dw.do(s.raw, h, body)
 		if n > 0 && n < len(h)+len(body) {
 			tail := make([]byte, 0, len(h)+len(body)-n)
 			if n < len(h) {
@@ -300,10 +292,7 @@ func (s *session) writeNow(batch []outItem) (rest []outItem, ok bool) {
 			rest = append(rest, outItem{b: tail, raw: true, at: oldest})
 			rest = append(rest, batch[end:]...)
 		}
-		if bp != nil {
-			*bp = (*bp)[:0]
-			batchBufPool.Put(bp)
-		}
+		putBatchBuf(bp)
 		switch {
 		case err != nil:
 			return nil, false
@@ -315,23 +304,29 @@ func (s *session) writeNow(batch []outItem) (rest []outItem, ok bool) {
 		s.srv.cfg.Metrics.MessageOut(end-start, size)
 		start = end
 	}
-	now := time.Now().UnixNano()
-	s.lastWrite.Store(now)
-	if oldest != 0 {
-		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
-	}
+	s.wrote(oldest)
 	return nil, true
 }
 
-// writevRaw makes one non-blocking writev on the socket. Only the holder of
-// the writing turn calls it.
-func (s *session) writevRaw(h, b []byte) (int, error) {
-	d := &s.dw
+// directWrite makes one non-blocking writev on a socket, for the holder of
+// a writing turn (a session's or a raw SSE stream's): fn is bound once, so a
+// write allocates nothing.
+type directWrite struct {
+	fn     func(fd uintptr) bool
+	hdr, b []byte
+	n      int
+	ok     bool
+}
+
+// do writes h and b (either may be empty) in one try: a full socket is the
+// writer goroutine's business. It returns the bytes written (0 when the
+// socket is full).
+func (d *directWrite) do(rc syscall.RawConn, h, b []byte) (int, error) {
 	if d.fn == nil {
-		d.fn = d.write // bound once: a write allocates nothing
+		d.fn = d.write
 	}
 	d.hdr, d.b = h, b
-	err := s.raw.Write(d.fn)
+	err := rc.Write(d.fn)
 	n, ok := d.n, d.ok
 	d.hdr, d.b, d.n, d.ok = nil, nil, 0, false
 	if err == nil && !ok {
@@ -340,17 +335,9 @@ func (s *session) writevRaw(h, b []byte) (int, error) {
 	return n, err
 }
 
-// directWrite is what writevRaw runs on the socket.
-type directWrite struct {
-	fn     func(fd uintptr) bool
-	hdr, b []byte
-	n      int
-	ok     bool
-}
-
 func (d *directWrite) write(fd uintptr) bool {
 	d.n, d.ok = writev(fd, d.hdr, d.b)
-	return true // one try: a full socket is the writer goroutine's business
+	return true
 }
 
 var errWriteFailed = errors.New("write failed")
@@ -406,9 +393,10 @@ func (s *session) writeLoop() {
 		batch, s.queue = s.queue, batch[:0]
 		s.mu.Unlock()
 
-		ok := true
-		if len(batch) > 0 && batch[0].raw {
-			ok = s.writeRaw(batch[0])
+		ok, frames := true, batch
+		if len(frames) > 0 && frames[0].raw {
+			ok = s.writeRaw(frames[0]) // the rest of a frame first
+			frames = frames[1:]
 		}
 		if ok && pongDue {
 			ok = s.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(s.srv.cfg.WriteTimeout)) == nil
@@ -416,10 +404,8 @@ func (s *session) writeLoop() {
 		if ok && ping {
 			ok = s.writePing()
 		}
-		if ok && len(batch) > 0 && !batch[0].raw {
-			ok = s.writeBatch(batch)
-		} else if ok && len(batch) > 1 {
-			ok = s.writeBatch(batch[1:])
+		if ok && len(frames) > 0 {
+			ok = s.writeBatch(frames)
 		}
 		n := 0
 		for i := range batch {
@@ -455,13 +441,20 @@ func (s *session) writeRaw(it outItem) bool {
 	s.mu.Lock()
 	s.partial = false
 	s.mu.Unlock()
+	s.srv.cfg.Metrics.MessageOut(1, len(it.b))
+	s.wrote(it.at)
+	return true
+}
+
+// wrote records that writes went out: the time, for the idle ping, and the
+// publish-to-write latency of the oldest durable event among them (oldest
+// 0: none).
+func (s *session) wrote(oldest int64) {
 	now := time.Now().UnixNano()
 	s.lastWrite.Store(now)
-	s.srv.cfg.Metrics.MessageOut(1, len(it.b))
-	if it.at != 0 {
-		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - it.at))
+	if oldest != 0 {
+		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
 	}
-	return true
 }
 
 func (s *session) writePing() bool {
@@ -476,34 +469,43 @@ func (s *session) writeBatch(batch []outItem) bool {
 	oldest := oldestAt(batch)
 	for len(batch) > 0 {
 		i, size := batchEnd(batch, 0)
-		var err error
-		if i == 1 {
-			err = s.conn.WriteMessage(websocket.BinaryMessage, batch[0].b)
-		} else {
-			bp := batchBufPool.Get().(*[]byte)
-			buf := (*bp)[:0]
-			for j := 0; j < i; j++ {
-				buf = append(buf, batch[j].b...)
-			}
-			err = s.conn.WriteMessage(websocket.BinaryMessage, buf)
-			*bp = buf[:0]
-			batchBufPool.Put(bp)
-		}
+		body, bp := messageBody(batch[:i])
+		err := s.conn.WriteMessage(websocket.BinaryMessage, body)
+		putBatchBuf(bp)
 		if err != nil {
 			return false
 		}
 		s.srv.cfg.Metrics.MessageOut(i, size)
 		batch = batch[i:]
 	}
-	now := time.Now().UnixNano()
-	s.lastWrite.Store(now)
-	if oldest != 0 {
-		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
-	}
+	s.wrote(oldest)
 	return true
 }
 
 var batchBufPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatchBytes); return &b }}
+
+// messageBody returns the bytes of one WebSocket message carrying frames:
+// one frame as it is, several copied into a pooled buffer (bp, to give back
+// with putBatchBuf once written; nil for one frame).
+func messageBody(frames []outItem) (body []byte, bp *[]byte) {
+	if len(frames) == 1 {
+		return frames[0].b, nil
+	}
+	bp = batchBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for i := range frames {
+		buf = append(buf, frames[i].b...)
+	}
+	*bp = buf
+	return buf, bp
+}
+
+func putBatchBuf(bp *[]byte) {
+	if bp != nil {
+		*bp = (*bp)[:0]
+		batchBufPool.Put(bp)
+	}
+}
 
 // refreshWriteDeadline moves the write deadline to WriteTimeout from now
 // when a quarter of it has passed, rather than before every write: a write

@@ -230,6 +230,11 @@ func (o *sseObserver) close(b byeFrame, deadline time.Time) {
 func (o *sseObserver) take() ([]sseItem, *byeFrame) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.takeLocked()
+}
+
+// takeLocked is take with o.mu held.
+func (o *sseObserver) takeLocked() ([]sseItem, *byeFrame) {
 	if o.bye != nil {
 		return nil, o.bye
 	}
@@ -260,11 +265,7 @@ func (o *sseObserver) beginWrite() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
-	dl := now.Add(o.srv.cfg.WriteTimeout)
-	capped := !o.hardDL.IsZero() && o.hardDL.Before(dl)
-	if capped {
-		dl = o.hardDL
-	}
+	dl, capped := o.writeDeadlineLocked(now)
 	if !dl.After(now) {
 		return false
 	}
@@ -277,6 +278,16 @@ func (o *sseObserver) beginWrite() bool {
 		_ = o.rc.SetWriteDeadline(dl)
 	}
 	return true
+}
+
+// writeDeadlineLocked is the deadline of a write starting at now:
+// WriteTimeout, capped by shutdown's deadline (capped). o.mu held.
+func (o *sseObserver) writeDeadlineLocked(now time.Time) (dl time.Time, capped bool) {
+	dl = now.Add(o.srv.cfg.WriteTimeout)
+	if !o.hardDL.IsZero() && o.hardDL.Before(dl) {
+		return o.hardDL, true
+	}
+	return dl, false
 }
 
 func (o *sseObserver) endWrite() {

@@ -80,11 +80,10 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	// Not a TCP socket (rc nil): every write goes through the writer.
 	rs := &rawStream{conn: conn, rc: rawConn(conn), chunked: r.ProtoAtLeast(1, 1), joined: joined}
 	rs.sw.w = bufWriter{rs}
-	rs.dw.fn = rs.dw.write
 
 	// The head and the retry line: a blocking write, before anything queued.
 	head := appendResponseHead(nil, w.Header(), rs.chunked)
-	rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
+	rs.startChunk()
 	rs.sw.retry(o.srv.cfg.SSERetry)
 	head = append(head, rs.frame()...)
 	_ = conn.SetWriteDeadline(time.Now().Add(o.srv.cfg.WriteTimeout))
@@ -209,6 +208,16 @@ func appendResponseHead(b []byte, h http.Header, chunked bool) []byte {
 	return append(b, "\r\n"...)
 }
 
+// startChunk empties rs.buf for rendering, leaving chunkHeadRoom bytes for
+// frame to fill.
+func (rs *rawStream) startChunk() {
+	rs.buf = rs.buf[:0]
+	for range chunkHeadRoom {
+		rs.buf = append(rs.buf, 0)
+	}
+	rs.sw.n, rs.sw.events, rs.sw.err = 0, 0, nil
+}
+
 // frame turns what was rendered into rs.buf (after chunkHeadRoom bytes)
 // into the bytes to write: one chunk, or the bytes as they are.
 func (rs *rawStream) frame() []byte {
@@ -233,20 +242,30 @@ func (o *sseObserver) kickLocked() {
 		return
 	}
 	rs.turn = true
-	if o.bye != nil || len(rs.pending) > 0 || rs.rc == nil {
-		o.srv.wg.Add(1)
-		go o.writeLoop()
+	if o.needsWriterLocked() || rs.rc == nil {
+		o.startWriterLocked()
 		return
 	}
 	o.srv.flush.add(o)
+}
+
+// needsWriterLocked reports that the next write may block (the bye, or the
+// rest of a chunk), so a flusher must not do it. o.mu held.
+func (o *sseObserver) needsWriterLocked() bool {
+	return o.bye != nil || len(o.raw.pending) > 0
+}
+
+// startWriterLocked hands the turn to a writer goroutine. o.mu held.
+func (o *sseObserver) startWriterLocked() {
+	o.srv.wg.Add(1)
+	go o.writeLoop()
 }
 
 // render renders a batch (and a due ping) into rs.buf; it returns the bye a
 // KindLeft in the batch ends the stream with.
 func (o *sseObserver) render(batch []sseItem, ping bool) *byeFrame {
 	rs := o.raw
-	rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
-	rs.sw.n, rs.sw.events, rs.sw.err = 0, 0, nil
+	rs.startChunk()
 	var bye *byeFrame
 	if len(batch) > 0 {
 		bye = o.writeBatch(&rs.sw, batch)
@@ -267,9 +286,8 @@ func (o *sseObserver) flush() {
 			o.mu.Unlock()
 			return
 		}
-		if o.bye != nil || len(rs.pending) > 0 {
-			o.srv.wg.Add(1)
-			go o.writeLoop()
+		if o.needsWriterLocked() {
+			o.startWriterLocked()
 			o.mu.Unlock()
 			return
 		}
@@ -280,9 +298,7 @@ func (o *sseObserver) flush() {
 			o.mu.Unlock()
 			return
 		}
-		batch := o.queue
-		o.queue = o.spare[:0]
-		o.spare = nil
+		batch, _ := o.takeLocked()
 		o.mu.Unlock()
 		left := o.render(batch, ping)
 		o.done(batch)
@@ -306,14 +322,7 @@ func (o *sseObserver) flush() {
 // writeNowRaw makes one non-blocking write. Turn holder only.
 func (o *sseObserver) writeNowRaw(b []byte) (int, error) {
 	rs := o.raw
-	d := &rs.dw
-	d.hdr, d.b = nil, b
-	err := rs.rc.Write(d.fn)
-	n, ok := d.n, d.ok
-	d.b = nil
-	if err == nil && !ok {
-		err = errWriteFailed
-	}
+	n, err := rs.dw.do(rs.rc, nil, b)
 	if n > 0 {
 		rs.last.Store(time.Now().UnixNano())
 		o.srv.cfg.Metrics.MessageOut(rs.sw.events, n)
@@ -333,27 +342,18 @@ func (o *sseObserver) writeLoop() {
 			o.mu.Unlock()
 			return
 		}
-		pending, bye := rs.pending, o.bye
+		pending := rs.pending
 		rs.pending = nil
-		var batch []sseItem
-		ping := false
-		if bye == nil {
-			batch = o.queue
-			o.queue = o.spare[:0]
-			o.spare = nil
-			ping = rs.pingDue
-			rs.pingDue = false
-		}
+		batch, bye := o.takeLocked()
+		ping := bye == nil && rs.pingDue
+		rs.pingDue = false
 		if len(pending) == 0 && len(batch) == 0 && bye == nil && !ping {
 			_ = rs.conn.SetWriteDeadline(time.Time{}) // as after the head
 			rs.turn = false
 			o.mu.Unlock()
 			return
 		}
-		dl := time.Now().Add(o.srv.cfg.WriteTimeout)
-		if !o.hardDL.IsZero() && o.hardDL.Before(dl) {
-			dl = o.hardDL
-		}
+		dl, _ := o.writeDeadlineLocked(time.Now())
 		o.mu.Unlock()
 
 		_ = rs.conn.SetWriteDeadline(dl)
@@ -370,8 +370,7 @@ func (o *sseObserver) writeLoop() {
 		}
 		if ok && bye != nil {
 			o.srv.byeCode(bye.code)
-			rs.buf = append(rs.buf[:0], make([]byte, chunkHeadRoom)...)
-			rs.sw.err = nil
+			rs.startChunk()
 			rs.sw.bye(*bye)
 			out := rs.frame()
 			if rs.chunked {
