@@ -7,9 +7,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/roomd/roomd/internal/epoll"
 )
 
 // canPoll reports that subscribers and SSE observers can be read by pollers.
@@ -28,37 +29,18 @@ const canPoll = true
 // reported includes up to one tick.
 type poller struct {
 	r    *runner
-	epfd int
-	wake [2]int // a pipe: a byte written to wake[1] stops the loop
-
-	mu    sync.Mutex
-	conns map[int32]source
-	done  chan struct{}
+	set  *epoll.Set[source]
+	done chan struct{}
 }
 
 func newPoller(r *runner) (*poller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := epoll.New[source](512)
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{r: r, epfd: epfd, conns: map[int32]source{}, done: make(chan struct{})}
-	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		_ = syscall.Close(epfd)
-		return nil, err
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
-		p.closeFDs()
-		return nil, err
-	}
+	p := &poller{r: r, set: set, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
-}
-
-func (p *poller) closeFDs() {
-	_ = syscall.Close(p.epfd)
-	_ = syscall.Close(p.wake[0])
-	_ = syscall.Close(p.wake[1])
 }
 
 // add hands an opened connection to the poller, first handling what its
@@ -87,63 +69,33 @@ func (p *poller) add(c source) error {
 	if err := c.feed(nil, now()); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	if p.conns == nil {
-		p.mu.Unlock()
-		return errors.New("bench: poller stopped")
-	}
-	p.conns[int32(fd)] = c
-	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		p.mu.Lock()
-		delete(p.conns, int32(fd))
-		p.mu.Unlock()
-		return err
-	}
-	return nil
+	return p.set.Add(fd, c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 }
 
 // stop ends the loop and waits for it; the connections it still held are
 // done reading. Only then may they be closed (their descriptors reused).
 func (p *poller) stop() {
-	_, _ = syscall.Write(p.wake[1], []byte{1})
+	p.set.Stop()
 	<-p.done
 }
 
 func (p *poller) loop() {
 	defer close(p.done)
-	events := make([]syscall.EpollEvent, 512)
 	buf := make([]byte, 256<<10)
+	read := func(fd int32, c source) { p.read(fd, c, buf) }
 	tick := p.r.cfg.ReadTick
 	for {
 		// Block until something is ready; then, while traffic flows, take
 		// what arrived every tick rather than waking for every message.
 		timeout := -1
 		for {
-			n, err := syscall.EpollWait(p.epfd, events, timeout)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
+			n, stopped, err := p.set.Wait(timeout, read)
+			if stopped || err != nil {
 				p.finish(err)
 				return
 			}
 			if n == 0 {
 				break // a quiet tick: back to blocking
-			}
-			for i := range n {
-				fd := events[i].Fd
-				if fd == int32(p.wake[0]) {
-					p.finish(nil)
-					return
-				}
-				p.mu.Lock()
-				c := p.conns[fd]
-				p.mu.Unlock()
-				if c != nil {
-					p.read(fd, c, buf)
-				}
 			}
 			if tick <= 0 {
 				continue
@@ -202,25 +154,17 @@ func closeRaw(fd int) {
 
 // end takes a connection that ended out of the set.
 func (p *poller) end(fd int32, c source, err error) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	p.mu.Lock()
-	delete(p.conns, fd)
-	p.mu.Unlock()
+	p.set.Remove(int(fd))
 	c.ended(err)
 	p.r.readers.Done()
 }
 
 // finish releases every connection still held when the loop ends.
 func (p *poller) finish(err error) {
-	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range p.set.Close() {
 		if err != nil {
 			c.ended(err)
 		}
 		p.r.readers.Done()
 	}
-	p.closeFDs()
 }
