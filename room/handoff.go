@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"time"
 
@@ -416,15 +415,7 @@ func (r *room) export(now time.Time) *Snapshot {
 		for _, mem := range r.members {
 			s.Presence = append(s.Presence, mem.m)
 		}
-		slices.SortFunc(s.Presence, func(a, b protocol.Member) int {
-			switch {
-			case a.C < b.C:
-				return -1
-			case a.C > b.C:
-				return 1
-			}
-			return 0
-		})
+		sortByConn(s.Presence)
 	}
 	for _, rec := range r.dedupe.order[r.dedupe.head:] {
 		if seq, ok := r.dedupe.seen[rec.key]; ok && seq == rec.seq {

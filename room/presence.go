@@ -2,6 +2,7 @@ package room
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/roomd/roomd/protocol"
@@ -197,16 +198,13 @@ func (m *Manager) Presence(room string) ([]protocol.Member, bool) {
 	}
 	defer r.mu.Unlock()
 	ms := r.presenceSnapshot()
-	slices.SortFunc(ms, func(a, b protocol.Member) int {
-		switch {
-		case a.C < b.C:
-			return -1
-		case a.C > b.C:
-			return 1
-		}
-		return 0
-	})
+	sortByConn(ms)
 	return ms, true
+}
+
+// sortByConn orders members by connection id, for stable listings.
+func sortByConn(ms []protocol.Member) {
+	slices.SortFunc(ms, func(a, b protocol.Member) int { return strings.Compare(a.C, b.C) })
 }
 
 // presenceSnapshot copies the entries (never nil; empty with presence off).
