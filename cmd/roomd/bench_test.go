@@ -4,40 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/roomd/roomd/cluster"
-	"github.com/roomd/roomd/room"
-	"github.com/roomd/roomd/server"
+	"github.com/roomd/roomd/internal/testnode"
 )
 
 func benchTestServer(t *testing.T) string {
-	t.Helper()
-	rooms, err := room.New(room.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "bench-cmd-test",
-		Router: singleNode(t, rooms, "bench-cmd-test"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-		rooms.Close()
-	})
-	return hs.URL
+	url, _ := testnode.Start(t, "bench-cmd-test", nil)
+	return url
 }
 
 func TestBenchCommandJSON(t *testing.T) {
@@ -108,14 +83,4 @@ func TestPerConnRateWarning(t *testing.T) {
 	if !strings.Contains(errOut.String(), "--frame-rate") {
 		t.Errorf("no rate warning:\n%s", errOut.String())
 	}
-}
-
-// singleNode is the router of a cluster of one (no goroutines to stop).
-func singleNode(t testing.TB, rooms *room.Manager, name string) *cluster.Cluster {
-	t.Helper()
-	c, err := cluster.New(cluster.Config{Rooms: rooms, Node: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -2,14 +2,10 @@ package bench
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/roomd/roomd/cluster"
-	"github.com/roomd/roomd/room"
+	"github.com/roomd/roomd/internal/testnode"
 	"github.com/roomd/roomd/server"
 )
 
@@ -17,32 +13,12 @@ import (
 // its base URL. edit may change the server config first.
 func testServer(t testing.TB, edit func(*server.Config)) (string, *server.Server) {
 	t.Helper()
-	rooms, err := room.New(room.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := server.Config{
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		NodeName:  "bench-test",
-		FrameRate: 10000,
-		Router:    singleNode(t, rooms, "bench-test"),
-	}
-	if edit != nil {
-		edit(&sc)
-	}
-	srv, err := server.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-		rooms.Close()
+	return testnode.Start(t, "bench-test", func(sc *server.Config) {
+		sc.FrameRate = 10000
+		if edit != nil {
+			edit(sc)
+		}
 	})
-	return hs.URL, srv
 }
 
 // quick is a short run's config.
@@ -90,14 +66,4 @@ func checkClean(t *testing.T, res *Result) {
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
-}
-
-// singleNode is the router of a cluster of one (no goroutines to stop).
-func singleNode(t testing.TB, rooms *room.Manager, name string) *cluster.Cluster {
-	t.Helper()
-	c, err := cluster.New(cluster.Config{Rooms: rooms, Node: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
