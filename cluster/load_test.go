@@ -51,6 +51,36 @@ func settle(t *testing.T, l *load, stop context.CancelFunc, members map[string][
 	l.verify(t, members)
 }
 
+// underLoad starts a cluster of n nodes, the test rooms with their members,
+// and publishers at 200 messages/s in all; everything stops when the test
+// ends. stopPub stops the publishers (for settle).
+func underLoad(t *testing.T, n int) ([]*node, []string, map[string][]*wsMember, *load, context.CancelFunc) {
+	t.Helper()
+	nodes := startCluster(t, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	rooms, members := loadRooms(t, ctx, nodes, &wg)
+	pubCtx, stopPub := context.WithCancel(ctx)
+	return nodes, rooms, members, startLoad(t, pubCtx, nodes, rooms, 200), stopPub
+}
+
+// waitAcked waits until n more messages are acknowledged than when it was
+// called (since names that moment, for the failure).
+func waitAcked(t *testing.T, l *load, n int, since string) {
+	t.Helper()
+	before := acked(l)
+	checkFor(t, 10*time.Second, func() error {
+		if got := acked(l) - before; got < n {
+			return fmt.Errorf("%d acked since %s", got, since)
+		}
+		return nil
+	})
+}
+
 func acked(l *load) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -65,29 +95,11 @@ func acked(l *load) int {
 // node joins; rooms move to it, and every member's stream stays gapless,
 // ordered and without duplicates, with every acknowledged message delivered.
 func TestGrowthUnderLoad(t *testing.T) {
-	nodes := startCluster(t, 3)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	rooms, members := loadRooms(t, ctx, nodes, &wg)
-	pubCtx, stopPub := context.WithCancel(ctx)
-	l := startLoad(t, pubCtx, nodes, rooms, 200)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < 200 {
-			return fmt.Errorf("%d acked", n)
-		}
-		return nil
-	})
+	nodes, rooms, members, l, stopPub := underLoad(t, 3)
+	waitAcked(t, l, 200, "the start")
 	fourth := startNode(t, "node-3", nodes[0].cl.GossipAddr())
 	waitConverged(t, append(nodes, fourth)...)
-	before := acked(l)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < before+200 {
-			return fmt.Errorf("%d acked since the join", n-before)
-		}
-		return nil
-	})
+	waitAcked(t, l, 200, "the join")
 	settle(t, l, stopPub, members)
 	moved := 0
 	for _, r := range rooms {
@@ -119,29 +131,11 @@ func TestGrowthUnderLoad(t *testing.T) {
 // path: hand the rooms over, then bye code 1 to its clients); its clients
 // reconnect to the others and resume without loss.
 func TestGracefulLeaveUnderLoad(t *testing.T) {
-	nodes := startCluster(t, 3)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	rooms, members := loadRooms(t, ctx, nodes, &wg)
-	pubCtx, stopPub := context.WithCancel(ctx)
-	l := startLoad(t, pubCtx, nodes, rooms, 200)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < 200 {
-			return fmt.Errorf("%d acked", n)
-		}
-		return nil
-	})
+	nodes, _, members, l, stopPub := underLoad(t, 3)
+	waitAcked(t, l, 200, "the start")
 	nodes[2].drain(t)
 	waitConverged(t, nodes[:2]...)
-	before := acked(l)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < before+200 {
-			return fmt.Errorf("%d acked since the leave", n-before)
-		}
-		return nil
-	})
+	waitAcked(t, l, 200, "the leave")
 	settle(t, l, stopPub, members)
 	for r, ms := range members {
 		for _, m := range ms {
@@ -158,20 +152,8 @@ func TestGracefulLeaveUnderLoad(t *testing.T) {
 // them over (ops wait and retry meanwhile), so no message is accepted twice
 // or ordered two ways, and none acknowledged is lost.
 func TestSplitViewsNeverAcceptTwice(t *testing.T) {
-	nodes := startCluster(t, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	rooms, members := loadRooms(t, ctx, nodes, &wg)
-	pubCtx, stopPub := context.WithCancel(ctx)
-	l := startLoad(t, pubCtx, nodes, rooms, 200)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < 100 {
-			return fmt.Errorf("%d acked", n)
-		}
-		return nil
-	})
+	nodes, _, members, l, stopPub := underLoad(t, 2)
+	waitAcked(t, l, 100, "the start")
 	cluster.PauseRefresh(nodes[0].cl, true)
 	third := startNode(t, "node-2", nodes[1].cl.GossipAddr())
 	checkFor(t, 10*time.Second, func() error {
@@ -193,12 +175,6 @@ func TestSplitViewsNeverAcceptTwice(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	cluster.PauseRefresh(nodes[0].cl, false)
 	waitConverged(t, append(nodes, third)...)
-	before := acked(l)
-	checkFor(t, 10*time.Second, func() error {
-		if n := acked(l); n < before+200 {
-			return fmt.Errorf("%d acked since the views agreed", n-before)
-		}
-		return nil
-	})
+	waitAcked(t, l, 200, "the views agreed")
 	settle(t, l, stopPub, members)
 }
