@@ -96,29 +96,8 @@ func testProcessCrash(t *testing.T, bin string) {
 	lost, kept := procRooms(t, nodes, victim.name)
 	t.Logf("room %s is owned by %s (the victim), room %s by another node", lost, victim.name, kept)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	members := map[string][]*procMember{}
-	for _, r := range []string{lost, kept} {
-		for i := range nodes {
-			m := newProcMember(t, r, procURLs(nodes, i))
-			members[r] = append(members[r], m)
-			wg.Add(1)
-			go func() { defer wg.Done(); m.run(ctx) }()
-		}
-	}
 	// The publisher is a member on the first node, which survives.
-	pubCtx, stopPub := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		procPublish(pubCtx, []*procMember{members[lost][0], members[kept][0]})
-	}()
-	waitProgress(t, members, 20)
-
-	epochs := map[string]string{lost: members[lost][0].epochNow(), kept: members[kept][0].epochNow()}
+	members, stopPub, epochs := procLoad(t, nodes, lost, kept)
 	victimConn := members[kept][2].connID()
 	start := time.Now()
 	victim.kill()
@@ -188,27 +167,7 @@ func testProcessLeave(t *testing.T, bin string) {
 	victim := nodes[2]
 	moved, kept := procRooms(t, nodes, victim.name)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	members := map[string][]*procMember{}
-	for _, r := range []string{moved, kept} {
-		for i := range nodes {
-			m := newProcMember(t, r, procURLs(nodes, i))
-			members[r] = append(members[r], m)
-			wg.Add(1)
-			go func() { defer wg.Done(); m.run(ctx) }()
-		}
-	}
-	pubCtx, stopPub := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		procPublish(pubCtx, []*procMember{members[moved][0], members[kept][0]})
-	}()
-	waitProgress(t, members, 20)
-	epochs := map[string]string{moved: members[moved][0].epochNow(), kept: members[kept][0].epochNow()}
+	members, stopPub, epochs := procLoad(t, nodes, moved, kept)
 
 	start := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -427,6 +386,44 @@ func startProcCluster(t *testing.T, bin, prefix string, fast bool) []*procNode {
 }
 
 // procRooms picks a room that the victim owns and one that another node
+
+// procLoad starts a member of each room on every node and a publisher
+// through the first node's members, and waits until 20 messages went
+// through; it returns the members, a stop for the publisher, and each
+// room's epoch at that point. Everything stops when the test ends.
+func procLoad(t *testing.T, nodes []*procNode, rooms ...string) (map[string][]*procMember, context.CancelFunc, map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	members := map[string][]*procMember{}
+	var pubs []*procMember
+	for _, r := range rooms {
+		for i := range nodes {
+			m := newProcMember(t, r, procURLs(nodes, i))
+			members[r] = append(members[r], m)
+			wg.Add(1)
+			go func() { defer wg.Done(); m.run(ctx) }()
+		}
+		pubs = append(pubs, members[r][0])
+	}
+	pubCtx, stopPub := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		procPublish(pubCtx, pubs)
+	}()
+	waitProgress(t, members, 20)
+	epochs := map[string]string{}
+	for _, r := range rooms {
+		epochs[r] = members[r][0].epochNow()
+	}
+	return members, stopPub, epochs
+}
+
 // owns, by the placement every node computes.
 func procRooms(t *testing.T, nodes []*procNode, victim string) (owned, other string) {
 	t.Helper()
