@@ -100,12 +100,18 @@ func appendLogEntryJSON(b []byte, ev *room.Event) []byte {
 
 // appendLogJSON appends durable events as an array of log entries.
 func appendLogJSON(b []byte, log []*room.Event) []byte {
+	return appendArrayJSON(b, log, appendLogEntryJSON)
+}
+
+// appendArrayJSON appends xs as a JSON array (never null), each element
+// appended by each.
+func appendArrayJSON[T any](b []byte, xs []T, each func([]byte, T) []byte) []byte {
 	b = append(b, '[')
-	for i, ev := range log {
+	for i, x := range xs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendLogEntryJSON(b, ev)
+		b = each(b, x)
 	}
 	return append(b, ']')
 }
@@ -140,14 +146,7 @@ func memberJSON(b []byte, m protocol.Member) []byte {
 
 // appendMembersJSON appends presence entries as an array (never null).
 func appendMembersJSON(b []byte, ms []protocol.Member) []byte {
-	b = append(b, '[')
-	for i, m := range ms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = memberJSON(b, m)
-	}
-	return append(b, ']')
+	return appendArrayJSON(b, ms, memberJSON)
 }
 
 // appendStateJSON appends a state snapshot as an object, keys sorted.
