@@ -111,6 +111,12 @@ func head(b []byte, off int) (c byte, k valueKind, body int, n uint64, err error
 	return c, k, off, n + extra, nil
 }
 
+// SkipValue returns the offset just past the msgpack value that starts at
+// b[off], with the scanner's guarantees (no recursion, no allocation, every
+// length checked): for tools that read frames in place, like the load
+// generator.
+func SkipValue(b []byte, off int) (int, error) { return skipValue(b, off) }
+
 // skipValue returns the offset just past the msgpack value that starts at
 // b[off].
 func skipValue(b []byte, off int) (int, error) {

@@ -3,7 +3,10 @@ package bench
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/roomd/roomd/protocol"
 )
 
 // The bench's own slice of the wire format. A subscriber decodes only what it
@@ -154,98 +157,15 @@ func uintVal(b []byte, off int) (uint64, int, error) {
 // needs; zero for everything else.
 var map1 = [256]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}
 
-// skip returns the offset after the msgpack value at b[off:]. It walks nested
-// maps and arrays with a counter, not recursion.
+// skip returns the offset after the msgpack value at b[off:] (the
+// protocol's own scanner: nested maps and arrays are walked with a counter,
+// not recursion).
 func skip(b []byte, off int) (int, error) {
-	left := 1
-	for left > 0 {
-		left--
-		if off >= len(b) {
-			return off, errShort
-		}
-		c := b[off]
-		var h, n int // header bytes, body bytes
-		var items int
-		switch {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-			h = 1
-		case c >= 0x80 && c <= 0x8f:
-			h, items = 1, 2*int(c&0x0f)
-		case c >= 0x90 && c <= 0x9f:
-			h, items = 1, int(c&0x0f)
-		case c >= 0xa0 && c <= 0xbf:
-			h, n = 1, int(c&0x1f)
-		case c == 0xc4 || c == 0xd9:
-			if off+2 > len(b) {
-				return off, errShort
-			}
-			h, n = 2, int(b[off+1])
-		case c == 0xc5 || c == 0xda:
-			if off+3 > len(b) {
-				return off, errShort
-			}
-			h, n = 3, int(binary.BigEndian.Uint16(b[off+1:]))
-		case c == 0xc6 || c == 0xdb:
-			if off+5 > len(b) {
-				return off, errShort
-			}
-			h, n = 5, int(binary.BigEndian.Uint32(b[off+1:]))
-		case c == 0xca:
-			h = 5
-		case c == 0xcb:
-			h = 9
-		case c >= 0xcc && c <= 0xd3:
-			h = 1 + map1[c]
-		case c == 0xdc:
-			if off+3 > len(b) {
-				return off, errShort
-			}
-			h, items = 3, int(binary.BigEndian.Uint16(b[off+1:]))
-		case c == 0xdd:
-			if off+5 > len(b) {
-				return off, errShort
-			}
-			h, items = 5, int(binary.BigEndian.Uint32(b[off+1:]))
-		case c == 0xde:
-			if off+3 > len(b) {
-				return off, errShort
-			}
-			h, items = 3, 2*int(binary.BigEndian.Uint16(b[off+1:]))
-		case c == 0xdf:
-			if off+5 > len(b) {
-				return off, errShort
-			}
-			h, items = 5, 2*int(binary.BigEndian.Uint32(b[off+1:]))
-		case c >= 0xd4 && c <= 0xd8: // fixext
-			h = 2 + 1<<(c-0xd4)
-		case c == 0xc7:
-			if off+2 > len(b) {
-				return off, errShort
-			}
-			h, n = 3, int(b[off+1])
-		case c == 0xc8:
-			if off+3 > len(b) {
-				return off, errShort
-			}
-			h, n = 4, int(binary.BigEndian.Uint16(b[off+1:]))
-		case c == 0xc9:
-			if off+5 > len(b) {
-				return off, errShort
-			}
-			h, n = 6, int(binary.BigEndian.Uint32(b[off+1:]))
-		default:
-			return off, errBad
-		}
-		if items > len(b) { // every item takes at least a byte
-			return off, errShort
-		}
-		left += items
-		off += h + n
-		if off > len(b) || off < 0 {
-			return off, errShort
-		}
+	end, err := protocol.SkipValue(b, off)
+	if err != nil {
+		return off, fmt.Errorf("%w: %v", errBad, err)
 	}
-	return off, nil
+	return end, nil
 }
 
 // The payload a bench publisher sends: a msgpack bin of exactly size bytes
