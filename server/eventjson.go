@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 
@@ -151,11 +152,7 @@ func appendMembersJSON(b []byte, ms []protocol.Member) []byte {
 
 // appendStateJSON appends a state snapshot as an object, keys sorted.
 func appendStateJSON(b []byte, state map[string]protocol.Raw) []byte {
-	keys := make([]string, 0, len(state))
-	for k := range state {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(state))
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {

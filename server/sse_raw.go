@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -191,12 +192,7 @@ func (o *sseObserver) endDetached() {
 // appendResponseHead appends the status line and headers of a stream.
 func appendResponseHead(b []byte, h http.Header, chunked bool) []byte {
 	b = append(b, "HTTP/1.1 200 OK\r\n"...)
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
 			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 		}

@@ -3,9 +3,10 @@ package bench
 import (
 	"bufio"
 	"context"
+	"maps"
 	"math"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,11 +154,7 @@ func serverLatency(before, after promBuckets) *ServerLatencyMS {
 	if len(after) == 0 {
 		return nil
 	}
-	les := make([]float64, 0, len(after))
-	for le := range after {
-		les = append(les, le)
-	}
-	sort.Float64s(les)
+	les := slices.Sorted(maps.Keys(after))
 	cum := make([]float64, len(les))
 	for i, le := range les {
 		cum[i] = after[le] - before[le]
