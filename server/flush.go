@@ -16,6 +16,7 @@ type flushers struct {
 	q       []flushable // waiting from q[head]
 	head    int
 	running int
+	max     int // flushers at most: GOMAXPROCS, read once per burst (0: not yet)
 }
 
 // flushable is a WebSocket session or a raw SSE stream.
@@ -29,7 +30,11 @@ const flushChunk = 32
 func (f *flushers) add(s flushable) {
 	f.mu.Lock()
 	f.q = append(f.q, s)
-	start := f.running < runtime.GOMAXPROCS(0)
+	if f.max == 0 {
+		// Not per delivery: runtime.GOMAXPROCS takes the scheduler's lock.
+		f.max = runtime.GOMAXPROCS(0)
+	}
+	start := f.running < f.max
 	if start {
 		f.running++
 	}
@@ -48,6 +53,9 @@ func (f *flushers) run() {
 		f.mu.Lock()
 		if f.head == len(f.q) {
 			f.running--
+			if f.running == 0 {
+				f.max = 0 // the next burst reads GOMAXPROCS again
+			}
 			clear(f.q)
 			f.q, f.head = f.q[:0], 0
 			if cap(f.q) > 4096 {
