@@ -200,6 +200,15 @@ type Namespace struct {
 	// means twice PublishRate.
 	PublishRate  float64
 	PublishBurst int
+	// RoomPublishRate and RoomPublishBurst bound the publishes per second of
+	// one room, all its members and the API together (durable and ephemeral
+	// publishes and state sets): what a room may ask of the node's fan-out.
+	// Beyond it a publish is refused with rate_limited, so the room's
+	// readers keep their latency when publishers offer more than the node
+	// delivers. Zero RoomPublishRate means no limit; zero RoomPublishBurst
+	// means a tenth of a second's worth (at least 1).
+	RoomPublishRate  float64
+	RoomPublishBurst int
 }
 
 // Config configures a Manager.

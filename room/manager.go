@@ -123,13 +123,19 @@ func fillNamespace(ns Namespace) (Namespace, error) {
 		{"StateMaxBytes", int64(ns.StateMaxBytes)},
 		{"StateMaxValueBytes", int64(ns.StateMaxValueBytes)},
 		{"PublishBurst", int64(ns.PublishBurst)},
+		{"RoomPublishBurst", int64(ns.RoomPublishBurst)},
 	} {
 		if v.n < 0 {
 			return ns, fmt.Errorf("negative %s", v.name)
 		}
 	}
-	if ns.PublishRate < 0 || math.IsNaN(ns.PublishRate) || math.IsInf(ns.PublishRate, 0) {
-		return ns, fmt.Errorf("invalid PublishRate %v", ns.PublishRate)
+	for _, v := range []struct {
+		name string
+		r    float64
+	}{{"PublishRate", ns.PublishRate}, {"RoomPublishRate", ns.RoomPublishRate}} {
+		if v.r < 0 || math.IsNaN(v.r) || math.IsInf(v.r, 0) {
+			return ns, fmt.Errorf("invalid %s %v", v.name, v.r)
+		}
 	}
 	if ns.HistorySize == 0 {
 		ns.HistorySize = DefaultHistorySize
@@ -157,6 +163,9 @@ func fillNamespace(ns Namespace) (Namespace, error) {
 	}
 	if ns.PublishRate > 0 && ns.PublishBurst == 0 {
 		ns.PublishBurst = max(1, int(math.Ceil(2*ns.PublishRate)))
+	}
+	if ns.RoomPublishRate > 0 && ns.RoomPublishBurst == 0 {
+		ns.RoomPublishBurst = max(1, int(math.Ceil(ns.RoomPublishRate/10)))
 	}
 	return ns, nil
 }

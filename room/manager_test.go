@@ -18,6 +18,8 @@ func TestNewValidates(t *testing.T) {
 		"negative members":     {Namespaces: map[string]Namespace{"a": {MaxMembers: -1}}},
 		"NaN rate":             {Default: Namespace{PublishRate: math.NaN()}},
 		"negative rate":        {Default: Namespace{PublishRate: -1}},
+		"infinite room rate":   {Default: Namespace{RoomPublishRate: math.Inf(1)}},
+		"negative room burst":  {Namespaces: map[string]Namespace{"a": {RoomPublishBurst: -1}}},
 		"negative dedupe max":  {DedupeMaxKeys: -1},
 		"namespace with colon": {Namespaces: map[string]Namespace{"a:b": {}}},
 		"namespace bad chars":  {Namespaces: map[string]Namespace{"a b": {}}},
@@ -30,17 +32,17 @@ func TestNewValidates(t *testing.T) {
 
 func TestSettingsDefaults(t *testing.T) {
 	m := newManager(t, Config{
-		Default:    Namespace{HistorySize: 7, PublishRate: 2.5},
+		Default:    Namespace{HistorySize: 7, PublishRate: 2.5, RoomPublishRate: 25},
 		Namespaces: map[string]Namespace{"chat": {MaxMessageBytes: 100}, "": {NoPresence: true}},
 	})
 	d := m.Settings("other:x")
 	if d.HistorySize != 7 || d.HistoryTTL != DefaultHistoryTTL || d.IdleTTL != DefaultHistoryTTL ||
 		d.MaxMessageBytes != 64<<10 || d.MaxPresenceBytes != 1<<10 || d.StateMaxKeys != 10_000 ||
-		d.StateMaxBytes != 4<<20 || d.StateMaxValueBytes != 64<<10 || d.PublishBurst != 5 {
+		d.StateMaxBytes != 4<<20 || d.StateMaxValueBytes != 64<<10 || d.PublishBurst != 5 || d.RoomPublishBurst != 3 {
 		t.Fatalf("default settings %+v", d)
 	}
 	c := m.Settings("chat:lobby")
-	if c.HistorySize != DefaultHistorySize || c.MaxMessageBytes != 100 || c.StateMaxValueBytes != 100 || c.PublishRate != 0 {
+	if c.HistorySize != DefaultHistorySize || c.MaxMessageBytes != 100 || c.StateMaxValueBytes != 100 || c.PublishRate != 0 || c.RoomPublishRate != 0 || c.RoomPublishBurst != 0 {
 		t.Fatalf("chat settings %+v (fields left zero take defaults, not Default's values)", c)
 	}
 	if !m.Settings("lobby").NoPresence || m.Settings("x:lobby").NoPresence {

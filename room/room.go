@@ -28,8 +28,9 @@ type room struct {
 	hist      history
 	state     state
 	dedupe    dedupe
-	idle      *time.Timer // armed while the room is empty
-	idleGen   uint64      // bumped on every arm and stop; a stale timer sees it changed
+	lim       *rate.Limiter // the room's publish rate; nil: no limit
+	idle      *time.Timer   // armed while the room is empty
+	idleGen   uint64        // bumped on every arm and stop; a stale timer sees it changed
 }
 
 // attachment is one subscriber attached to a room, as a member or observer.
@@ -50,7 +51,12 @@ type member struct {
 }
 
 func newRoom(m *Manager, name string, ns Namespace) *room {
+	var lim *rate.Limiter
+	if ns.RoomPublishRate > 0 {
+		lim = rate.NewLimiter(rate.Limit(ns.RoomPublishRate), ns.RoomPublishBurst)
+	}
 	return &room{
+		lim:     lim,
 		m:       m,
 		name:    name,
 		ns:      ns,
@@ -279,7 +285,7 @@ func (m *Manager) Publish(req PublishRequest) (uint64, error) {
 	}
 	now := m.now()
 	if req.Ephemeral {
-		if err := from.allow(now); err != nil {
+		if err := r.allow(from, now); err != nil {
 			return 0, err
 		}
 		ev := r.newEph(req.User, req.Conn, req.Data)
@@ -295,7 +301,7 @@ func (m *Manager) Publish(req PublishRequest) (uint64, error) {
 			return seq, nil
 		}
 	}
-	if err := from.allow(now); err != nil {
+	if err := r.allow(from, now); err != nil {
 		return 0, err
 	}
 	r.seq++
@@ -314,12 +320,17 @@ func (r *room) appendLog(ev *Event, now time.Time) {
 	r.deliver(ev, nil)
 }
 
-// allow applies the member's publish rate; nil (the API) is never limited.
-func (mem *member) allow(now time.Time) error {
-	if mem == nil || mem.lim == nil || mem.lim.AllowN(now, 1) {
-		return nil
+// allow applies the publish rates to a write by from (nil: the API): the
+// member's own, then the room's. The member's comes first, so a member over
+// its own rate does not spend the room's. r.mu is held on entry.
+func (r *room) allow(from *member, now time.Time) error {
+	if from != nil && from.lim != nil && !from.lim.AllowN(now, 1) {
+		return protocol.NewError(protocol.CodeRateLimited, "publish rate exceeded in this room")
 	}
-	return protocol.NewError(protocol.CodeRateLimited, "publish rate exceeded in this room")
+	if r.lim != nil && !r.lim.AllowN(now, 1) {
+		return protocol.NewError(protocol.CodeRateLimited, "this room's publish rate is exceeded")
+	}
+	return nil
 }
 
 func notJoined(room string) error {

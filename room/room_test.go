@@ -500,3 +500,55 @@ func TestPayloadHeldOnce(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestRoomPublishRate: a room's own publish rate bounds its members and the
+// API together, for pub, ephemeral pub and set alike; a refused write is
+// not delivered, and a member over its own rate does not spend the room's.
+func TestRoomPublishRate(t *testing.T) {
+	clk := newClock()
+	m := newManager(t, Config{Now: clk.Now, Namespaces: map[string]Namespace{
+		"hot":  {RoomPublishRate: 10, RoomPublishBurst: 3},
+		"both": {PublishRate: 1, PublishBurst: 1, RoomPublishRate: 10, RoomPublishBurst: 2},
+	}})
+	watcher := join(t, m, "hot:1", "w", "w")
+	join(t, m, "hot:1", "a", "a")
+	join(t, m, "hot:1", "b", "b")
+	pub := func(room, conn string, eph bool) error {
+		_, err := m.Publish(PublishRequest{Room: room, Conn: conn, Data: mp(t, conn), Ephemeral: eph, FromAPI: conn == ""})
+		return err
+	}
+	for _, c := range []string{"a", "a", "b"} {
+		if err := pub("hot:1", c, false); err != nil {
+			t.Fatalf("publish by %s within the burst: %v", c, err)
+		}
+	}
+	wantCode(t, pub("hot:1", "b", false), protocol.CodeRateLimited)
+	wantCode(t, pub("hot:1", "a", true), protocol.CodeRateLimited)
+	wantCode(t, pub("hot:1", "", false), protocol.CodeRateLimited)
+	_, err := m.SetState(SetRequest{Room: "hot:1", Conn: "b", Key: "k", Value: mp(t, 1)})
+	wantCode(t, err, protocol.CodeRateLimited)
+	if got := watcher.durable(); len(got) != 3 {
+		t.Fatalf("watcher got durable events %v, want the 3 accepted", got)
+	}
+	if n := len(watcher.of(KindEph)); n != 0 {
+		t.Fatalf("watcher got %d refused ephemeral events", n)
+	}
+	clk.Add(100 * time.Millisecond) // one token back at 10/s
+	if err := pub("hot:1", "", false); err != nil {
+		t.Fatalf("API publish after a refill: %v", err)
+	}
+	wantCode(t, pub("hot:1", "a", false), protocol.CodeRateLimited)
+
+	join(t, m, "both:1", "a", "a")
+	join(t, m, "both:1", "b", "b")
+	if err := pub("both:1", "a", false); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // over a's own rate: refused without spending the room's
+		wantCode(t, pub("both:1", "a", false), protocol.CodeRateLimited)
+	}
+	if err := pub("both:1", "b", false); err != nil {
+		t.Fatalf("b's publish took the room's second token: %v", err)
+	}
+	wantCode(t, pub("both:1", "", false), protocol.CodeRateLimited)
+}

@@ -102,7 +102,7 @@ func (m *Manager) SetState(req SetRequest) (uint64, error) {
 		return 0, err
 	}
 	now := m.now()
-	if err := from.allow(now); err != nil {
+	if err := r.allow(from, now); err != nil {
 		return 0, err
 	}
 	r.seq++

@@ -628,3 +628,54 @@ func msgpackStrings(raw protocol.Raw) ([]string, error) {
 	err := msgpack.Unmarshal(raw, &s)
 	return s, err
 }
+
+// TestRoomPublishRate: a room's own publish rate refuses what its members
+// and the API offer beyond it, with err 5 on the socket and 429 on the API;
+// readers get only what was accepted, and the refused publisher's
+// connection goes on working.
+func TestRoomPublishRate(t *testing.T) {
+	ts := newTestServer(t, func(_ *Config, r *room.Config) {
+		// A burst of 2 and a rate too slow to refill within the test.
+		r.Namespaces = map[string]room.Namespace{"hot": {RoomPublishRate: 0.001, RoomPublishBurst: 2}}
+	})
+	reader, a, b := ts.connect(t), ts.connect(t), ts.connect(t)
+	for _, c := range []*client.Conn{reader, a, b} {
+		join(t, c, 1, "hot:x", nil)
+	}
+	pubOK := func(c *client.Conn, id uint64) {
+		t.Helper()
+		send(t, c, client.M{"t": "pub", "id": id, "r": "hot:x", "d": id})
+		if f := expect(t, c, protocol.TypeOK, protocol.TypePres, protocol.TypeMsg); f.ID != id {
+			t.Fatalf("ok for id %d, want %d", f.ID, id)
+		}
+	}
+	pubOK(a, 2)
+	pubOK(b, 3)
+	send(t, a, client.M{"t": "pub", "id": 4, "r": "hot:x", "d": 4})
+	if f := expect(t, a, protocol.TypeErr, protocol.TypePres, protocol.TypeMsg); f.ID != 4 || f.Code != protocol.CodeRateLimited {
+		t.Fatalf("over the room's rate: %+v, want err 5 for id 4", f)
+	}
+	send(t, b, client.M{"t": "set", "id": 5, "r": "hot:x", "k": "k", "d": 1})
+	if f := expect(t, b, protocol.TypeErr, protocol.TypePres, protocol.TypeMsg); f.ID != 5 || f.Code != protocol.CodeRateLimited {
+		t.Fatalf("set over the room's rate: %+v, want err 5 for id 5", f)
+	}
+	wantAPIError(t, ts.api(t, apiReq{method: "POST", path: "/v1/rooms/hot:x/messages", body: `{"data":6}`}), http.StatusTooManyRequests, protocol.CodeRateLimited)
+
+	// Another room is not touched, and the refused connection still works.
+	join(t, a, 7, "other", nil)
+	send(t, a, client.M{"t": "pub", "id": 8, "r": "other", "d": 8})
+	if f := expect(t, a, protocol.TypeOK, protocol.TypePres, protocol.TypeMsg); f.ID != 8 {
+		t.Fatalf("ok for id %d in another room, want 8", f.ID)
+	}
+	// The reader got the two accepted messages, and the room's history
+	// holds those two only.
+	for want := uint64(1); want <= 2; want++ {
+		if f := expect(t, reader, protocol.TypeMsg, protocol.TypePres, protocol.TypeOK); f.S != want {
+			t.Fatalf("reader got seq %d, want %d", f.S, want)
+		}
+	}
+	hist := ts.ok(t, apiReq{method: "GET", path: "/v1/rooms/hot:x/history"})
+	if evs, _ := hist["events"].([]any); len(evs) != 2 {
+		t.Fatalf("history holds %d events, want the 2 accepted: %v", len(evs), hist)
+	}
+}

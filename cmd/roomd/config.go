@@ -129,6 +129,8 @@ type NamespaceConfig struct {
 	APIPublishOnly     *bool     `yaml:"api_publish_only"`
 	PublishRate        *float64  `yaml:"publish_rate"`
 	PublishBurst       *int      `yaml:"publish_burst"`
+	RoomPublishRate    *float64  `yaml:"room_publish_rate"`
+	RoomPublishBurst   *int      `yaml:"room_publish_burst"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("25s").
@@ -249,6 +251,13 @@ func (ns *NamespaceConfig) fillNamespace() {
 			n = max(1, int(math.Ceil(2*r)))
 		}
 		ns.PublishBurst = &n
+	}
+	if ns.RoomPublishBurst == nil || *ns.RoomPublishBurst == 0 {
+		n := 0
+		if r := *ns.RoomPublishRate; r > 0 && !math.IsInf(r, 0) {
+			n = max(1, int(math.Ceil(r/10)))
+		}
+		ns.RoomPublishBurst = &n
 	}
 }
 
@@ -430,6 +439,8 @@ func (ns *NamespaceConfig) namespace() room.Namespace {
 		APIPublishOnly:     *ns.APIPublishOnly,
 		PublishRate:        *ns.PublishRate,
 		PublishBurst:       *ns.PublishBurst,
+		RoomPublishRate:    *ns.RoomPublishRate,
+		RoomPublishBurst:   *ns.RoomPublishBurst,
 	}
 }
 

@@ -172,7 +172,7 @@ rooms:
   presence: false
   max_members: 100
 namespaces:
-  chat: {history_size: 200, presence: true, max_members: 50, publish_rate: 10, api_publish_only: true}
+  chat: {history_size: 200, presence: true, max_members: 50, publish_rate: 10, api_publish_only: true, room_publish_rate: 25}
   board:
     history_ttl: 5m
     max_payload_bytes: 8KiB
@@ -186,7 +186,7 @@ namespaces:
 		HistorySize: 200, HistoryTTL: time.Hour, IdleTTL: time.Hour, NoPresence: false,
 		MaxMembers: 50, MaxMessageBytes: 64 << 10, MaxPresenceBytes: 1 << 10,
 		StateMaxKeys: 10000, StateMaxBytes: 4 << 20, StateMaxValueBytes: 64 << 10,
-		APIPublishOnly: true, PublishRate: 10, PublishBurst: 20,
+		APIPublishOnly: true, PublishRate: 10, PublishBurst: 20, RoomPublishRate: 25, RoomPublishBurst: 3,
 	}
 	if chat != want {
 		t.Errorf("chat\n got %+v\nwant %+v", chat, want)
@@ -288,6 +288,7 @@ func TestInvalidValues(t *testing.T) {
 		{flags: []flagValue{{"frame-rate", "-5"}}, want: "limits.frame_rate (--frame-rate): must not be negative"},
 		{yaml: "namespaces: {chat: {max_members: -2}}", want: "namespaces.chat.max_members: must not be negative, got -2"},
 		{yaml: "rooms: {publish_rate: -1}", want: "rooms.publish_rate (--publish-rate): must not be negative"},
+		{yaml: "namespaces: {chat: {room_publish_burst: -2}}", want: "namespaces.chat.room_publish_burst: must not be negative"},
 		{yaml: "namespaces: {'a:b': {}}", want: `namespaces: "a:b" is not a namespace name`},
 		{yaml: "namespaces: {'a b': {}}", want: `namespaces: "a b" is not a namespace name`},
 		{yaml: "listen: nonsense", want: `listen (--addr): want host:port`},

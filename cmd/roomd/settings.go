@@ -128,6 +128,8 @@ var sections = []section{
 		{key: "api_publish_only", flag: "api-publish-only", def: "false", ns: true, usage: "only the HTTP API may publish and set state (clients: err 107)"},
 		{key: "publish_rate", flag: "publish-rate", def: "0", shown: "0 (no per-room limit)", ns: true, usage: "publishes per second per member in one room (err 5 beyond)"},
 		{key: "publish_burst", flag: "publish-burst", shown: "2 × publish_rate", ns: true, usage: "publish burst per member in one room"},
+		{key: "room_publish_rate", flag: "room-publish-rate", def: "0", shown: "0 (no limit)", ns: true, usage: "publishes per second in one room, all members and the API together (err 5 beyond)"},
+		{key: "room_publish_burst", flag: "room-publish-burst", shown: "room_publish_rate / 10", ns: true, usage: "publish burst of one room"},
 	}},
 }
 
