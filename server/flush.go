@@ -9,14 +9,15 @@ import (
 // so that a fan-out costs one write per connection and a few goroutines in
 // all, not a goroutine per connection: a room's publish queues the event to
 // each subscriber and hands the subscribers to the flushers, which run in
-// parallel, up to one per core, only while there is something to flush.
+// parallel, up to Config.Flushers (half the cores by default), only while
+// there is something to flush.
 type flushers struct {
 	srv     *Server
 	mu      sync.Mutex
 	q       []flushable // waiting from q[head]
 	head    int
 	running int
-	max     int // flushers at most: GOMAXPROCS, read once per burst (0: not yet)
+	max     int // flushers at most (Config.Flushers), read once per burst (0: not yet)
 }
 
 // flushable is a WebSocket session or a raw SSE stream.
@@ -26,13 +27,16 @@ type flushable interface{ flush() }
 const flushChunk = 32
 
 // add queues a session (or stream) to flush, and starts a flusher if fewer
-// than one per core run. The caller holds its lock and its writing turn.
+// than the bound run. The caller holds its lock and its writing turn.
 func (f *flushers) add(s flushable) {
 	f.mu.Lock()
 	f.q = append(f.q, s)
 	if f.max == 0 {
 		// Not per delivery: runtime.GOMAXPROCS takes the scheduler's lock.
-		f.max = runtime.GOMAXPROCS(0)
+		f.max = f.srv.cfg.Flushers
+		if f.max <= 0 {
+			f.max = max(1, runtime.GOMAXPROCS(0)/2)
+		}
 	}
 	start := f.running < f.max
 	if start {
@@ -54,7 +58,7 @@ func (f *flushers) run() {
 		if f.head == len(f.q) {
 			f.running--
 			if f.running == 0 {
-				f.max = 0 // the next burst reads GOMAXPROCS again
+				f.max = 0 // the next burst reads the bound again
 			}
 			clear(f.q)
 			f.q, f.head = f.q[:0], 0

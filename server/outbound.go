@@ -13,7 +13,7 @@ import (
 // The outbound side of a session. Frames are queued under s.mu by Deliver
 // (called with a room's lock held, so it never blocks) and by the session's
 // own reader. Whoever queues to an idle session hands it to the server's
-// flushers (flush.go): a few goroutines, up to one per core and only while
+// flushers (flush.go): a few goroutines, half the cores by default, only while
 // there is work, that write each session's queue with one non-blocking
 // writev per WebSocket message, the frames' bytes as they are. A connection
 // that keeps up therefore costs one system call per write and no goroutine,

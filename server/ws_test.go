@@ -90,7 +90,10 @@ func collect(t *testing.T, c *client.Conn, n int) ([]uint64, []string) {
 }
 
 func TestIdenticalGaplessOrderUnderConcurrentPublishers(t *testing.T) {
-	ts := newTestServer(t, func(c *Config, _ *room.Config) { c.FrameRate = 10000; c.FrameBurst = 10000 })
+	ts := newTestServer(t, func(c *Config, _ *room.Config) {
+		c.FrameRate, c.FrameBurst = 10000, 10000
+		c.Flushers = 4 // more than the default on a small machine: writes in parallel
+	})
 	const per = 300
 	conns := []*client.Conn{ts.connect(t), ts.connect(t), ts.connect(t)}
 	for _, c := range conns {

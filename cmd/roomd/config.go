@@ -79,6 +79,7 @@ type Config struct {
 		ReadBufferSize  Size     `yaml:"read_buffer_size"`
 		WriteBufferSize Size     `yaml:"write_buffer_size"`
 		ParkAfter       Duration `yaml:"park_after"`
+		Flushers        int      `yaml:"flushers"`
 	} `yaml:"websocket"`
 	SSE struct {
 		PingInterval  Duration `yaml:"ping_interval"`
@@ -403,6 +404,7 @@ func (c *Config) serverConfig() server.Config {
 		ReadBufferSize:      int(c.WebSocket.ReadBufferSize),
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
 		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),
+		Flushers:            c.WebSocket.Flushers,
 	}
 }
 

@@ -89,6 +89,7 @@ var sections = []section{
 		{key: "websocket.read_buffer_size", flag: "ws-read-buffer", def: "1KiB", usage: "WebSocket read buffer per connection (let go while it is parked)"},
 		{key: "websocket.write_buffer_size", flag: "ws-write-buffer", def: "16KiB", usage: "pooled WebSocket write buffer, held only while writing"},
 		{key: "websocket.park_after", flag: "ws-park-after", def: "10s", negOK: true, usage: "an idle connection's reader goroutine and read buffer are let go after this long without input; its socket waits in an epoll set (Linux, plain TCP). Negative: never"},
+		{key: "websocket.flushers", flag: "flushers", def: "0", shown: "0 (half the cores, at least 1)", usage: "goroutines writing queued frames and SSE events to sockets in parallel"},
 	}},
 	{"SSE", []setting{
 		{key: "sse.ping_interval", flag: "sse-ping-interval", def: "15s", positive: true, usage: "interval of \": ping\" comments on an idle SSE stream"},
