@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # make bench: a short run of every `roomd bench` scenario, each against a
 # fresh roomd built from this tree (measured through --pid), then the Go
-# micro-benchmarks: about 35 s on a 2-core machine. docs/BENCHMARKS.md has the
+# micro-benchmarks: about a minute on a 2-core machine. docs/BENCHMARKS.md has the
 # longer runs and how to take them.
 #
 # Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
-# BENCH_SCENARIOS (the scenarios to run, "fanout chat connect sse"),
+# BENCH_SCENARIOS (the scenarios to run, "fanout overload chat connect sse"),
 # BENCH_ARGS (extra flags for every roomd bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-300ms}
-SCENARIOS=${BENCH_SCENARIOS:-fanout chat connect sse}
+SCENARIOS=${BENCH_SCENARIOS:-fanout overload chat connect sse}
 read -r -a EXTRA <<<"${BENCH_ARGS:-}"
 
 "$GO" build -o bin/roomd ./cmd/roomd
@@ -54,11 +54,14 @@ start_server() {
   url="http://$addr"
 }
 
+# bench runs one scenario against a fresh server, started with the flags in
+# the array server_args (none unless set).
+server_args=()
 bench() {
   local name=$1
   shift
   echo
-  start_server
+  start_server "${server_args[@]}"
   if ! bin/roomd bench --scenario "$name" --url "$url" --pid "$pid" "$@" "${EXTRA[@]}"; then
     echo "(roomd bench --scenario $name failed)"
     status=1
@@ -71,6 +74,14 @@ echo "== roomd bench: short runs, $(nproc) cores, $(lscpu 2>/dev/null | sed -n '
 for s in $SCENARIOS; do
   case $s in
   fanout) bench fanout --rooms 1 --subs 500 --rate 200 --duration 5s --warmup 1s ;;
+  overload)
+    # 3 publishers offer 900 msg/s of 4 KB to a room that accepts 300 (the
+    # rest: err 5); a tenth of the subscribers never read, and are cut once
+    # the kernel holds its ~4 MiB for each and their queue is full.
+    server_args=(--room-publish-rate 300)
+    bench fanout --rooms 1 --subs 500 --pubs 3 --rate 900 --size 4000 --non-readers 10 --duration 8s --warmup 1s --drain 2s
+    server_args=()
+    ;;
   chat) bench chat --rooms 100 --subs 5 --rate 500 --duration 5s --warmup 1s ;;
   connect) bench connect --conns 3000 --rooms 30 --duration 3s ;;
   sse) bench sse --observers 300 --rooms 1 --rate 50 --duration 5s --warmup 1s ;;
