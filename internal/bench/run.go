@@ -69,6 +69,12 @@ type Config struct {
 	// ReadTick is how often a poller takes what arrived while messages flow
 	// (0: on every wake-up). Reported latency includes up to one tick.
 	ReadTick time.Duration
+	// Pollers is how many pollers read the polled connections. Zero means
+	// one per core (GOMAXPROCS, at most 8). (On M1, sharing its two cores
+	// with the server, one poller instead of two made fan-out at 100 msg/s
+	// slower for both: p99 14.5-17.3 ms against 12.6-14.2, and 7.7-8.2 µs
+	// of server CPU per delivery against 7.0-7.4.)
+	Pollers int
 
 	DialConcurrency int           // connections being opened at once
 	DialTimeout     time.Duration // bound on one dial + hello + join
@@ -240,7 +246,8 @@ func (r *runner) markPolled() {
 	}
 }
 
-// startPollers starts one poller per core when any connection is polled.
+// startPollers starts the pollers (Config.Pollers) when any connection is
+// polled.
 func (r *runner) startPollers() error {
 	any := false
 	for _, c := range r.conns {
@@ -252,7 +259,11 @@ func (r *runner) startPollers() error {
 	if !any {
 		return nil
 	}
-	for range min(runtime.GOMAXPROCS(0), 8) {
+	n := r.cfg.Pollers
+	if n <= 0 {
+		n = min(runtime.GOMAXPROCS(0), 8)
+	}
+	for range n {
 		p, err := newPoller(r)
 		if err != nil {
 			r.stopPollers()
