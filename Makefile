@@ -5,7 +5,7 @@ NPM       ?= npm
 # staticcheck, pinned; `go run` builds it once into the Go build cache.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-go test-js fmt-check vet lint bench fuzz run clean
+.PHONY: all build test test-go test-js fmt-check vet lint bench targets fuzz run clean
 
 all: build
 
@@ -42,6 +42,11 @@ test-js:
 # on 2 cores). Figures and how to take them: docs/BENCHMARKS.md.
 bench:
 	GO=$(GO) bash scripts/bench.sh
+
+# The single-node targets of docs/BENCHMARKS.md, one run each against a fresh
+# roomd, each figure printed beside its target (about five minutes).
+targets: build
+	$(GO) run ./scripts/targets -roomd bin/roomd
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplitDecode -fuzztime 60s ./protocol/

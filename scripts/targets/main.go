@@ -1,0 +1,210 @@
+// Command targets runs the single-node targets of docs/BENCHMARKS.md (the
+// ones `roomd bench` is held to) once each, every run against a fresh roomd
+// measured through --pid, and prints each figure beside its target:
+//
+//	go build -o bin/roomd ./cmd/roomd && go run ./scripts/targets
+//
+// (make targets). About four minutes on a 2-core machine. -out keeps every
+// run's JSON; -only runs some of them (fanout100, fanout300, rates, idle,
+// overload, connect, sse).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/roomd/roomd/internal/bench"
+)
+
+// serverFlags raise the per-connection inbound limits, so that a bench
+// publisher is never the one throttled.
+var serverFlags = []string{"--addr", "127.0.0.1:0", "--log-format", "json",
+	"--frame-rate", "100000", "--frame-burst", "200000", "--byte-rate", "64MiB"}
+
+type runner struct {
+	roomd string
+	out   string // "" keeps no JSON
+}
+
+func main() {
+	r := runner{}
+	flag.StringVar(&r.roomd, "roomd", "bin/roomd", "the roomd binary to measure and to bench with")
+	flag.StringVar(&r.out, "out", "", "directory to keep each run's JSON in")
+	only := flag.String("only", "", "comma-separated targets to run (default all)")
+	flag.Parse()
+	want := func(name string) bool {
+		return *only == "" || strings.Contains(","+*only+",", ","+name+",")
+	}
+	if r.out != "" {
+		if err := os.MkdirAll(r.out, 0o755); err != nil {
+			fatal(err)
+		}
+	}
+	var rows []row
+	add := func(rs ...row) {
+		rows = append(rows, rs...)
+		for _, x := range rs {
+			fmt.Fprintf(os.Stderr, "  %s: %s %s\n", x.target, x.figure, x.verdict)
+		}
+	}
+	fanout := []string{"--subs", "1000", "--duration", "10s", "--warmup", "2s"}
+	if want("fanout100") {
+		res := r.run("fanout100", nil, append(fanout, "--rate", "100")...)
+		add(row{"fan-out 1 × 1,000 at 100 msg/s: p99 ≤ 10 ms", ms(res.Latency.P99), check(res.Latency.P99 <= 10)},
+			row{"… server CPU ≤ 4 µs per delivery", us(res.Server.CPUMicrosPerDelivery), check(res.Server.CPUMicrosPerDelivery <= 4)})
+	}
+	if want("fanout300") {
+		res := r.run("fanout300", nil, append(fanout, "--rate", "300")...)
+		add(row{"same at 300 msg/s: ≥ 98 % delivered, p99 ≤ 25 ms",
+			fmt.Sprintf("%.2f %%, %s", res.DeliveredPct, ms(res.Latency.P99)), check(res.DeliveredPct >= 98 && res.Latency.P99 <= 25)})
+	}
+	best := 0
+	if want("rates") || want("overload") {
+		for _, rate := range []int{1000, 1500, 2000, 2500, 3000, 4000} {
+			res := r.run("rate"+strconv.Itoa(rate), nil, append(fanout, "--rate", strconv.Itoa(rate), "--pubs", strconv.Itoa(1+rate/2000))...)
+			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {
+				break
+			}
+			best = rate
+		}
+		add(row{"highest rate with p99 ≤ 50 ms (reported)", fmt.Sprintf("%d msg/s", best), ""})
+	}
+	if want("idle") {
+		res := r.run("idle", nil, "--scenario", "connect", "--conns", "9000", "--rooms", "100", "--duration", "40s")
+		b := res.Server.RSSPerConnAfterHoldBytes
+		add(row{"9,000 idle connections in 100 rooms: RSS ≤ 8 KiB each", fmt.Sprintf("%.0f B", b), check(b > 0 && b <= 8192)})
+	}
+	if want("overload") && best > 0 {
+		// 3× the highest sustained rate offered, the room accepting ¾ of it.
+		offered, accepted := 3*best, best*3/4
+		res := r.run("overload", []string{"--room-publish-rate", strconv.Itoa(accepted)},
+			"--subs", "1000", "--pubs", strconv.Itoa(2+offered/2000), "--rate", strconv.Itoa(offered),
+			"--non-readers", "10", "--duration", "30s", "--warmup", "2s", "--drain", "5s")
+		nr := res.NonReaders
+		add(row{fmt.Sprintf("overload %d msg/s (room accepts %d), 10 %% non-readers: readers' p99 ≤ 50 ms", offered, accepted),
+			ms(res.Latency.P99), check(res.Latency.P99 <= 50)},
+			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
+			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
+	}
+	if want("connect") {
+		res := r.run("connect", nil, "--scenario", "connect", "--conns", "9000", "--rooms", "9000", "--duration", "1s")
+		add(row{"connect: ≥ 5,000 hello+join/s", fmt.Sprintf("%.0f/s", res.Connect.PerS), check(res.Connect.PerS >= 5000)})
+	}
+	if want("sse") {
+		res := r.run("sse", nil, "--scenario", "sse", "--observers", "2000", "--rate", "50", "--duration", "10s", "--warmup", "2s")
+		add(row{"sse: 2,000 observers at 50 msg/s, p99 ≤ 20 ms", ms(res.Latency.P99), check(res.Latency.P99 <= 20)})
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "target\tfigure\t\n")
+	for _, x := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", x.target, x.figure, x.verdict)
+	}
+	_ = tw.Flush()
+}
+
+type row struct{ target, figure, verdict string }
+
+func check(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(v float64) string      { return fmt.Sprintf("%.2f ms", v) }
+func us(v float64) string      { return fmt.Sprintf("%.2f µs", v) }
+func mib(b int64) float64      { return float64(b) / (1 << 20) }
+func fatal(err error)          { fmt.Fprintln(os.Stderr, "targets:", err); os.Exit(1) }
+func (r *runner) log(s string) { fmt.Fprintln(os.Stderr, s) }
+
+// run starts a fresh server with extra flags, runs `roomd bench --json`
+// against it with args, and returns the result; any failure ends the
+// command, since a figure that was not taken cannot be compared.
+func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Result {
+	r.log("== " + name + ": roomd bench " + strings.Join(args, " "))
+	srv := exec.Command(r.roomd, append(append([]string{}, serverFlags...), serverArgs...)...)
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		fatal(err)
+	}
+	defer func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+	}()
+	addr, err := listeningAddr(stderr)
+	if err != nil {
+		fatal(fmt.Errorf("%s: roomd did not start: %w", name, err))
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+
+	cmdArgs := append([]string{"bench", "--url", "http://" + addr, "--pid", strconv.Itoa(srv.Process.Pid), "--json"}, args...)
+	var out bytes.Buffer
+	b := exec.Command(r.roomd, cmdArgs...)
+	b.Stdout, b.Stderr = &out, os.Stderr
+	if err := b.Run(); err != nil {
+		fatal(fmt.Errorf("%s: roomd bench: %w", name, err))
+	}
+	if r.out != "" {
+		if err := os.WriteFile(filepath.Join(r.out, name+".json"), out.Bytes(), 0o644); err != nil {
+			fatal(err)
+		}
+	}
+	var res bench.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		fatal(fmt.Errorf("%s: %w", name, err))
+	}
+	if res.Server == nil || (res.Latency == nil && res.Connect == nil) {
+		fatal(fmt.Errorf("%s: the result lacks the server's or the latency figures", name))
+	}
+	if res.Latency == nil {
+		res.Latency = &bench.LatencyMS{}
+	}
+	if res.NonReaders == nil {
+		res.NonReaders = &bench.NonReaderStats{}
+	}
+	if res.Connect == nil {
+		res.Connect = &bench.ConnectStats{}
+	}
+	return &res
+}
+
+// listeningAddr reads roomd's JSON log until its "listening" line, within
+// 10 s, and returns the address.
+func listeningAddr(r io.Reader) (string, error) {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" && l.Addr != "" {
+				found <- l.Addr
+				return
+			}
+		}
+		close(found)
+	}()
+	select {
+	case a, ok := <-found:
+		if !ok {
+			return "", errors.New("it exited")
+		}
+		return a, nil
+	case <-time.After(10 * time.Second):
+		return "", errors.New("no listening line in 10 s")
+	}
+}
