@@ -21,7 +21,7 @@ import (
 const defaultServerFrameRate = 200
 
 // newBenchFlags binds the flags of roomd bench to c.
-func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON *bool) *flag.FlagSet {
+func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("roomd bench", flag.ContinueOnError)
 	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "scenario: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(urls, "url", *urls, "node base URLs, comma-separated; connections are spread over them")
@@ -42,10 +42,12 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON *bool) *fla
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", c.DialConcurrency, "connections opened at once")
 	fs.BoolVar(&c.GoroutineReaders, "goroutine-readers", false, "read every connection in a goroutine of its own (gorilla, net/http) instead of subscribers and SSE observers through epoll pollers")
 	fs.IntVar(&c.Pollers, "pollers", c.Pollers, "epoll pollers reading subscribers and SSE observers (0: one per core, at most 8)")
+	fs.BoolVar(&c.ReadLatency, "read-latency", false, "measure latency to the bench's read of a message, not to its arrival in the receiver's socket (the kernel's stamp, taken when pollers read every receiver)")
 	fs.DurationVar(&c.ReadTick, "read-tick", c.ReadTick, "how often a poller reads its connections while messages flow (0: on every wake-up); latency includes up to one tick")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", c.DialTimeout, "bound on one dial + hello + join")
 	fs.StringVar(&c.RoomPrefix, "room-prefix", "", "room name prefix (default: bench: and a random run id)")
 	fs.StringVar(cpuProfile, "cpuprofile", "", "write the bench process's own CPU profile to this file")
+	fs.BoolVar(schedBatch, "sched-batch", true, "run the bench's threads under SCHED_BATCH (Linux), so that their wake-ups never preempt the server on a machine they share")
 	return fs
 }
 
@@ -64,9 +66,9 @@ func runBench(args []string) error {
 func benchCommand(ctx context.Context, args []string, stdout, stderr, progress io.Writer) error {
 	cfg := bench.Defaults()
 	urls := strings.Join(cfg.URLs, ",")
-	var asJSON bool
+	var asJSON, schedBatch bool
 	var cpuProfile string
-	fs := newBenchFlags(&cfg, &urls, &cpuProfile, &asJSON)
+	fs := newBenchFlags(&cfg, &urls, &cpuProfile, &asJSON, &schedBatch)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: roomd bench [flags]\n\nLoads roomd nodes over real sockets and measures loss, order and latency.\n\n")
@@ -92,6 +94,11 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr, progress i
 		debug.SetGCPercent(400)
 	}
 	cfg.Progress = progress
+	if schedBatch {
+		if err := bench.SchedBatch(); err != nil {
+			fmt.Fprintf(stderr, "roomd bench: SCHED_BATCH not set: %v\n", err)
+		}
+	}
 	if w := perConnRate(&cfg); w > defaultServerFrameRate {
 		fmt.Fprintf(stderr, "roomd bench: each publisher sends %.0f msg/s; start roomd with --frame-rate %.0f or more (default %d), or add --pubs\n",
 			w, w*1.25, defaultServerFrameRate)

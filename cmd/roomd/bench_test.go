@@ -20,7 +20,7 @@ func TestBenchCommandJSON(t *testing.T) {
 	for _, sc := range []string{"fanout", "chat"} {
 		var out, errOut bytes.Buffer
 		args := []string{"--scenario", sc, "--url", url, "--rooms", "2", "--subs", "3", "--rate", "40",
-			"--duration", "500ms", "--warmup", "100ms", "--json"}
+			"--duration", "500ms", "--warmup", "100ms", "--json", "--sched-batch=false"}
 		if err := benchCommand(context.Background(), args, &out, &errOut, nil); err != nil {
 			t.Fatalf("%s: %v\n%s", sc, err, errOut.String())
 		}
@@ -46,7 +46,7 @@ func TestBenchCommandJSON(t *testing.T) {
 func TestBenchCommandTable(t *testing.T) {
 	url := benchTestServer(t)
 	var out, errOut bytes.Buffer
-	args := []string{"--scenario", "connect", "--url", url, "--conns", "20", "--rooms", "4", "--duration", "50ms"}
+	args := []string{"--scenario", "connect", "--url", url, "--conns", "20", "--rooms", "4", "--duration", "50ms", "--sched-batch=false"}
 	if err := benchCommand(context.Background(), args, &out, &errOut, nil); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
@@ -78,7 +78,7 @@ func TestBenchCommandErrors(t *testing.T) {
 func TestPerConnRateWarning(t *testing.T) {
 	var out, errOut bytes.Buffer
 	// Nothing listens on port 1: the run fails fast, after the warning.
-	args := []string{"--url", "http://127.0.0.1:1", "--rate", "1000", "--subs", "1", "--dial-timeout", "1s"}
+	args := []string{"--url", "http://127.0.0.1:1", "--rate", "1000", "--subs", "1", "--dial-timeout", "1s", "--sched-batch=false"}
 	_ = benchCommand(context.Background(), args, &out, &errOut, nil)
 	if !strings.Contains(errOut.String(), "--frame-rate") {
 		t.Errorf("no rate warning:\n%s", errOut.String())

@@ -125,6 +125,7 @@ func TestSSE(t *testing.T) {
 			if res.Readers != 6 {
 				t.Errorf("readers %d, want 6", res.Readers)
 			}
+			checkLatencyAt(t, res, canPoll && !goroutines)
 		})
 	}
 }
@@ -369,5 +370,32 @@ func TestFanoutGoroutineReaders(t *testing.T) {
 	checkClean(t, res)
 	if res.Readers != 5 {
 		t.Errorf("readers %d, want 5", res.Readers)
+	}
+	checkLatencyAt(t, res, false)
+}
+
+// Polled readers on Linux measure latency to the kernel's arrival stamp
+// (and the bench's read lag after it), unless asked for the read; any
+// other reader measures to its read.
+func TestFanoutLatencyAt(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	for _, readLatency := range []bool{false, true} {
+		c := quick(url, "fanout")
+		c.Rooms, c.Subs, c.Pubs, c.Rate = 1, 5, 1, 100
+		c.ReadLatency = readLatency
+		res := run(t, c)
+		checkClean(t, res)
+		checkLatencyAt(t, res, canPoll && !readLatency)
+	}
+}
+
+func checkLatencyAt(t *testing.T, res *Result, arrival bool) {
+	t.Helper()
+	switch {
+	case arrival && (res.LatencyAt != "arrival" || res.ReadLag == nil || res.ReadLag.Count == 0 || res.Latency.P50 <= 0):
+		t.Errorf("latency at %q, read lag %+v, latency %+v: want arrival stamps", res.LatencyAt, res.ReadLag, res.Latency)
+	case !arrival && (res.LatencyAt != "read" || res.ReadLag != nil):
+		t.Errorf("latency at %q, read lag %+v: want the read time", res.LatencyAt, res.ReadLag)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/roomd/roomd/internal/epoll"
 )
@@ -66,6 +67,13 @@ func (p *poller) add(c source) error {
 	}
 	c.setFD(fd)
 	_ = tc.Close()
+	if p.r.arrival {
+		// The kernel stamps each segment as it arrives (on loopback, as
+		// the server's write hands it over); recvmsg returns the stamp.
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+			return err
+		}
+	}
 	if err := c.feed(nil, now()); err != nil {
 		return err
 	}
@@ -83,6 +91,10 @@ func (p *poller) loop() {
 	defer close(p.done)
 	buf := make([]byte, 256<<10)
 	read := func(fd int32, c source) { p.read(fd, c, buf) }
+	if p.r.arrival {
+		rd := &stampedRead{buf: buf}
+		read = func(fd int32, c source) { p.readStamped(fd, c, rd) }
+	}
 	tick := p.r.cfg.ReadTick
 	for {
 		// Block until something is ready; then, while traffic flows, take
@@ -123,6 +135,68 @@ func (p *poller) read(fd int32, c source, buf []byte) {
 	if err := c.feed(buf[:n], now()); err != nil {
 		p.end(fd, c, err)
 	}
+}
+
+// stampedRead is a poller's recvmsg state: the read buffer, the control
+// buffer the arrival stamp comes in, and the header pointing at both.
+type stampedRead struct {
+	buf []byte
+	oob [64]byte
+	iov syscall.Iovec
+	msg syscall.Msghdr
+}
+
+// readStamped is read with the arrival time of what it read: the kernel's
+// stamp of the last segment taken (earlier ones arrived no later, so a
+// message read together with a later one is given the later one's arrival:
+// its latency is overstated, never understated). The read's lag behind that
+// arrival goes to the run's read-lag histogram.
+func (p *poller) readStamped(fd int32, c source, rd *stampedRead) {
+	rd.iov = syscall.Iovec{Base: &rd.buf[0], Len: uint64(len(rd.buf))}
+	rd.msg = syscall.Msghdr{Iov: &rd.iov, Iovlen: 1, Control: &rd.oob[0], Controllen: uint64(len(rd.oob))}
+	r, _, errno := syscall.Syscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&rd.msg)), 0)
+	n := int(r)
+	switch {
+	case errno == syscall.EAGAIN || errno == syscall.EINTR:
+		return
+	case errno != 0:
+		p.end(fd, c, errno)
+		return
+	case n == 0:
+		p.end(fd, c, io.EOF)
+		return
+	}
+	readNS := now()
+	at, ok := arrivalStamp(rd.oob[:rd.msg.Controllen])
+	if !ok {
+		at = readNS // no stamp (should not happen): the read time stands in
+	}
+	p.r.readLag.Record(int(fd), timeDur(readNS-at))
+	if err := c.feed(rd.buf[:n], at); err != nil {
+		p.end(fd, c, err)
+	}
+}
+
+// arrivalStamp finds the SCM_TIMESTAMPNS control message in oob and returns
+// its time in Unix nanoseconds.
+func arrivalStamp(oob []byte) (int64, bool) {
+	const hdr = int(unsafe.Sizeof(syscall.Cmsghdr{}))
+	for len(oob) >= hdr {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < uint64(hdr) || int(h.Len) > len(oob) {
+			return 0, false
+		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && int(h.Len) >= hdr+16 {
+			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[hdr]))
+			return ts.Nano(), true
+		}
+		next := (int(h.Len) + 7) &^ 7
+		if next >= len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return 0, false
 }
 
 // rawPong answers a ping on a polled connection: a masked pong written

@@ -52,7 +52,15 @@ type Result struct {
 	Deliveries     int64   `json:"deliveries"`
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 
-	Latency *LatencyMS `json:"latency_ms,omitempty"`
+	// Latency is from a message's send stamp to its arrival in the
+	// receiver's socket (LatencyAt "arrival": the kernel's receive stamp,
+	// when every measuring connection is read by a poller on Linux), or to
+	// the bench's read of it ("read"), which adds the bench's own delay:
+	// its read tick and, on a machine it shares with the server, the wait
+	// for a core. ReadLag is that delay, per read, with arrival stamps.
+	Latency   *LatencyMS `json:"latency_ms,omitempty"`
+	LatencyAt string     `json:"latency_at,omitempty"`
+	ReadLag   *LatencyMS `json:"read_lag_ms,omitempty"`
 	// ServerLatency is the nodes' own publish-to-write histogram over the
 	// window (from /metrics, when exposed): every delivery, not only the
 	// readers'.
@@ -203,6 +211,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 			row("readers cut", "%d of %d", r.ReadersDisconnected, r.Readers)
 		}
 		row("latency ms", "%s", fmtLatency(r.Latency))
+		if r.LatencyAt == "arrival" {
+			row("", "(send to arrival in the receiver's socket; --read-latency: to the bench's read)")
+			if l := r.ReadLag; l != nil {
+				row("read lag ms", "%s  (the bench's read after arrival)", fmtLatency(l))
+			}
+		}
 		if l := r.ServerLatency; l != nil && l.Count > 0 {
 			row("server p→w ms", "p50 ≤%s  p90 ≤%s  p99 ≤%s  p99.9 ≤%s  (roomd_publish_to_write_seconds, n=%d)",
 				fmtLE(l.P50), fmtLE(l.P90), fmtLE(l.P99), fmtLE(l.P999), l.Count)

@@ -69,6 +69,10 @@ type Config struct {
 	// ReadTick is how often a poller takes what arrived while messages flow
 	// (0: on every wake-up). Reported latency includes up to one tick.
 	ReadTick time.Duration
+	// ReadLatency measures latency when the bench reads a message, as
+	// before kernel timestamps, instead of when it arrived in the
+	// receiver's socket (see Result.LatencyAt).
+	ReadLatency bool
 	// Pollers is how many pollers read the polled connections. Zero means
 	// one per core (GOMAXPROCS, at most 8). (On M1, sharing its two cores
 	// with the server, one poller instead of two made fan-out at 100 msg/s
@@ -167,9 +171,13 @@ func (c *Config) validate() error {
 
 // runner is the state of one run.
 type runner struct {
-	cfg      Config
-	errs     errCounter
-	lat      *Histogram // receive time - send time, measured messages
+	cfg  Config
+	errs errCounter
+	lat  *Histogram // receive time - send time, measured messages
+	// arrival: receive times are the kernel's arrival timestamps (every
+	// measuring connection is polled); readLag is read time - arrival.
+	arrival  bool
+	readLag  *Histogram
 	connLat  *Histogram // dial to joined (or to first SSE event)
 	rooms    []*roomState
 	pubs     []*publisher // by global id
@@ -244,6 +252,15 @@ func (r *runner) markPolled() {
 	for _, s := range r.sses {
 		s.polled = strings.HasPrefix(httpBase(s.url), "http://")
 	}
+	// Latency is taken at arrival only when every measuring connection
+	// has its arrival times: one histogram never mixes the two.
+	r.arrival = !r.cfg.ReadLatency
+	for _, c := range r.conns {
+		r.arrival = r.arrival && (c.tr == nil || c.polled)
+	}
+	for _, s := range r.sses {
+		r.arrival = r.arrival && s.polled
+	}
 }
 
 // startPollers starts the pollers (Config.Pollers) when any connection is
@@ -297,7 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, lat: NewHistogram(), connLat: NewHistogram()}
+	r := &runner{cfg: cfg, lat: NewHistogram(), connLat: NewHistogram(), readLag: NewHistogram()}
 	r.wsDialer = r.dialer(false)
 	r.nrDialer = r.dialer(true)
 	r.sse = r.sseClient()
@@ -706,6 +723,11 @@ func (r *runner) collect(res *Result) {
 		res.DeliveredPct = 100 * float64(res.Delivered) / float64(res.Expected)
 	}
 	res.Latency = latencyOf(r.lat.Snapshot())
+	res.LatencyAt = "read"
+	if r.arrival {
+		res.LatencyAt = "arrival"
+		res.ReadLag = latencyOf(r.readLag.Snapshot())
+	}
 	res.Errors = r.errs.snapshot()
 }
 
