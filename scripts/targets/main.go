@@ -171,6 +171,9 @@ func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Re
 	if res.Server == nil || (res.Latency == nil && res.Connect == nil) {
 		fatal(fmt.Errorf("%s: the result lacks the server's or the latency figures", name))
 	}
+	if m := res.Machine; m != nil {
+		r.log(fmt.Sprintf("   cores busy: server %.2f, bench %.2f, others %.2f of %d", m.Server, m.Bench, m.Others, m.Cores))
+	}
 	if res.Latency == nil {
 		res.Latency = &bench.LatencyMS{}
 	}
