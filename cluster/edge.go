@@ -352,7 +352,7 @@ func (e *edge) rejoin(m *member) {
 		// undo the registration, and only then tell the client, so that
 		// its own re-join cannot meet this one.
 		if err == nil {
-			c.unregister(req.Room, m)
+			c.unregister(req.Room, m, false)
 		}
 		if lost {
 			e.remove(m)
@@ -367,14 +367,19 @@ func (e *edge) rejoin(m *member) {
 	}
 }
 
-// unregister takes a member out of its owner's room.
-func (c *Cluster) unregister(name string, m *member) {
+// unregister takes a member out of its owner's room: at once, or (grace)
+// as a dropped connection, whose presence entry stays for the grace.
+func (c *Cluster) unregister(name string, m *member, grace bool) {
+	op, local := opLeave, c.rooms.Leave
+	if grace {
+		op, local = opDrop, c.rooms.Drop
+	}
 	switch owner := m.ownerName(); {
 	case owner == c.self:
-		c.rooms.Leave(name, m)
+		local(name, m)
 	case owner != "":
 		if l := c.linkOf(owner); l != nil {
-			l.send(&linkFrame{T: lfRequest, Op: opLeave, R: name, C: m.req.Conn})
+			l.send(&linkFrame{T: lfRequest, Op: op, R: name, C: m.req.Conn})
 		}
 	}
 }

@@ -45,18 +45,7 @@ func (c *Cluster) leave(name string, sub room.Subscriber, grace bool) {
 	if m == nil {
 		return
 	}
-	if !grace {
-		c.unregister(name, m)
-		return
-	}
-	switch owner := m.ownerName(); {
-	case owner == c.self:
-		c.rooms.Drop(name, m)
-	case owner != "":
-		if l := c.linkOf(owner); l != nil {
-			l.send(&linkFrame{T: lfRequest, Op: opDrop, R: name, C: m.req.Conn})
-		}
-	}
+	c.unregister(name, m, grace)
 }
 
 func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64, error) {
