@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-sockaddr"
+
+	"github.com/roomd/roomd/internal/testutil"
 )
 
 // mlStart starts a Membership on 127.0.0.1 with a free port and Fast
@@ -543,26 +545,8 @@ func TestMembershipShutdown(t *testing.T) {
 	}
 }
 
-// mlLogBuffer is a concurrency-safe io.Writer for a test logger.
-type mlLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *mlLogBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *mlLogBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestMembershipLogs(t *testing.T) {
-	var buf mlLogBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := mlStart(t, "a", func(c *MembershipConfig) {
 		c.Logger = logger

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -138,10 +138,7 @@ func testProcessCrash(t *testing.T, bin string) {
 	settleMembers(t, members)
 	for r, ms := range members {
 		for i, m := range ms {
-			st := m.stats()
-			if st.fail != nil {
-				t.Fatalf("%s member %d: %v", r, i, st.fail)
-			}
+			st := m.okStats(t, r, i)
 			if st.node == victim.name {
 				t.Errorf("%s member %d is still on the dead node", r, i)
 			}
@@ -197,10 +194,7 @@ func testProcessLeave(t *testing.T, bin string) {
 	settleMembers(t, members)
 	for r, ms := range members {
 		for i, m := range ms {
-			st := m.stats()
-			if st.fail != nil {
-				t.Fatalf("%s member %d: %v", r, i, st.fail)
-			}
+			st := m.okStats(t, r, i)
 			if st.epoch != epochs[r] || st.resets != 0 {
 				t.Errorf("%s member %d: epoch %q (was %q), %d resets after a graceful leave", r, i, st.epoch, epochs[r], st.resets)
 			}
@@ -227,22 +221,7 @@ type procNode struct {
 }
 
 // procLog keeps a process's output.
-type procLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *procLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *procLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type procLog struct{ testutil.SyncBuffer }
 
 // record returns the first JSON log record whose msg is msg.
 func (l *procLog) record(msg string) (map[string]any, bool) {
@@ -522,6 +501,17 @@ func newProcMember(t *testing.T, roomName string, urls []string) *procMember {
 	return m
 }
 
+// okStats is stats, ending the test if the member (number i of room r)
+// failed.
+func (m *procMember) okStats(t *testing.T, r string, i int) procMemberStats {
+	t.Helper()
+	st := m.stats()
+	if st.fail != nil {
+		t.Fatalf("%s member %d: %v", r, i, st.fail)
+	}
+	return st
+}
+
 func (m *procMember) stats() procMemberStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -767,10 +757,7 @@ func waitProgress(t *testing.T, members map[string][]*procMember, n int) {
 	checkFor(t, 20*time.Second, func() error {
 		for r, ms := range members {
 			for i, m := range ms {
-				st := m.stats()
-				if st.fail != nil {
-					t.Fatalf("%s member %d: %v", r, i, st.fail)
-				}
+				m.okStats(t, r, i)
 				m.mu.Lock()
 				got := m.count - from[m]
 				m.mu.Unlock()
@@ -791,10 +778,7 @@ func settleMembers(t *testing.T, members map[string][]*procMember) {
 		for r, ms := range members {
 			first := ms[0].stats()
 			for i, m := range ms[1:] {
-				st := m.stats()
-				if st.fail != nil {
-					t.Fatalf("%s member %d: %v", r, i+1, st.fail)
-				}
+				st := m.okStats(t, r, i+1)
 				if st.epoch != first.epoch || st.last != first.last {
 					return fmt.Errorf("%s member %d is at %s/%d, member 0 at %s/%d", r, i+1, st.epoch, st.last, first.epoch, first.last)
 				}
