@@ -299,7 +299,7 @@ func TestMembershipDNSSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := mlFreeAddr(t)
+	free, _ := mlFreeAddr(t)
 	_, freePort, _ := net.SplitHostPort(free)
 	var want []string
 	for _, ip := range ips {
@@ -367,7 +367,7 @@ func TestMembershipSplitHostPort(t *testing.T) {
 // the failed first join is not fatal, and once a comes up at that address
 // (a has no seeds of its own) only b's rejoin loop can bring them together.
 func TestMembershipRejoinLoop(t *testing.T) {
-	addr := mlFreeAddr(t)
+	addr, release := mlFreeAddr(t)
 	b := mlStart(t, "b", func(c *MembershipConfig) {
 		c.Join = []string{addr}
 		c.RejoinInterval = 100 * time.Millisecond
@@ -375,6 +375,7 @@ func TestMembershipRejoinLoop(t *testing.T) {
 	if got := b.Serving(); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("b alone serves %v", got)
 	}
+	release()
 	a := mlStart(t, "a", func(c *MembershipConfig) { c.BindAddr = addr })
 	mlWaitFor(t, 3*time.Second, "the rejoin loop did not merge b into a", mlAll([]*Membership{a, b}, mlServingIs("a", "b")))
 }
@@ -419,9 +420,12 @@ func TestMembershipNewLife(t *testing.T) {
 	mlWaitFor(t, 3*time.Second, "b's third life does not see the cluster", mlAll([]*Membership{a, b3, c}, mlServingIs("a", "b", "c")))
 }
 
-// mlFreeAddr returns a 127.0.0.1 address whose port is free for TCP and UDP
-// at the time of the call.
-func mlFreeAddr(t *testing.T) string {
+// mlFreeAddr returns a 127.0.0.1 address whose port is free for TCP and UDP,
+// where nothing answers: its UDP port stays bound until release is called
+// (or the test ends), so that a node binding port 0 meanwhile cannot be
+// given it (memberlist binds TCP, then UDP on the same port, and tries
+// another port when UDP is taken) and find only itself at its seed.
+func mlFreeAddr(t *testing.T) (addr string, release func()) {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -432,12 +436,13 @@ func mlFreeAddr(t *testing.T) string {
 		u, err := net.ListenPacket("udp", addr)
 		_ = l.Close()
 		if err == nil {
-			_ = u.Close()
-			return addr
+			release := sync.OnceFunc(func() { _ = u.Close() })
+			t.Cleanup(release)
+			return addr, release
 		}
 	}
 	t.Fatal("no free port for TCP and UDP")
-	return ""
+	return "", nil
 }
 
 func TestMembershipConfigErrors(t *testing.T) {
@@ -550,7 +555,8 @@ func TestMembershipLogs(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := mlStart(t, "a", func(c *MembershipConfig) {
 		c.Logger = logger
-		c.Join = []string{mlFreeAddr(t)} // nobody there: a warning, not an error
+		free, _ := mlFreeAddr(t)
+		c.Join = []string{free} // nobody there: a warning, not an error
 	})
 	if err := a.Shutdown(); err != nil {
 		t.Fatal(err)
