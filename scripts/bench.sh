@@ -5,14 +5,14 @@
 # longer runs and how to take them.
 #
 # Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
-# BENCH_SCENARIOS (the scenarios to run, "fanout overload chat connect sse"),
+# BENCH_SCENARIOS (the scenarios to run, "floor fanout overload chat connect sse"),
 # BENCH_ARGS (extra flags for every roomd bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-300ms}
-SCENARIOS=${BENCH_SCENARIOS:-fanout overload chat connect sse}
+SCENARIOS=${BENCH_SCENARIOS:-floor fanout overload chat connect sse}
 read -r -a EXTRA <<<"${BENCH_ARGS:-}"
 
 "$GO" build -o bin/roomd ./cmd/roomd
@@ -73,6 +73,15 @@ status=0
 echo "== roomd bench: short runs, $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)"
 for s in $SCENARIOS; do
   case $s in
+  floor)
+    # No server: what the kernel alone costs per delivery here, under the
+    # fan-out run that follows (the same room, rate and size).
+    echo
+    if ! bin/roomd bench --scenario floor --rooms 1 --subs 500 --rate 200 --duration 5s --warmup 1s "${EXTRA[@]}"; then
+      echo "(roomd bench --scenario floor failed)"
+      status=1
+    fi
+    ;;
   fanout) bench fanout --rooms 1 --subs 500 --rate 200 --duration 5s --warmup 1s ;;
   overload)
     # 3 publishers offer 900 msg/s of 4 KB to a room that accepts 300 (the

@@ -26,7 +26,7 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "scenario: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(urls, "url", *urls, "node base URLs, comma-separated; connections are spread over them")
 	fs.IntVar(&c.Rooms, "rooms", c.Rooms, "rooms")
-	fs.IntVar(&c.Subs, "subs", c.Subs, "fanout: subscribers per room; chat: members per room (each publishes)")
+	fs.IntVar(&c.Subs, "subs", c.Subs, "fanout, floor: subscribers per room; chat: members per room (each publishes)")
 	fs.IntVar(&c.Pubs, "pubs", c.Pubs, "fanout, sse: publishers per room")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "messages per second published, all publishers together")
 	fs.IntVar(&c.Size, "size", c.Size, fmt.Sprintf("payload bytes (a msgpack bin, at least %d)", bench.MinPayload))

@@ -31,6 +31,7 @@ type wsConn struct {
 	nonReader bool
 
 	ws  *websocket.Conn
+	raw net.Conn // floor: the plain TCP connection, when there is no ws
 	buf []byte
 	fv  frameView
 
@@ -284,19 +285,27 @@ func (c *wsConn) ended(err error) {
 	}
 }
 
-func (c *wsConn) netConn() net.Conn { return c.ws.NetConn() }
+func (c *wsConn) netConn() net.Conn {
+	if c.ws == nil {
+		return c.raw
+	}
+	return c.ws.NetConn()
+}
 
 func (c *wsConn) setFD(fd int) { c.fd = fd }
 
 // abort closes the socket at once, with a reset rather than a FIN so that
 // thousands of closes leave no TIME_WAIT behind on either side.
 func (c *wsConn) abort() {
-	if c.ws == nil {
-		return
-	}
 	if c.fd > 0 {
 		closeRaw(c.fd) // a polled connection: its Go conn is closed already
 		c.fd = -1
+		return
+	}
+	if c.ws == nil {
+		if c.raw != nil {
+			_ = c.raw.Close()
+		}
 		return
 	}
 	if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {

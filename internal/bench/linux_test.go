@@ -3,10 +3,12 @@
 package bench
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -99,4 +101,60 @@ func cmsg(level, typ int32, data []byte) []byte {
 	h.Len, h.Level, h.Type = uint64(hdr+len(data)), level, typ
 	copy(b[hdr:], data)
 	return b
+}
+
+// The floor scenario writes every message to every subscriber of its room
+// itself, with no server: every delivery arrives once and in order, its
+// latency at arrival, and the writer's CPU is counted per write.
+func TestFloor(t *testing.T) {
+	c := quick("", "floor")
+	c.URLs = nil
+	c.Rooms, c.Subs, c.Rate = 2, 15, 200
+	res := run(t, c)
+	checkClean(t, res)
+	if res.Readers != 30 || res.Connections != 30 {
+		t.Errorf("readers %d, connections %d; want 30", res.Readers, res.Connections)
+	}
+	// Each room's messages go to its 15 subscribers, and only to them.
+	if res.Expected != 15*res.Published || res.Foreign != 0 {
+		t.Errorf("expected %d for %d published (want ×15), foreign %d", res.Expected, res.Published, res.Foreign)
+	}
+	checkLatencyAt(t, res, true)
+	f := res.Floor
+	switch {
+	case f == nil:
+		t.Fatal("no floor figures")
+	case f.Writes != res.Expected:
+		t.Errorf("writes %d; want one per expected delivery, %d", f.Writes, res.Expected)
+	case f.WriterCPUSeconds <= 0 || f.CPUMicrosPerWrite <= 0 || f.WouldBlock != 0:
+		t.Errorf("floor %+v", f)
+	case f.FrameBytes <= c.Size:
+		t.Errorf("frame of %d B for a %d B payload", f.FrameBytes, c.Size)
+	}
+	if res.Server != nil {
+		t.Errorf("server figures without a server: %+v", res.Server)
+	}
+	var table strings.Builder
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"floor (no server", "writer CPU", "µs per write"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+// Floor measures no server: the flags that would point at one are refused.
+func TestFloorRefusesServerFlags(t *testing.T) {
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.PID = os.Getpid() },
+		func(c *Config) { c.NonReaders = 10 },
+	} {
+		c := quick("", "floor")
+		edit(&c)
+		if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "floor runs no server") {
+			t.Errorf("err %v; want floor runs no server", err)
+		}
+	}
 }

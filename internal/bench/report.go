@@ -76,6 +76,7 @@ type Result struct {
 	Client     CPUStats        `json:"client"`
 	Connect    *ConnectStats   `json:"connect,omitempty"`
 	NonReaders *NonReaderStats `json:"non_readers,omitempty"`
+	Floor      *FloorStats     `json:"floor,omitempty"`
 }
 
 // Params echoes the run's configuration.
@@ -102,7 +103,7 @@ func paramsOf(c *Config) Params {
 	case "sse":
 		p.Observers = c.Observers
 		p.Pubs = c.Pubs
-	case "chat":
+	case "chat", "floor":
 		p.Subs = c.Subs
 	default:
 		p.Subs, p.Pubs, p.NonReaders = c.Subs, c.Pubs, c.NonReaders
@@ -172,6 +173,18 @@ type ConnectStats struct {
 	Latency   *LatencyMS `json:"latency_ms"` // dial to joined
 }
 
+// FloorStats is what the floor scenario's writer (the bench itself, no
+// server) spent: its thread's CPU time over the window and the writes it
+// made, one per delivery. CPUMicrosPerWrite is the least a server on this
+// machine spends per delivery when every delivery is a write of its own.
+type FloorStats struct {
+	WriterCPUSeconds  float64 `json:"writer_cpu_s"`
+	Writes            int64   `json:"writes"`
+	CPUMicrosPerWrite float64 `json:"cpu_us_per_write"`
+	WouldBlock        int64   `json:"would_block"` // writes refused: the socket was full
+	FrameBytes        int     `json:"frame_bytes"` // one message as written
+}
+
 // NonReaderStats tell what became of the subscribers that never read.
 type NonReaderStats struct {
 	Count           int `json:"count"`
@@ -193,7 +206,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p := r.Params
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
 	fmt.Fprintf(tw, "%s\n", r.title())
-	row("nodes", "%s", strings.Join(p.URLs, ", "))
+	if r.Floor == nil {
+		row("nodes", "%s", strings.Join(p.URLs, ", "))
+	}
 	row("connections", "%d open, %d failed, %.2f s to open", r.Connections, r.ConnectionsFailed, r.OpenSeconds)
 	if c := r.Connect; c != nil {
 		row("connect rate", "%.0f hello+join/s", c.PerS)
@@ -242,6 +257,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 			}
 		}
 	}
+	if f := r.Floor; f != nil {
+		row("writer CPU", "%.2f s = %.2f µs per write  (%d writes of %d B, %d refused: socket full)",
+			f.WriterCPUSeconds, f.CPUMicrosPerWrite, f.Writes, f.FrameBytes, f.WouldBlock)
+		row("", "(the least a server on this machine spends per delivery when each is a write of its own)")
+	}
 	if s := r.Server; s != nil {
 		if r.Connect == nil {
 			row("server CPU", "%.2f s = %.2f µs per delivery  (pid %d)", s.CPUSeconds, s.CPUMicrosPerDelivery, s.PID)
@@ -256,14 +276,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 	}
 	if r.Connect == nil {
-		row("bench CPU", "%.2f s = %.2f µs per delivery", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery)
+		row("bench CPU", "%.2f s = %.2f µs per delivery%s", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery, map[bool]string{true: "  (its readers; the writer above)"}[r.Floor != nil])
 	}
 	if m := r.Machine; m != nil {
-		when := "over the window"
+		when, server := "over the window", "server"
 		if r.Connect != nil {
 			when = "while opening"
 		}
-		row("machine", "%.2f of %d cores busy %s: server %.2f, bench %.2f, others %.2f", m.Busy, m.Cores, when, m.Server, m.Bench, m.Others)
+		if r.Floor != nil {
+			server = "writer"
+		}
+		row("machine", "%.2f of %d cores busy %s: %s %.2f, bench %.2f, others %.2f", m.Busy, m.Cores, when, server, m.Server, m.Bench, m.Others)
 	}
 	row("errors", "%s", fmtErrors(r.Errors))
 	return tw.Flush()
@@ -276,6 +299,8 @@ func (r *Result) title() string {
 		return fmt.Sprintf("connect: %d connections over %d rooms, held %s", p.Conns, p.Rooms, p.Duration)
 	case "chat":
 		return fmt.Sprintf("chat: %d rooms × %d members, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Rate, p.Size, p.Duration, p.Warmup)
+	case "floor":
+		return fmt.Sprintf("floor (no server: the bench writes, one write per delivery): %d room(s) × %d subscribers, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Rate, p.Size, p.Duration, p.Warmup)
 	case "sse":
 		return fmt.Sprintf("sse: %d observers over %d rooms, %d publisher(s)/room, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Observers, p.Rooms, p.Pubs, p.Rate, p.Size, p.Duration, p.Warmup)
 	}

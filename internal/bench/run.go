@@ -9,6 +9,8 @@
 //	chat     R rooms × N members, every member publishes
 //	connect  a connection storm (hello + join) then an idle hold
 //	sse      SSE observers of R rooms while WebSocket publishers publish
+//	floor    no server: the bench writes to its own subscribers, one write
+//	         per delivery, to measure what the kernel alone costs
 //
 // The client side is built not to be the bottleneck: subscribers and SSE
 // observers are read by a few epoll pollers (poll_linux.go; elsewhere, and
@@ -38,7 +40,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"fanout", "chat", "connect", "sse"}
+var Scenarios = []string{"fanout", "chat", "connect", "sse", "floor"}
 
 // Config is one bench run. Zero values take the defaults of Defaults.
 type Config struct {
@@ -142,7 +144,7 @@ func (c *Config) validate() error {
 		return errors.New("durations must not be negative")
 	}
 	switch c.Scenario {
-	case "fanout", "chat":
+	case "fanout", "chat", "floor":
 		if c.Subs <= 0 {
 			return errors.New("--subs must be at least 1")
 		}
@@ -154,6 +156,9 @@ func (c *Config) validate() error {
 		if c.Observers <= 0 {
 			return errors.New("--observers must be at least 1")
 		}
+	}
+	if c.Scenario == "floor" && (c.PID > 0 || c.NonReaders > 0) {
+		return errors.New("floor runs no server: --pid and --non-readers do not apply")
 	}
 	if c.Scenario != "connect" {
 		if c.Rate <= 0 {
@@ -330,8 +335,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	stopProgress := r.progress()
 	defer stopProgress()
-	if cfg.Scenario == "connect" {
+	switch cfg.Scenario {
+	case "connect":
 		return r.runConnect(ctx)
+	case "floor":
+		return r.runFloor(ctx)
 	}
 	return r.runTraffic(ctx)
 }
@@ -358,6 +366,16 @@ func (r *runner) build() {
 			for range c.Pubs {
 				r.addConn(rs, false, rate)
 			}
+		}
+	case "floor":
+		for _, rs := range r.rooms {
+			for range c.Subs {
+				r.addConn(rs, true, 0)
+			}
+			// The room's messages, written by the bench itself (floor_linux.go).
+			p := &publisher{id: uint32(len(r.pubs)), room: rs, rate: c.Rate / float64(c.Rooms)}
+			rs.pubs = append(rs.pubs, p)
+			r.pubs = append(r.pubs, p)
 		}
 	case "chat":
 		rate := c.Rate / float64(c.Rooms*c.Subs)
@@ -529,7 +547,7 @@ func (r *runner) published() int64 {
 // message and every publisher has its answers.
 func (r *runner) settled() bool {
 	for _, p := range r.pubs {
-		if !p.stopped.Load() && !p.conn.dead.Load() && p.measured.Load() > p.acked.Load()+p.rejected.Load() {
+		if !p.stopped.Load() && (p.conn == nil || !p.conn.dead.Load()) && p.measured.Load() > p.acked.Load()+p.rejected.Load() {
 			return false
 		}
 	}

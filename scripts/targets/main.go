@@ -5,8 +5,10 @@
 //	go build -o bin/roomd ./cmd/roomd && go run ./scripts/targets
 //
 // (make targets). About four minutes on a 2-core machine. -out keeps every
-// run's JSON; -only runs some of them (fanout100, fanout300, rates, idle,
-// overload, connect, sse).
+// run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
+// idle, overload, connect, sse). The floor run (no server: the bench writes
+// to its own subscribers) shows what the kernel alone costs per delivery on
+// this machine, under the fan-out's CPU and latency.
 package main
 
 import (
@@ -60,6 +62,11 @@ func main() {
 		}
 	}
 	fanout := []string{"--subs", "1000", "--duration", "10s", "--warmup", "2s"}
+	if want("floor") {
+		res := r.bench("floor", append([]string{"--scenario", "floor", "--rate", "100"}, fanout...)...)
+		add(row{"floor (no server, one write per delivery) 1 × 1,000 at 100 msg/s (reported)",
+			fmt.Sprintf("%s per write, p99 %s", us(res.Floor.CPUMicrosPerWrite), ms(res.Latency.P99)), ""})
+	}
 	if want("fanout100") {
 		res := r.run("fanout100", nil, append(fanout, "--rate", "100")...)
 		add(row{"fan-out 1 × 1,000 at 100 msg/s: p99 ≤ 10 ms", ms(res.Latency.P99), check(res.Latency.P99 <= 10)},
@@ -133,7 +140,6 @@ func (r *runner) log(s string) { fmt.Fprintln(os.Stderr, s) }
 // against it with args, and returns the result; any failure ends the
 // command, since a figure that was not taken cannot be compared.
 func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Result {
-	r.log("== " + name + ": roomd bench " + strings.Join(args, " "))
 	srv := exec.Command(r.roomd, append(append([]string{}, serverFlags...), serverArgs...)...)
 	stderr, err := srv.StderrPipe()
 	if err != nil {
@@ -152,7 +158,18 @@ func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Re
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
-	cmdArgs := append([]string{"bench", "--url", "http://" + addr, "--pid", strconv.Itoa(srv.Process.Pid), "--json"}, args...)
+	res := r.bench(name, append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(srv.Process.Pid)}, args...)...)
+	if res.Server == nil {
+		fatal(fmt.Errorf("%s: the result lacks the server's figures", name))
+	}
+	return res
+}
+
+// bench runs `roomd bench --json` with args and returns the result, with
+// the parts a target reads never nil.
+func (r *runner) bench(name string, args ...string) *bench.Result {
+	r.log("== " + name + ": roomd bench " + strings.Join(args, " "))
+	cmdArgs := append([]string{"bench", "--json"}, args...)
 	var out bytes.Buffer
 	b := exec.Command(r.roomd, cmdArgs...)
 	b.Stdout, b.Stderr = &out, os.Stderr
@@ -168,11 +185,11 @@ func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Re
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		fatal(fmt.Errorf("%s: %w", name, err))
 	}
-	if res.Server == nil || (res.Latency == nil && res.Connect == nil) {
-		fatal(fmt.Errorf("%s: the result lacks the server's or the latency figures", name))
+	if res.Latency == nil && res.Connect == nil {
+		fatal(fmt.Errorf("%s: the result lacks the latency figures", name))
 	}
 	if m := res.Machine; m != nil {
-		r.log(fmt.Sprintf("   cores busy: server %.2f, bench %.2f, others %.2f of %d", m.Server, m.Bench, m.Others, m.Cores))
+		r.log(fmt.Sprintf("   cores busy: server (floor: writer) %.2f, bench %.2f, others %.2f of %d", m.Server, m.Bench, m.Others, m.Cores))
 	}
 	if res.Latency == nil {
 		res.Latency = &bench.LatencyMS{}
@@ -182,6 +199,9 @@ func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Re
 	}
 	if res.Connect == nil {
 		res.Connect = &bench.ConnectStats{}
+	}
+	if res.Floor == nil {
+		res.Floor = &bench.FloorStats{}
 	}
 	return &res
 }
