@@ -110,6 +110,19 @@ func TestNonReadersAreCut(t *testing.T) {
 	}
 }
 
+// Non-readers whose backlog fits in the socket buffers are not cut: the
+// probe reads what they hold and reports them open once nothing more comes.
+func TestNonReadersStillOpen(t *testing.T) {
+	url, srv := testServer(t, nil)
+	c := quick(url, "fanout")
+	c.Subs, c.Rate, c.NonReaders = 4, 50, 50
+	res := run(t, c)
+	nr := res.NonReaders
+	if nr == nil || nr.Count != 2 || nr.StillOpen != 2 || srv.SlowConsumerCuts() != 0 {
+		t.Errorf("non-readers %+v, server counted %d slow-consumer cuts", nr, srv.SlowConsumerCuts())
+	}
+}
+
 // SSE observers, read by pollers and by a goroutine each (net/http),
 // measure the same.
 func TestSSE(t *testing.T) {

@@ -314,12 +314,14 @@ func (c *wsConn) abort() {
 	_ = c.ws.NetConn().Close()
 }
 
-// probeCut reads what a non-reader was sent, up to deadline, and tells how
-// the server treated it: "slow_consumer" (a bye or close with that code),
-// "closed" (cut without a bye), "open" (still connected) or "error".
-func (c *wsConn) probeCut(deadline time.Time) string {
-	_ = c.ws.SetReadDeadline(deadline)
+// probeCut reads what a non-reader was sent and tells how the server
+// treated it: "slow_consumer" (a bye or close with that code), "closed" (cut
+// without a bye), "open" (still connected: nothing came for idle, or the
+// deadline passed) or "error". Publishing has stopped by then, so an open
+// connection falls silent once its backlog is read, however long that took.
+func (c *wsConn) probeCut(idle time.Duration, deadline time.Time) string {
 	for {
+		_ = c.ws.SetReadDeadline(minTime(time.Now().Add(idle), deadline))
 		if _, err := c.readMessage(); err != nil {
 			var ce *websocket.CloseError
 			var ne net.Error
@@ -347,6 +349,13 @@ func (c *wsConn) probeCut(deadline time.Time) string {
 			}
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func dialErrKey(err error, resp *http.Response) string {

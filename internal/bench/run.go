@@ -670,7 +670,10 @@ func (r *runner) probeNonReaders() *NonReaderStats {
 	st := &NonReaderStats{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(3 * time.Second)
+	// A cut connection still holds what the kernel buffered for it (up to
+	// the socket buffers, megabytes on loopback) before the bye: each
+	// probe reads on until 2 s pass with nothing, within 30 s for all.
+	deadline := time.Now().Add(30 * time.Second)
 	sem := make(chan struct{}, 64)
 	for _, c := range r.conns {
 		if !c.nonReader {
@@ -685,7 +688,7 @@ func (r *runner) probeNonReaders() *NonReaderStats {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			how := c.probeCut(deadline)
+			how := c.probeCut(2*time.Second, deadline)
 			mu.Lock()
 			defer mu.Unlock()
 			switch how {
