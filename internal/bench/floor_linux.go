@@ -74,11 +74,7 @@ func (r *runner) runFloor(ctx context.Context) (*Result, error) {
 	mach0, _ := machineCPU()
 	w0 := time.Now()
 	wg.Wait()
-	r.phase.Store("draining")
-	deadline := time.Now().Add(c.Drain)
-	for time.Now().Before(deadline) && !r.settled() && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.drain(ctx)
 	self1, recv1 := selfCPU(), r.received()
 	mach1, _ := machineCPU()
 	window := time.Since(w0)
@@ -87,18 +83,12 @@ func (r *runner) runFloor(ctx context.Context) (*Result, error) {
 	r.collect(res)
 	deliveries := recv1 - recv0
 	readers := max(0, self1-self0-ws.cpu) // the bench without its writer
-	res.Client = CPUStats{CPUSeconds: readers.Seconds()}
-	if deliveries > 0 {
-		res.Client.CPUMicrosPerDelivery = float64(readers) / float64(time.Microsecond) / float64(deliveries)
-	}
+	res.Client = CPUStats{CPUSeconds: readers.Seconds(), CPUMicrosPerDelivery: microsPer(readers, deliveries)}
 	res.Deliveries = deliveries
 	res.DeliveriesPerS = float64(deliveries) / window.Seconds()
 	res.Machine = machineStats(window, mach1-mach0, readers, ws.cpu)
-	f := &FloorStats{WriterCPUSeconds: ws.cpu.Seconds(), Writes: ws.writes, WouldBlock: ws.wouldBlock, FrameBytes: ws.frameBytes}
-	if ws.writes > 0 {
-		f.CPUMicrosPerWrite = float64(ws.cpu) / float64(time.Microsecond) / float64(ws.writes)
-	}
-	res.Floor = f
+	res.Floor = &FloorStats{WriterCPUSeconds: ws.cpu.Seconds(), Writes: ws.writes, CPUMicrosPerWrite: microsPer(ws.cpu, ws.writes),
+		WouldBlock: ws.wouldBlock, FrameBytes: ws.frameBytes}
 	return res, ctx.Err()
 }
 
@@ -145,21 +135,6 @@ func (r *runner) openFloor(ctx context.Context) ([]*floorWriter, error) {
 		r.poll(c.idx, c)
 	}
 	return writers, nil
-}
-
-// detachFD takes a duplicate of a connection's socket (non-blocking, as Go
-// opened it) out of the Go runtime, and closes the connection.
-func detachFD(tc *net.TCPConn) (int, error) {
-	defer tc.Close()
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) { fd, derr = syscall.Dup(int(s)) }); err != nil {
-		return -1, err
-	}
-	return fd, derr
 }
 
 // floorStats is what the writer measured over the window.

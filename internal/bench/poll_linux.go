@@ -51,22 +51,14 @@ func (p *poller) add(c source) error {
 	if !ok {
 		return errors.New("bench: not a TCP connection")
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return err
-	}
 	// The poller reads a duplicate of the socket, and the original is
 	// closed: that takes it out of the Go runtime's own epoll set, which
 	// would otherwise wake a runtime thread for every message as well.
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(sfd uintptr) { fd, derr = syscall.Dup(int(sfd)) }); err != nil {
+	fd, err := detachFD(tc)
+	if err != nil {
 		return err
 	}
-	if derr != nil {
-		return derr
-	}
 	c.setFD(fd)
-	_ = tc.Close()
 	if p.r.arrival {
 		// The kernel stamps each segment as it arrives (on loopback, as
 		// the server's write hands it over); recvmsg returns the stamp.
@@ -78,6 +70,21 @@ func (p *poller) add(c source) error {
 		return err
 	}
 	return p.set.Add(fd, c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+}
+
+// detachFD takes a duplicate of a connection's socket (non-blocking, as Go
+// opened it) out of the Go runtime, and closes the connection.
+func detachFD(tc *net.TCPConn) (int, error) {
+	defer tc.Close()
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, derr = syscall.Dup(int(s)) }); err != nil {
+		return -1, err
+	}
+	return fd, derr
 }
 
 // stop ends the loop and waits for it; the connections it still held are

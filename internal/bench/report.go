@@ -276,7 +276,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 	}
 	if r.Connect == nil {
-		row("bench CPU", "%.2f s = %.2f µs per delivery%s", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery, map[bool]string{true: "  (its readers; the writer above)"}[r.Floor != nil])
+		whose := ""
+		if r.Floor != nil {
+			whose = "  (its readers; the writer above)"
+		}
+		row("bench CPU", "%.2f s = %.2f µs per delivery%s", r.Client.CPUSeconds, r.Client.CPUMicrosPerDelivery, whose)
 	}
 	if m := r.Machine; m != nil {
 		when, server := "over the window", "server"

@@ -620,11 +620,7 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	m0 := r.scrape(ctx)
 	sleepCtx(ctx, time.Until(stop))
 	pubs.Wait()
-	r.phase.Store("draining")
-	deadline := time.Now().Add(c.Drain)
-	for time.Now().Before(deadline) && !r.settled() && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.drain(ctx)
 	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
 	mach1, _ := machineCPU()
 	window := time.Since(w0)
@@ -643,25 +639,37 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 
 	r.collect(res)
 	deliveries := recv1 - recv0
-	res.Client = CPUStats{CPUSeconds: (self1 - self0).Seconds()}
-	if deliveries > 0 {
-		res.Client.CPUMicrosPerDelivery = float64(self1-self0) / float64(time.Microsecond) / float64(deliveries)
-	}
+	res.Client = CPUStats{CPUSeconds: (self1 - self0).Seconds(), CPUMicrosPerDelivery: microsPer(self1-self0, deliveries)}
 	res.Deliveries = deliveries
 	res.Machine = machineStats(window, mach1-mach0, self1-self0, cpu1-cpu0)
 	res.DeliveriesPerS = float64(deliveries) / window.Seconds()
 	if c.PID > 0 {
-		s := &ServerStats{PID: c.PID, CPUSeconds: (cpu1 - cpu0).Seconds(),
+		s := &ServerStats{PID: c.PID, CPUSeconds: (cpu1 - cpu0).Seconds(), CPUMicrosPerDelivery: microsPer(cpu1-cpu0, deliveries),
 			RSSBeforeBytes: rssBefore, RSSAfterOpenBytes: rssOpen, RSSEndBytes: rssEnd, RSSMaxBytes: r.rss.max()}
-		if deliveries > 0 {
-			s.CPUMicrosPerDelivery = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(deliveries)
-		}
 		if n := r.opened.Load(); n > 0 {
 			s.RSSPerConnBytes = float64(rssOpen-rssBefore) / float64(n)
 		}
 		res.Server = s
 	}
 	return res, ctx.Err()
+}
+
+// drain waits, up to Drain, for every acknowledged measured message to
+// reach its live readers (and every publisher's answers).
+func (r *runner) drain(ctx context.Context) {
+	r.phase.Store("draining")
+	deadline := time.Now().Add(r.cfg.Drain)
+	for time.Now().Before(deadline) && !r.settled() && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// microsPer is d in microseconds per one of n (0 when n is not above 0).
+func microsPer(d time.Duration, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(d) / float64(time.Microsecond) / float64(n)
 }
 
 // probeNonReaders reads what each non-reader was sent, to see whether the
@@ -811,7 +819,7 @@ func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 			s.RSSPerConnBytes = float64(rssOpen-rssBefore) / float64(n)
 			s.RSSPerConnAfterHoldBytes = float64(rssEnd-rssBefore) / float64(n)
 			s.CPUSeconds = (cpu1 - cpu0).Seconds()
-			s.CPUMicrosPerConn = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+			s.CPUMicrosPerConn = microsPer(cpu1-cpu0, n)
 		}
 		res.Server = s
 	}
