@@ -261,9 +261,13 @@ func TestFlushedWritesOutliveTheWriterDeadline(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // 500 ms in all: pings at 150, 300, 450
 		}
 	}()
-	go collect(t, pub, msgs)
 	seqs, _ := collect(t, member, msgs)
 	if len(seqs) != msgs {
 		t.Fatalf("got %d of %d", len(seqs), msgs)
+	}
+	// The publisher's own copies waited in its socket: read after, not in
+	// a goroutine the test's end would cut off mid-read.
+	if seqs, _ := collect(t, pub, msgs); len(seqs) != msgs {
+		t.Fatalf("publisher got %d of %d", len(seqs), msgs)
 	}
 }
