@@ -231,4 +231,13 @@ type Config struct {
 	DedupeMaxKeys int
 	// Now returns the current time. Zero means time.Now.
 	Now func() time.Time
+	// Replicated makes the Manager a replica of a log of Commands
+	// (command.go): a Join never creates a room (ErrNoRoom), and durable
+	// changes are made by Apply alone. False: it serves its rooms alone.
+	Replicated bool
+	// OnIdle, when set, is called (with no lock held) instead of dropping a
+	// room that stayed empty for its IdleTTL: the room is closing, and the
+	// caller either applies a CmdDrop of (room, epoch, seq) or calls Reopen.
+	// Nil: the Manager drops idle rooms itself.
+	OnIdle func(room, epoch string, seq uint64)
 }

@@ -28,6 +28,21 @@ func (d *dedupe) lookup(key string, now time.Time) (uint64, bool) {
 	return seq, ok
 }
 
+// peek is lookup without expiring anything: what a node that only checks a
+// write (and does not apply it) may do.
+func (d *dedupe) peek(key string, now time.Time) (uint64, bool) {
+	seq, ok := d.seen[key]
+	if !ok {
+		return 0, false
+	}
+	for i := len(d.order) - 1; i >= d.head; i-- {
+		if rec := d.order[i]; rec.key == key && rec.seq == seq {
+			return seq, rec.at.After(now.Add(-d.window))
+		}
+	}
+	return 0, false
+}
+
 // add records that key got seq. The caller has checked that key is not held.
 func (d *dedupe) add(key string, seq uint64, now time.Time) {
 	if d.max <= 0 {

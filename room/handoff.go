@@ -62,6 +62,9 @@ type Snapshot struct {
 	Presence []protocol.Member
 	// Dedupe is the idempotency keys still in their window, oldest first.
 	Dedupe []DedupeEntry
+	// Clock is the room's command clock (unix ms; 0: none), for a
+	// replicated room (command.go).
+	Clock int64
 }
 
 // DedupeEntry is one remembered idempotency key: the seq its publish got and
@@ -86,6 +89,7 @@ type snapshotWire struct {
 	State  []stateWire   `msgpack:"state,omitempty"` // sorted by key: one encoding
 	Pres   []memberWire  `msgpack:"pres,omitempty"`
 	Dedupe []DedupeEntry `msgpack:"dedupe,omitempty"`
+	Clock  int64         `msgpack:"clock,omitempty"`
 }
 
 type stateWire struct {
@@ -103,7 +107,7 @@ type memberWire struct {
 // MarshalMsgpack encodes the snapshot (msgpack.Marshaler). Map keys are
 // sorted, so a snapshot has one encoding.
 func (s *Snapshot) MarshalMsgpack() ([]byte, error) {
-	w := snapshotWire{V: s.V, Room: s.Room, Epoch: s.Epoch, Seq: s.Seq, Log: s.Log, Conns: s.Conns, Dedupe: s.Dedupe}
+	w := snapshotWire{V: s.V, Room: s.Room, Epoch: s.Epoch, Seq: s.Seq, Log: s.Log, Conns: s.Conns, Dedupe: s.Dedupe, Clock: s.Clock}
 	if len(s.State) > 0 {
 		w.State = make([]stateWire, 0, len(s.State))
 		for k, v := range s.State {
@@ -159,7 +163,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	if err := msgpack.Unmarshal(b, &w); err != nil {
 		return nil, badSnapshot("%v", err)
 	}
-	s := &Snapshot{V: w.V, Room: w.Room, Epoch: w.Epoch, Seq: w.Seq, Log: w.Log, Conns: w.Conns, Dedupe: w.Dedupe}
+	s := &Snapshot{V: w.V, Room: w.Room, Epoch: w.Epoch, Seq: w.Seq, Log: w.Log, Conns: w.Conns, Dedupe: w.Dedupe, Clock: w.Clock}
 	if len(s.Log) == 0 {
 		s.Log = nil
 	}
@@ -458,6 +462,9 @@ func (m *Manager) Install(s *Snapshot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.epoch, r.seq = s.Epoch, s.Seq
+	if s.Clock != 0 {
+		r.clock = time.UnixMilli(s.Clock)
+	}
 	now := m.now()
 	for _, ev := range evs {
 		r.hist.push(ev)

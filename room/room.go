@@ -31,6 +31,8 @@ type room struct {
 	lim       *rate.Limiter // the room's publish rate; nil: no limit
 	idle      *time.Timer   // armed while the room is empty
 	idleGen   uint64        // bumped on every arm and stop; a stale timer sees it changed
+	closing   bool          // replicated: its drop is proposed; joins wait
+	clock     time.Time     // the latest command time applied (command.go)
 }
 
 // attachment is one subscriber attached to a room, as a member or observer.
@@ -99,11 +101,17 @@ func (m *Manager) Join(req JoinRequest, sub Subscriber) error {
 			return err
 		}
 	}
-	r, err := m.lockRoom(req.Room, true)
+	r, err := m.lockRoom(req.Room, !m.cfg.Replicated)
 	if err != nil {
 		return err
 	}
+	if r == nil {
+		return ErrNoRoom
+	}
 	defer r.mu.Unlock()
+	if r.closing {
+		return errClosing
+	}
 	err = r.join(req, sub)
 	r.maybeIdle() // a failed join must not leave a fresh room without its idle timer
 	return err
@@ -257,59 +265,18 @@ func (m *Manager) lockForWrite(name, conn string, fromAPI bool) (r *room, from *
 // Publish appends a message to the room's log and delivers it; an ephemeral
 // one is only delivered (to everyone but the sender) and gets seq 0. A durable
 // publish whose Key was seen within the dedupe window returns the original seq
-// and delivers nothing.
+// and delivers nothing. It is PreparePublish and Apply in one call, for a
+// Manager that is not replicated.
 func (m *Manager) Publish(req PublishRequest) (uint64, error) {
-	if err := validName(req.Room); err != nil {
-		return 0, err
-	}
-	ns := m.Settings(req.Room)
-	if len(req.Data) > ns.MaxMessageBytes {
-		return 0, protocol.Errorf(protocol.CodeTooLarge, "payload over %d bytes", ns.MaxMessageBytes)
-	}
-	if len(req.Key) > protocol.MaxIdempotencyKey {
-		return 0, protocol.Errorf(protocol.CodeTooLarge, "idempotency key over %d bytes", protocol.MaxIdempotencyKey)
-	}
-	if err := protocol.ValidatePayload(req.Data); err != nil {
-		return 0, err
-	}
-	if ns.APIPublishOnly && !req.FromAPI {
-		return 0, protocol.Errorf(protocol.CodeForbidden, "only the API may publish in room %q", req.Room)
-	}
-	r, from, err := m.lockForWrite(req.Room, req.Conn, req.FromAPI)
-	if err != nil {
-		return 0, err
-	}
-	defer r.mu.Unlock()
-	if req.FromAPI {
-		defer r.touch()
-	}
-	now := m.now()
-	if req.Ephemeral {
-		if err := r.allow(from, now); err != nil {
-			return 0, err
+	for {
+		cmd, seq, err := m.PreparePublish(req)
+		if err != nil || cmd == nil {
+			return seq, err
 		}
-		ev := r.newEph(req.User, req.Conn, req.Data)
-		var except *attachment
-		if from != nil {
-			except = from.att
-		}
-		r.deliver(ev, except)
-		return 0, nil
-	}
-	if req.Key != "" {
-		if seq, ok := r.dedupe.lookup(req.Key, now); ok {
-			return seq, nil
+		if seq, err = m.Apply(cmd); err != errStale {
+			return seq, err
 		}
 	}
-	if err := r.allow(from, now); err != nil {
-		return 0, err
-	}
-	r.seq++
-	r.appendLog(r.newMsg(r.seq, req.User, req.Conn, req.Data, now.UnixMilli()), now)
-	if req.Key != "" {
-		r.dedupe.add(req.Key, r.seq, now)
-	}
-	return r.seq, nil
 }
 
 // appendLog records a durable event in history and delivers it to everyone.
@@ -378,13 +345,23 @@ func (r *room) stopIdle() {
 
 func (r *room) idleExpired(gen uint64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.dead || gen != r.idleGen || !r.empty() {
+		r.mu.Unlock()
 		return
 	}
 	r.idle = nil
+	if hook := r.m.cfg.OnIdle; hook != nil {
+		// Replicated: the drop is a command, proposed by the node serving
+		// the room; joins wait until it is applied or given up (Reopen).
+		r.closing = true
+		name, epoch, seq := r.name, r.epoch, r.seq
+		r.mu.Unlock()
+		hook(name, epoch, seq)
+		return
+	}
 	r.kill()
 	r.m.remove(r) // room.mu -> Manager.mu, the documented order
+	r.mu.Unlock()
 }
 
 // kill marks the room dead, stops its timers and lets go of what it holds.

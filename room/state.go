@@ -67,49 +67,15 @@ func (s *state) snapshot() map[string]protocol.Raw {
 // msgpack nil). Every change, a delete of an absent key included, is a durable
 // event with its own seq, delivered to every subscriber.
 func (m *Manager) SetState(req SetRequest) (uint64, error) {
-	if err := validName(req.Room); err != nil {
-		return 0, err
-	}
-	ns := m.Settings(req.Room)
-	switch {
-	case req.Key == "":
-		return 0, protocol.NewError(protocol.CodeBadRequest, "empty state key")
-	case len(req.Key) > protocol.MaxStateKey:
-		return 0, protocol.Errorf(protocol.CodeTooLarge, "state key over %d bytes", protocol.MaxStateKey)
-	}
-	var val protocol.Raw
-	if !req.Value.IsNil() {
-		if len(req.Value) > ns.StateMaxValueBytes {
-			return 0, protocol.Errorf(protocol.CodeTooLarge, "state value over %d bytes", ns.StateMaxValueBytes)
-		}
-		if err := protocol.ValidatePayload(req.Value); err != nil {
+	for {
+		cmd, err := m.PrepareSet(req)
+		if err != nil {
 			return 0, err
 		}
-		val = req.Value
+		if seq, err := m.Apply(cmd); err != errStale {
+			return seq, err
+		}
 	}
-	if ns.APIPublishOnly && !req.FromAPI {
-		return 0, protocol.Errorf(protocol.CodeForbidden, "only the API may set state in room %q", req.Room)
-	}
-	r, from, err := m.lockForWrite(req.Room, req.Conn, req.FromAPI)
-	if err != nil {
-		return 0, err
-	}
-	defer r.mu.Unlock()
-	if req.FromAPI {
-		defer r.touch()
-	}
-	if err := r.state.check(req.Key, val, r.ns); err != nil {
-		return 0, err
-	}
-	now := m.now()
-	if err := r.allow(from, now); err != nil {
-		return 0, err
-	}
-	r.seq++
-	ev := r.newState(r.seq, req.User, req.Conn, req.Key, val, now.UnixMilli())
-	r.state.apply(req.Key, ev.Data) // the value is held once, inside the event's frame
-	r.appendLog(ev, now)
-	return r.seq, nil
 }
 
 // State returns a copy of the room's state (values shared) and its current

@@ -1,0 +1,130 @@
+package room
+
+import (
+	"github.com/roomd/roomd/protocol"
+)
+
+// A replicated Manager's rooms change hands within the node: the node that
+// serves a partition (its log's leader) holds the rooms' subscribers and
+// presence, soft state that the log does not carry; the others only apply
+// commands. These are the calls the cluster layer makes when that changes.
+
+// Evict takes every subscriber and presence entry out of the rooms whose
+// name match selects: each subscriber gets KindLeft with CodeRoomMoved (it
+// re-joins where the room is served now). Durable state stays. Timers stop,
+// and a closing room is open again.
+func (m *Manager) Evict(match func(name string) bool) {
+	for _, r := range m.matching(match) {
+		r.mu.Lock()
+		if !r.dead {
+			r.evict("room moved")
+			r.stopIdle()
+			r.closing = false
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Serve arms the idle timers of the empty rooms whose name match selects:
+// this node serves them now, and drops them when they stay empty.
+func (m *Manager) Serve(match func(name string) bool) {
+	for _, r := range m.matching(match) {
+		r.mu.Lock()
+		r.closing = false
+		r.maybeIdle()
+		r.mu.Unlock()
+	}
+}
+
+// Reopen gives up a closing room's drop (Config.OnIdle): joins are taken
+// again. With rearm the idle timer starts again (the room is still served
+// here); without, it stays off until Serve.
+func (m *Manager) Reopen(name string, rearm bool) {
+	r := m.lockLive(name)
+	if r == nil {
+		return
+	}
+	defer r.mu.Unlock()
+	r.closing = false
+	if rearm {
+		r.maybeIdle()
+	}
+}
+
+// ExportDurable returns the durable state of the rooms whose name match
+// selects, sorted by name: a snapshot per room as Export makes, without
+// presence, and without sealing anything.
+func (m *Manager) ExportDurable(match func(name string) bool) []*Snapshot {
+	var out []*Snapshot
+	for _, name := range m.RoomNames() {
+		if !match(name) {
+			continue
+		}
+		r := m.lockLive(name)
+		if r == nil {
+			continue
+		}
+		s := r.export(r.clock)
+		s.Presence = nil
+		s.Clock = r.clock.UnixMilli()
+		r.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+// Restore replaces the rooms whose name match selects by snaps (each of
+// which must match too): rooms not in snaps go, with their subscribers told
+// the room moved.
+func (m *Manager) Restore(match func(name string) bool, snaps []*Snapshot) error {
+	for _, r := range m.matching(match) {
+		r.mu.Lock()
+		if !r.dead {
+			r.evict("room moved")
+			r.kill()
+			m.remove(r)
+		}
+		r.mu.Unlock()
+	}
+	for _, s := range snaps {
+		if !match(s.Room) {
+			return badSnapshot("room %q does not belong here", s.Room)
+		}
+		s.Presence = nil
+		if err := m.Install(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// matching returns the live rooms whose name match selects.
+func (m *Manager) matching(match func(name string) bool) []*room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*room
+	for name, r := range m.rooms {
+		if match(name) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// evict detaches every subscriber, each told KindLeft with CodeRoomMoved
+// and msg, and forgets every presence entry without a broadcast. r.mu is
+// held on entry.
+func (r *room) evict(msg string) {
+	left := &Event{Kind: KindLeft, Room: r.name, Epoch: r.epoch, Code: protocol.CodeRoomMoved, Msg: msg}
+	subs := r.list
+	for _, mem := range r.members {
+		mem.stopGrace()
+	}
+	r.subs = make(map[Subscriber]*attachment)
+	r.list = nil
+	r.members = make(map[string]*member)
+	r.observers = 0
+	for _, a := range subs {
+		a.sub.Deliver(left)
+	}
+}
