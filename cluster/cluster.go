@@ -31,6 +31,11 @@ type Config struct {
 	// Partitions is the number of partitions rooms hash into. Zero means
 	// DefaultPartitions. Every node of a cluster must use the same.
 	Partitions int
+	// Replicas is how many members replicate each partition (a consensus
+	// group; fewer while the cluster is smaller). Zero means 3.
+	Replicas int
+	// Timing is the raft clock. Zero fields take Timing's defaults.
+	Timing Timing
 	// LinkQueueMaxBytes bounds a peer link's outbound queue; a link that
 	// falls further behind is cut (and its peers resync). Zero means 64 MiB.
 	LinkQueueMaxBytes int
@@ -56,20 +61,19 @@ type Cluster struct {
 	rooms *room.Manager
 	ml    *Membership // nil for a cluster of one
 	edge  *edge
-	parts []sync.RWMutex // per partition: ops read-lock, handoff write-locks
+	repl  *replication
+	parts []sync.RWMutex // per partition: ops that checked this node serves it read-lock; losing it write-locks
 
-	mu       sync.Mutex
-	table    *Table
-	alive    map[string]bool  // nodes alive at the last refresh
-	pending  map[int]string   // partitions gained from a live node, not yet handed over
-	dones    map[int]doneMark // handovers finished by a node before we expected them
-	links    map[string]*link // by peer name
-	linkCh   chan struct{}    // closed (and replaced) whenever links change
-	dialing  map[string]bool
-	handoffs int // handoffs in progress
-	closed   bool
-	paused   bool                // tests: the membership view is frozen
-	orphans  map[string]orphaned // by peer: members whose link dropped, in grace
+	mu      sync.Mutex
+	table   *Table           // HRW over the serving members: each partition's target replicas
+	alive   map[string]bool  // nodes alive at the last refresh
+	links   map[string]*link // by peer name
+	linkCh  chan struct{}    // closed (and replaced) whenever links change
+	dialing map[string]bool
+	closed  bool
+	paused  bool                 // tests: the membership view is frozen
+	orphans map[string]orphaned  // by peer: members whose link dropped, in grace
+	lost    map[string]time.Time // by peer: when its link last failed
 
 	refreshCh chan struct{}
 	stop      chan struct{}
@@ -106,6 +110,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.RetryTimeout <= 0 {
 		cfg.RetryTimeout = 10 * time.Second
 	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 3
+	}
 	if cfg.Gossip != nil && (len(cfg.Secret) == 0 || cfg.HTTPAddr == "") {
 		return nil, errors.New("cluster: a clustered node needs a Secret and its HTTPAddr")
 	}
@@ -113,23 +120,25 @@ func New(cfg Config) (*Cluster, error) {
 		cfg: cfg, log: cfg.Logger, self: cfg.Node, rooms: cfg.Rooms,
 		parts:     make([]sync.RWMutex, cfg.Partitions),
 		alive:     map[string]bool{cfg.Node: true},
-		pending:   map[int]string{},
-		dones:     map[int]doneMark{},
 		links:     map[string]*link{},
 		linkCh:    make(chan struct{}),
 		dialing:   map[string]bool{},
 		orphans:   map[string]orphaned{},
+		lost:      map[string]time.Time{},
 		refreshCh: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
 	c.edge = newEdge(c)
-	c.table = NewTable([]string{c.self}, cfg.Partitions, 0)
+	incarnation := time.Now().UnixNano()
+	c.repl = newReplication(c, incarnation, cfg.Timing)
+	cfg.Rooms.Replicate(c.roomIdle)
+	c.table = NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
 	if cfg.Gossip != nil {
 		// A clustered node owns nothing until it has seen the membership.
-		c.table = NewTable(nil, cfg.Partitions, 0)
+		c.table = NewTable(nil, cfg.Partitions, cfg.Replicas-1)
 		g := *cfg.Gossip
 		g.NodeName = cfg.Node
-		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: time.Now().UnixNano(), State: StateServing}
+		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: StateServing}
 		g.OnChange = c.requestRefresh
 		if g.Logger == nil {
 			g.Logger = cfg.Logger
@@ -139,6 +148,15 @@ func New(cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.ml = ml
+	}
+	c.repl.start(2)
+	if cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
+		// A node with nobody to join is a cluster of its own: it is the
+		// one replica of every group, until others join it.
+		self := []uint64{c.repl.id}
+		c.repl.bootstrap(func(int) []uint64 { return self }, func(int) bool { return true })
+	}
+	if c.ml != nil {
 		c.wg.Add(1)
 		go c.refreshLoop()
 		c.requestRefresh()
@@ -156,14 +174,19 @@ func (c *Cluster) Placement() *Table {
 	return c.table
 }
 
-// Settled reports whether this node has no partition in motion: nothing
-// waiting to be handed over to it, nothing it is handing over, and no
-// member re-joining a moved room.
+// Settled reports whether this node has no partition in motion: every
+// partition has a leader it knows, each group this node leads has its
+// target replicas, and no member here is re-joining a moved room.
 func (c *Cluster) Settled() bool {
 	c.mu.Lock()
-	busy := len(c.pending) > 0 || c.handoffs > 0
+	t := c.table
 	c.mu.Unlock()
-	return !busy && !c.edge.moving()
+	for p := range c.cfg.Partitions {
+		if c.repl.leaderOf(p) == "" || !c.repl.settled(p, c.targetIDs(t, p)) {
+			return false
+		}
+	}
+	return !c.edge.moving()
 }
 
 // GossipAddr is the address the node gossips on ("" for a cluster of one).
@@ -175,8 +198,9 @@ func (c *Cluster) GossipAddr() string {
 }
 
 // Drain hands every room of this node to the others: the node marks itself
-// leaving, placement moves its partitions away, and Drain waits for the
-// handoffs (or ctx). A cluster of one has nothing to hand over.
+// leaving, every group it leads hands its leadership over and moves its
+// replica away, and Drain waits until this node leads none (or ctx). A
+// cluster of one has nothing to hand over.
 func (c *Cluster) Drain(ctx context.Context) error {
 	if c.ml == nil {
 		return nil
@@ -195,11 +219,7 @@ func (c *Cluster) Drain(ctx context.Context) error {
 	}
 	c.requestRefresh()
 	for {
-		c.mu.Lock()
-		owned := len(c.table.Owned(c.self))
-		busy := c.handoffs
-		c.mu.Unlock()
-		if owned == 0 && busy == 0 {
+		if c.repl.led() == 0 {
 			return nil
 		}
 		select {
@@ -223,6 +243,7 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		close(c.stop)
+		c.repl.close()
 		if c.ml != nil {
 			_ = c.ml.Leave(time.Second)
 			err = c.ml.Shutdown()

@@ -33,9 +33,10 @@ type edgeRoom struct {
 
 // member is one local subscriber in one room.
 type member struct {
-	e   *edge
-	sub room.Subscriber
-	req room.JoinRequest // what re-joins send (Presence kept current)
+	e       *edge
+	sub     room.Subscriber
+	req     room.JoinRequest // what re-joins send (Presence kept current)
+	firstID uint64           // the client's join request id, until its joined arrives
 
 	mu        sync.Mutex
 	owner     string // node it is registered at; "" while none
@@ -52,7 +53,7 @@ var _ room.Subscriber = (*member)(nil)
 func newEdge(c *Cluster) *edge { return &edge{c: c, rooms: map[string]*edgeRoom{}} }
 
 func (e *edge) add(req room.JoinRequest, sub room.Subscriber) *member {
-	m := &member{e: e, sub: sub, req: req}
+	m := &member{e: e, sub: sub, req: req, firstID: req.ID}
 	m.req.ID = 0 // re-joins carry no client request id
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -265,6 +266,12 @@ func (m *member) joined(ev *room.Event) {
 	rejoin := m.rejoining
 	m.rejoining = false
 	prevEpoch, prevLast := m.epoch, m.last
+	// A re-join of a member whose own join was never answered (the room
+	// moved meanwhile) answers that join: nothing was handed on yet.
+	first := rejoin && prevEpoch == ""
+	if first {
+		rejoin = false
+	}
 	lost := rejoin && (j.Reset || j.Epoch != prevEpoch)
 	if lost {
 		m.gone = true // nothing of the new room reaches the client before its own join
@@ -329,6 +336,27 @@ func (e *edge) ownerLost(owner string) {
 	}
 }
 
+// partitionLed moves the members of the rooms match selects that are
+// registered elsewhere than at leader, which now serves those rooms.
+func (e *edge) partitionLed(match func(string) bool, leader string) {
+	e.mu.Lock()
+	var ms []*member
+	for name, er := range e.rooms {
+		if !match(name) {
+			continue
+		}
+		for _, m := range er.members {
+			if o := m.ownerName(); o != "" && o != leader {
+				ms = append(ms, m)
+			}
+		}
+	}
+	e.mu.Unlock()
+	for _, m := range ms {
+		m.moved()
+	}
+}
+
 // rejoin registers m with its room's owner again, resuming from its last
 // seq. A member that cannot be re-homed in time is told unavailable.
 func (e *edge) rejoin(m *member) {
@@ -338,6 +366,8 @@ func (e *edge) rejoin(m *member) {
 	req := m.req
 	if m.epoch != "" {
 		req.Since = &protocol.Since{E: m.epoch, S: m.last}
+	} else {
+		req.ID = m.firstID // its answer is the client's join's
 	}
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RetryTimeout)

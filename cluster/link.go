@@ -156,7 +156,11 @@ func (l *link) call(ctx context.Context, f *linkFrame) (*linkFrame, error) {
 			return nil, errLinkClosed
 		}
 		if a.Err {
-			return a, protocol.NewError(a.Code, a.Msg)
+			pe := protocol.NewError(a.Code, a.Msg)
+			if a.Code == protocol.CodeRoomMoved && a.Owner != "" {
+				return a, &movedError{err: pe, leader: a.Owner}
+			}
+			return a, pe
 		}
 		return a, nil
 	case <-ctx.Done():
@@ -191,9 +195,22 @@ func (l *link) readLoop() {
 			}
 			switch f.T {
 			case lfRequest:
-				a := l.c.handleRequest(l, &f)
-				a.T, a.ID = lfAnswer, f.ID
-				l.send(a)
+				id := f.ID
+				reply := func(a *linkFrame) {
+					a.T, a.ID = lfAnswer, id
+					l.send(a)
+				}
+				if a := l.c.handleRequest(l, &f, reply); a != nil {
+					reply(a)
+				}
+			case lfRaft:
+				l.c.repl.receive(f.RM)
+			case lfLeader:
+				l.c.leaderAnnounced(l.peer, f.Part)
+			case lfQuiesce:
+				l.c.repl.sleepAll(f.Q)
+			case lfRemoved:
+				l.c.repl.removedFrom(f.Part, f.S, l.peer)
 			case lfAnswer:
 				l.mu.Lock()
 				ch := l.calls[f.ID]

@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
-	"github.com/gorilla/websocket"
-	"github.com/roomd/roomd/protocol"
 	"log/slog"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/roomd/roomd/protocol"
 )
 
 // The set of peer links: who dials whom, waiting for a link, and what
@@ -19,7 +22,12 @@ func (c *Cluster) linkTo(ctx context.Context, peer string) (*link, error) {
 		c.mu.Lock()
 		l := c.links[peer]
 		ch := c.linkCh
-		dial := l == nil && c.self < peer && !c.dialing[peer]
+		// A peer whose link just failed is likely dead (a crash is seen
+		// here long before membership says so): fail at once, so that the
+		// op is routed again (to the group's next leader) instead of
+		// waiting out the dial timeout. The refresh loop redials it.
+		suspect := l == nil && time.Since(c.lost[peer]) < suspectFor
+		dial := l == nil && !suspect && c.self < peer && !c.dialing[peer]
 		if dial {
 			c.dialing[peer] = true
 		}
@@ -32,7 +40,7 @@ func (c *Cluster) linkTo(ctx context.Context, peer string) (*link, error) {
 		if l != nil {
 			return l, nil
 		}
-		if gone {
+		if gone || suspect {
 			return nil, protocol.Errorf(protocol.CodeUnavailable, "node %s is gone", peer)
 		}
 		if dial {
@@ -65,6 +73,9 @@ func (c *Cluster) dialPeer(peer string) {
 	ws, err := c.dial(ctx, peer, n.Meta.HTTPAddr)
 	if err != nil {
 		c.log.Debug("dial peer failed", slog.String("peer", peer), slog.Any("err", err))
+		c.mu.Lock()
+		c.lost[peer] = time.Now()
+		c.mu.Unlock()
 		return
 	}
 	c.adoptLink(peer, ws)
@@ -89,7 +100,12 @@ func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
 		old.close()
 	}
 	go l.readLoop()
+	c.announceServed(l)
 }
+
+// suspectFor is how long after a link to a peer failed (or a dial) ops for
+// rooms served there fail at once rather than wait for a link.
+const suspectFor = 2 * time.Second
 
 func (c *Cluster) notifyLinksLocked() {
 	close(c.linkCh)
@@ -107,10 +123,12 @@ func (c *Cluster) linkClosed(l *link) {
 	c.mu.Lock()
 	if c.links[l.peer] == l {
 		delete(c.links, l.peer)
+		c.lost[l.peer] = time.Now()
 		c.notifyLinksLocked()
 	}
 	c.cfg.Metrics.LinkDown()
 	c.mu.Unlock()
+	c.repl.wakeLedBy(l.peer)
 	c.edge.ownerLost(l.peer)
 	c.requestRefresh()
 }

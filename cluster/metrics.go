@@ -1,13 +1,17 @@
 package cluster
 
+import "time"
+
 // Metrics receives the cluster layer's measurements. Config.Metrics nil
 // means none are kept. Methods must be cheap and safe for concurrent use.
 type Metrics interface {
 	// Forwarded counts a room op sent to its owner on another node.
 	Forwarded(op string)
-	// HandedOver counts rooms handed to another node (out) or installed
-	// from one (in).
-	HandedOver(direction string, rooms int)
+	// Committed observes how long a proposal this node made took to be
+	// committed and applied.
+	Committed(d time.Duration)
+	// LeaderChanged counts a group this node started or stopped leading.
+	LeaderChanged()
 	// LinkUp and LinkDown count peer links opened and lost.
 	LinkUp()
 	LinkDown()
@@ -15,7 +19,8 @@ type Metrics interface {
 
 type noMetrics struct{}
 
-func (noMetrics) Forwarded(string)       {}
-func (noMetrics) HandedOver(string, int) {}
-func (noMetrics) LinkUp()                {}
-func (noMetrics) LinkDown()              {}
+func (noMetrics) Forwarded(string)        {}
+func (noMetrics) Committed(time.Duration) {}
+func (noMetrics) LeaderChanged()          {}
+func (noMetrics) LinkUp()                 {}
+func (noMetrics) LinkDown()               {}

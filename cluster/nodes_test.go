@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("ROOMD_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+	}
 	metrics := &countingMetrics{}
 	rooms, err := room.New(room.Config{PresenceGrace: 3 * time.Second})
 	if err != nil {
@@ -121,7 +125,13 @@ func waitConverged(t *testing.T, nodes ...*node) {
 				return fmt.Errorf("%s has another placement", n.name)
 			}
 			if !n.cl.Settled() {
-				return fmt.Errorf("%s still has handoffs under way", n.name)
+				var states []string
+				if p := cluster.StuckPartition(n.cl); p >= 0 {
+					for _, o := range nodes {
+						states = append(states, cluster.GroupState(o.cl, p))
+					}
+				}
+				return fmt.Errorf("%s is not settled: %s\n%s", n.name, cluster.Unsettled(n.cl), strings.Join(states, "\n"))
 			}
 		}
 		return nil
@@ -369,19 +379,14 @@ func sseEvents(t *testing.T, url string) <-chan [2]string {
 
 // countingMetrics counts what the cluster layer reports.
 type countingMetrics struct {
-	forwarded, handedOut, handedIn, linksUp, linksDown atomic.Int64
+	forwarded, committed, leaderChanges, linksUp, linksDown atomic.Int64
 }
 
-func (m *countingMetrics) Forwarded(string) { m.forwarded.Add(1) }
-func (m *countingMetrics) HandedOver(dir string, n int) {
-	if dir == "out" {
-		m.handedOut.Add(int64(n))
-	} else {
-		m.handedIn.Add(int64(n))
-	}
-}
-func (m *countingMetrics) LinkUp()   { m.linksUp.Add(1) }
-func (m *countingMetrics) LinkDown() { m.linksDown.Add(1) }
+func (m *countingMetrics) Forwarded(string)        { m.forwarded.Add(1) }
+func (m *countingMetrics) Committed(time.Duration) { m.committed.Add(1) }
+func (m *countingMetrics) LeaderChanged()          { m.leaderChanges.Add(1) }
+func (m *countingMetrics) LinkUp()                 { m.linksUp.Add(1) }
+func (m *countingMetrics) LinkDown()               { m.linksDown.Add(1) }
 
 // checkFor polls a condition instead of sleeping (internal/testutil).
 var checkFor = testutil.CheckFor

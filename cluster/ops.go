@@ -24,7 +24,7 @@ func (c *Cluster) Join(ctx context.Context, req room.JoinRequest, sub room.Subsc
 func (c *Cluster) joinAt(ctx context.Context, m *member, req room.JoinRequest) error {
 	return c.do(ctx, opJoin, req.Room, func() error {
 		m.setOwner(c.self)
-		return c.rooms.Join(req, m)
+		return c.joinHere(ctx, req, m)
 	}, func(l *link, owner string) error {
 		m.setOwner(owner)
 		_, err := l.call(ctx, &linkFrame{Op: opJoin, R: req.Room, C: req.Conn, U: req.User, I: req.Info,
@@ -51,7 +51,7 @@ func (c *Cluster) leave(name string, sub room.Subscriber, grace bool) {
 func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64, error) {
 	var seq uint64
 	err := c.doAs(ctx, opPub, req.Room, req.Conn, func() (err error) {
-		seq, err = c.rooms.Publish(req)
+		seq, err = c.write(ctx, req.Room, func() (*room.Command, uint64, error) { return c.rooms.PreparePublish(req) })
 		return err
 	}, func(l *link, owner string) error {
 		a, err := l.call(ctx, &linkFrame{Op: opPub, R: req.Room, C: req.Conn, U: req.User, D: req.Data,
@@ -67,7 +67,10 @@ func (c *Cluster) Publish(ctx context.Context, req room.PublishRequest) (uint64,
 func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, error) {
 	var seq uint64
 	err := c.doAs(ctx, opSet, req.Room, req.Conn, func() (err error) {
-		seq, err = c.rooms.SetState(req)
+		seq, err = c.write(ctx, req.Room, func() (*room.Command, uint64, error) {
+			cmd, err := c.rooms.PrepareSet(req)
+			return cmd, 0, err
+		})
 		return err
 	}, func(l *link, owner string) error {
 		a, err := l.call(ctx, &linkFrame{Op: opSet, R: req.Room, C: req.Conn, U: req.User, K: req.Key,
@@ -82,7 +85,7 @@ func (c *Cluster) SetState(ctx context.Context, req room.SetRequest) (uint64, er
 
 func (c *Cluster) UpdatePresence(ctx context.Context, req room.PresenceRequest) error {
 	err := c.doAs(ctx, opPres, req.Room, req.Conn, func() error {
-		return c.rooms.UpdatePresence(req)
+		return c.local(req.Room, func() error { return c.rooms.UpdatePresence(req) })
 	}, func(l *link, owner string) error {
 		_, err := l.call(ctx, &linkFrame{Op: opPres, R: req.Room, C: req.Conn, D: req.Data, Owner: owner})
 		return err
@@ -98,7 +101,7 @@ func (c *Cluster) Settings(name string) room.Namespace { return c.rooms.Settings
 // remoteRead runs a read op at the owner and decodes its body into v.
 func (c *Cluster) remoteRead(ctx context.Context, f linkFrame, v any, here func() error) (bool, error) {
 	found := true
-	err := c.do(ctx, f.Op, f.R, here, func(l *link, owner string) error {
+	err := c.do(ctx, f.Op, f.R, func() error { return c.local(f.R, here) }, func(l *link, owner string) error {
 		g := f
 		g.Owner = owner
 		a, err := l.call(ctx, &g)
@@ -207,8 +210,10 @@ func (c *Cluster) History(ctx context.Context, name string, since uint64, limit 
 func (c *Cluster) Kick(ctx context.Context, name, user string, code protocol.Code, msg string) (int, error) {
 	var n int
 	err := c.do(ctx, opKick, name, func() error {
-		n = c.rooms.Kick(name, user, code, msg)
-		return nil
+		return c.local(name, func() error {
+			n = c.rooms.Kick(name, user, code, msg)
+			return nil
+		})
 	}, func(l *link, owner string) error {
 		a, err := l.call(ctx, &linkFrame{Op: opKick, R: name, U: user, Code: code, Msg: msg, Owner: owner})
 		if err == nil {
@@ -259,11 +264,16 @@ func (c *Cluster) Rooms(ctx context.Context, prefix string) ([]RoomInfo, error) 
 
 func (c *Cluster) Members(ctx context.Context) []NodeInfo {
 	if c.ml == nil {
-		return []NodeInfo{{Name: c.self, Addr: c.cfg.HTTPAddr, State: "alive", Rooms: len(c.localRooms("")), Partitions: c.cfg.Partitions, Self: true}}
+		led, followed := c.repl.counts()
+		return []NodeInfo{{Name: c.self, Addr: c.cfg.HTTPAddr, State: "alive", Rooms: len(c.localRooms("")),
+			Partitions: led, Self: true, Led: led, Followed: followed, Settled: c.Settled()}}
 	}
-	c.mu.Lock()
-	t := c.table
-	c.mu.Unlock()
+	led := map[string]int{}
+	for p := range c.cfg.Partitions {
+		if name := c.repl.leaderOf(p); name != "" {
+			led[name]++
+		}
+	}
 	var out []NodeInfo
 	for _, n := range c.ml.Nodes() {
 		state := "alive"
@@ -273,11 +283,12 @@ func (c *Cluster) Members(ctx context.Context) []NodeInfo {
 		case n.Meta.State == StateLeaving:
 			state = "leaving"
 		}
-		owned := 0
-		for range t.Owned(n.Name) {
-			owned++
+		info := NodeInfo{Name: n.Name, Addr: n.Meta.HTTPAddr, State: state, Self: n.Name == c.self, Partitions: led[n.Name]}
+		if info.Self {
+			s := c.repl.stats()
+			info.Led, info.Followed, info.Asleep = s.led, s.followed, s.asleep
+			info.Settled = c.Settled()
 		}
-		info := NodeInfo{Name: n.Name, Addr: n.Meta.HTTPAddr, State: state, Self: n.Name == c.self, Partitions: owned}
 		if n.Name == c.self {
 			info.Rooms = len(c.localRooms(""))
 		} else if n.Alive {

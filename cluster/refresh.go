@@ -18,7 +18,7 @@ func (c *Cluster) requestRefresh() {
 
 func (c *Cluster) refreshLoop() {
 	defer c.wg.Done()
-	tick := time.NewTicker(time.Second) // also retries links and stale pendings
+	tick := time.NewTicker(250 * time.Millisecond) // also retries links and moves replicas on
 	defer tick.Stop()
 	for {
 		select {
@@ -31,39 +31,30 @@ func (c *Cluster) refreshLoop() {
 	}
 }
 
-// refresh rebuilds the placement table from membership, starts the
-// handoffs of partitions this node lost, marks those it gained, reacts to
-// nodes that died, and makes sure links to peers are up.
+// refresh rebuilds the placement table (each partition's target replicas)
+// from membership, moves the groups this node leads toward their targets,
+// reacts to nodes that died, and makes sure links to peers are up.
 func (c *Cluster) refresh() {
 	if c.ml == nil {
+		c.repl.reconcile(func(p int) []uint64 { return []uint64{c.repl.id} }, map[uint64]bool{c.repl.id: true})
 		return
 	}
 	serving := c.ml.Serving()
 	nodes := c.ml.Nodes()
 	alive := map[string]bool{}
+	aliveIDs := map[uint64]bool{c.repl.id: true}
 	for _, n := range nodes {
 		if n.Alive {
 			alive[n.Name] = true
+			aliveIDs[replicaID(n.Name, n.Meta.Incarnation)] = true
 		}
 	}
-	next := NewTable(serving, c.cfg.Partitions, 0)
+	next := NewTable(serving, c.cfg.Partitions, c.cfg.Replicas-1)
 
 	c.mu.Lock()
 	if c.closed || c.paused {
 		c.mu.Unlock()
 		return
-	}
-	prev := c.table
-	if len(prev.Members()) == 0 {
-		// This node's first view: what it gains, it gains from the owners
-		// the others had without it.
-		var others []string
-		for _, name := range serving {
-			if name != c.self {
-				others = append(others, name)
-			}
-		}
-		prev = NewTable(others, c.cfg.Partitions, 0)
 	}
 	var died []string
 	for name := range c.alive {
@@ -75,51 +66,43 @@ func (c *Cluster) refresh() {
 		c.notifyLinksLocked() // waiters for a link to a dead node give up
 	}
 	c.alive = alive
-	var lost []Move
-	if next.Version() != prev.Version() {
-		for _, mv := range Moves(prev, next) {
-			switch {
-			case mv.To == c.self && mv.From != "" && alive[mv.From]:
-				if d, ok := c.dones[mv.Partition]; ok && d.from == mv.From && time.Since(d.at) < doneTTL {
-					delete(c.dones, mv.Partition)
-				} else {
-					c.pending[mv.Partition] = mv.From
-				}
-			case mv.From == c.self && mv.To != "":
-				delete(c.pending, mv.Partition)
-				lost = append(lost, mv)
-			}
-		}
-		c.table = next
-		c.log.Info("placement changed", slog.Int("members", len(serving)), slog.Int("partitions_lost", len(lost)))
+	if next.Version() != c.table.Version() {
+		c.log.Info("placement changed", slog.Int("members", len(serving)))
 	}
-	// A partition waiting on a node that died will never be handed over.
-	for p, from := range c.pending {
-		if !alive[from] || next.Owner(p) != c.self {
-			delete(c.pending, p)
-		}
-	}
-	c.handoffs += len(lost)
-	for p, d := range c.dones {
-		if time.Since(d.at) >= doneTTL {
-			delete(c.dones, p)
-		}
-	}
+	c.table = next
 	c.mu.Unlock()
 
+	c.repl.setMembers(nodes)
 	for _, name := range died {
 		c.log.Warn("node is gone", slog.String("node", name))
+		c.repl.wakeLedBy(name)
 		c.leaveOrphans(name)
 		if l := c.linkOf(name); l != nil {
 			l.close()
 		}
 		c.edge.ownerLost(name)
 	}
-	for _, mv := range lost {
-		c.wg.Add(1)
-		go c.handOff(mv)
-	}
+	c.repl.reconcile(func(p int) []uint64 { return c.targetIDs(next, p) }, aliveIDs)
 	c.ensureLinks(nodes)
+}
+
+// targetIDs returns the replica IDs of partition p's target replicas in t,
+// best first; a member whose incarnation is unknown is left out.
+func (c *Cluster) targetIDs(t *Table, p int) []uint64 {
+	names := append([]string{t.Owner(p)}, t.Replicas(p)...)
+	out := make([]uint64, 0, len(names))
+	for _, name := range names {
+		switch {
+		case name == "":
+		case name == c.self:
+			out = append(out, c.repl.id)
+		case c.ml != nil:
+			if n, ok := c.ml.Node(name); ok {
+				out = append(out, replicaID(name, n.Meta.Incarnation))
+			}
+		}
+	}
+	return out
 }
 
 // orphaned are the members a peer had here when its link dropped: they are
@@ -160,15 +143,6 @@ func (c *Cluster) leaveOrphans(peer string) {
 		c.rooms.EndGrace(k.room, k.conn)
 	}
 }
-
-// doneMark remembers a handover that finished before this node saw the
-// move; it counts for doneTTL.
-type doneMark struct {
-	from string
-	at   time.Time
-}
-
-const doneTTL = 30 * time.Second
 
 // alive reports whether a node was alive at the last refresh.
 func (c *Cluster) aliveNode(name string) bool {

@@ -53,7 +53,15 @@ type NodeInfo struct {
 	Addr  string `json:"addr,omitempty"` // HTTP address others reach it on
 	State string `json:"state"`          // alive, leaving or dead
 	Rooms int    `json:"rooms"`          // rooms it owns
-	// Partitions is how many partitions placement gives it.
+	// Partitions is how many partitions it leads, as this node knows.
 	Partitions int  `json:"partitions"`
 	Self       bool `json:"self"`
+	// Led and Followed count the groups it leads and follows (known for
+	// the node answering only).
+	Led      int `json:"groups_led,omitempty"`
+	Followed int `json:"groups_followed,omitempty"`
+	Asleep   int `json:"groups_asleep,omitempty"` // quiesced: idle, costing nothing
+	// Settled is, for the node answering, whether every partition has a
+	// leader it knows and every group it leads has its target replicas.
+	Settled bool `json:"settled,omitempty"`
 }

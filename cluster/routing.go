@@ -3,33 +3,94 @@ package cluster
 import (
 	"context"
 	"errors"
-	"github.com/roomd/roomd/protocol"
 	"time"
+
+	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
 )
 
 // Where an op goes: the owner of its room's partition, here or over a
 // link, with retries while the room moves.
 
-// route returns the owner of a room in this node's view.
+// route returns the node serving a room in this node's view: the leader of
+// its partition's group, else the partition's preferred replica.
 func (c *Cluster) route(roomName string) (part int, owner string) {
+	p := PartitionOf(roomName, c.cfg.Partitions)
+	if name := c.repl.leaderOf(p); name != "" && (name == c.self || c.aliveNode(name)) {
+		return p, name
+	}
 	c.mu.Lock()
 	t := c.table
 	c.mu.Unlock()
-	return t.OwnerOf(roomName)
+	return p, t.Owner(p)
 }
 
-// serving reports whether this node serves partition p now. c.parts[p]
-// is held (read or write) by the caller.
+// servingErr is nil when this node serves partition p now: its replica
+// leads the group and has applied everything committed before its term.
+// c.parts[p] is held (read or write) by the caller.
 func (c *Cluster) servingErr(p int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.table.Owner(p) != c.self {
-		return protocol.NewError(protocol.CodeRoomMoved, "this node does not own the room")
+	g := c.repl.group(p)
+	if g == nil {
+		if c.repl.leaderOf(p) != "" {
+			return protocol.NewError(protocol.CodeRoomMoved, "another node leads this room's partition")
+		}
+		return protocol.NewError(protocol.CodeUnavailable, "this room's partition has no leader now")
 	}
-	if _, ok := c.pending[p]; ok {
-		return protocol.NewError(protocol.CodeUnavailable, "the room is moving here")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.serving {
+		return nil
 	}
-	return nil
+	return g.notServingLocked()
+}
+
+// propose prepares a durable write here and appends its command to the
+// partition's log. It returns the waiter for the commit, or, for a write
+// that needs none (ephemeral, or a known idempotency key), its result.
+func (c *Cluster) propose(roomName string, prepare func() (*room.Command, uint64, error)) (*waiter, uint64, error) {
+	var (
+		w   *waiter
+		seq uint64
+	)
+	err := c.local(roomName, func() error {
+		cmd, s, err := prepare()
+		if err != nil || cmd == nil {
+			seq = s
+			return err
+		}
+		g := c.repl.group(PartitionOf(roomName, c.cfg.Partitions))
+		if g == nil {
+			return protocol.NewError(protocol.CodeUnavailable, "this room's partition has no leader now")
+		}
+		w, err = g.propose(cmd)
+		return err
+	})
+	return w, seq, err
+}
+
+// write is propose, then the wait for the commit.
+func (c *Cluster) write(ctx context.Context, roomName string, prepare func() (*room.Command, uint64, error)) (uint64, error) {
+	w, seq, err := c.propose(roomName, prepare)
+	if err != nil || w == nil {
+		return seq, err
+	}
+	return w.wait(ctx)
+}
+
+// joinHere joins sub to a room this node serves, creating the room (a
+// committed CmdCreate) when it does not exist.
+func (c *Cluster) joinHere(ctx context.Context, req room.JoinRequest, sub room.Subscriber) error {
+	for {
+		err := c.local(req.Room, func() error { return c.rooms.Join(req, sub) })
+		if err != room.ErrNoRoom {
+			return err
+		}
+		if _, err := c.write(ctx, req.Room, func() (*room.Command, uint64, error) {
+			return room.NewCreate(req.Room), 0, nil
+		}); err != nil {
+			return err
+		}
+	}
 }
 
 // local runs fn for a room this node owns, with its partition read-locked,
@@ -63,11 +124,15 @@ func (c *Cluster) doAs(ctx context.Context, op, roomName, conn string, here func
 		case owner == "":
 			err = protocol.NewError(protocol.CodeUnavailable, "no node serves rooms now")
 		case owner == c.self:
-			err = c.local(roomName, here)
+			err = here()
 		default:
 			var l *link
 			if l, err = c.linkTo(ctx, owner); err == nil {
 				err = there(l, owner)
+			}
+			var moved *movedError
+			if errors.As(err, &moved) && moved.leader != "" {
+				c.repl.hint(PartitionOf(roomName, c.cfg.Partitions), moved.leader)
 			}
 			c.cfg.Metrics.Forwarded(op)
 		}

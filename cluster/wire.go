@@ -16,6 +16,10 @@ const (
 	lfRequest = "q"
 	lfAnswer  = "a"
 	lfEvent   = "e"
+	lfRaft    = "r" // raft messages (RM), batched
+	lfLeader  = "l" // the sender now leads partition Part
+	lfRemoved = "x" // replica S of partition Part was removed from its group
+	lfQuiesce = "z" // the groups in Q sleep (quiesce.go)
 )
 
 // Link ops.
@@ -32,8 +36,6 @@ const (
 	opHistory  = "history"
 	opKick     = "kick"
 	opRooms    = "rooms"
-	opInstall  = "install"
-	opDone     = "done"
 )
 
 // linkFrame is one frame on a peer link. Unused keys stay empty.
@@ -64,6 +66,8 @@ type linkFrame struct {
 	Epoch string          `msgpack:"ep,omitempty"`
 	F     []byte          `msgpack:"f,omitempty"` // an event's encoded frame
 	B     []byte          `msgpack:"b,omitempty"` // an op's encoded body
+	RM    []raftWire      `msgpack:"rm,omitempty"`
+	Q     []quiesceWire   `msgpack:"q,omitempty"`
 }
 
 // joinedWire carries a room.Joined over a link.

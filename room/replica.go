@@ -128,3 +128,11 @@ func (r *room) evict(msg string) {
 		a.sub.Deliver(left)
 	}
 }
+
+// Replicate makes the Manager a replica of a log of Commands (command.go):
+// Config.Replicated, with onIdle as Config.OnIdle. It must be called before
+// the Manager is used.
+func (m *Manager) Replicate(onIdle func(room, epoch string, seq uint64)) {
+	m.cfg.Replicated = true
+	m.cfg.OnIdle = onIdle
+}

@@ -34,7 +34,9 @@ type Prometheus struct {
 	latency                    prometheus.Histogram
 	authFailures, errors, byes *prometheus.CounterVec
 	api                        *prometheus.CounterVec
-	forwarded, handedOver      *prometheus.CounterVec
+	forwarded                  *prometheus.CounterVec
+	commit                     prometheus.Histogram
+	leaderChanges              prometheus.Counter
 	peerLinks                  prometheus.Gauge
 	peerLinkDrops              prometheus.Counter
 }
@@ -102,7 +104,11 @@ func NewPrometheus() *Prometheus {
 	p.byes = vec("byes_total", "Connections closed by the server, by code name.", "code")
 	p.api = vec("api_requests_total", "HTTP API requests by route and status.", "route", "status")
 	p.forwarded = vec("forwarded_ops_total", "Room ops sent to their owner on another node, by op.", "op")
-	p.handedOver = vec("handoff_rooms_total", "Rooms handed to another node (out) or installed from one (in).", "direction")
+	p.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "roomd_commit_seconds",
+		Help:    "Time from proposing a durable room change to its commit and apply, on the leader.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}})
+	f(p.commit)
+	p.leaderChanges = counter("raft_leader_changes_total", "Partitions this node started or stopped leading.")
 	p.peerLinks = gauge("peer_links", "Open links to other nodes.")
 	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
 	return p
@@ -163,9 +169,8 @@ func (p *Prometheus) APIRequest(route string, status int) {
 
 func (p *Prometheus) Forwarded(op string) { p.forwarded.WithLabelValues(op).Inc() }
 
-func (p *Prometheus) HandedOver(direction string, rooms int) {
-	p.handedOver.WithLabelValues(direction).Add(float64(rooms))
-}
+func (p *Prometheus) Committed(d time.Duration) { p.commit.Observe(d.Seconds()) }
+func (p *Prometheus) LeaderChanged()            { p.leaderChanges.Inc() }
 
 func (p *Prometheus) LinkUp()   { p.peerLinks.Inc() }
 func (p *Prometheus) LinkDown() { p.peerLinks.Dec(); p.peerLinkDrops.Inc() }

@@ -26,6 +26,7 @@ func TestTricklingClientIsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = cl.Shutdown(context.Background()) }()
 	srv, err := New(Config{Router: cl, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReadHeaderTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,7 @@ func Start(t testing.TB, name string, edit func(*server.Config)) (string, *serve
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		hs.Close()
+		_ = router.Shutdown(ctx)
 		rooms.Close()
 	})
 	return hs.URL, srv
