@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
 	"syscall"
@@ -105,8 +106,7 @@ func appendFrameHeader(h []byte, n int) []byte {
 	case n <= 0xFFFF:
 		return append(h, 0x82, 126, byte(n>>8), byte(n))
 	}
-	return append(h, 0x82, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return binary.BigEndian.AppendUint64(append(h, 0x82, 127), uint64(n))
 }
 
 // addQueued adjusts the queued byte counts. s.mu held.
