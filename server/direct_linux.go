@@ -6,7 +6,7 @@ import "golang.org/x/sys/unix"
 
 // smallWrite is the most a write copies into one buffer for write(2)
 // rather than hand to writev as two: copying a few hundred bytes costs less
-// than what writev adds over write(2) (docs/BENCHMARKS.md, "what we tried").
+// than what writev adds over write(2) (docs/BENCHMARKS.md, "What we tried").
 const smallWrite = 512
 
 // writev writes a header and a body (either may be empty) to a

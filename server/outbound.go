@@ -365,8 +365,8 @@ func batchEnd(batch []outItem, start int) (end, size int) {
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits: an
-// idle connection holds no writer. (A writer that lingered for more was
-// measured: it saved nothing, the write syscall dominates.)
+// idle connection holds no writer. (A writer that lingered for more saved
+// nothing: docs/BENCHMARKS.md, "What we tried".)
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
 	var batch []outItem
