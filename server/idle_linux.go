@@ -14,7 +14,9 @@ const canIdleShallow = true
 
 // peek copies up to len(b) bytes of what the socket holds without taking
 // them; n is 0 when nothing is there yet (or the peer closed: then ok is
-// false too, and the normal read path finds out why).
+// false too, and the normal read path finds out why). unix.Recvfrom
+// allocates the sender's address it returns (unused here on a connected
+// socket): one small allocation per wait, against a message read's many.
 func peek(fd uintptr, b []byte) (n int, ok bool) {
 	n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	if err == unix.EAGAIN || err == unix.EINTR {
