@@ -22,7 +22,7 @@ import (
 func smallBuffers(opt int) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 8<<10) })
+		err := c.Control(func(fd uintptr) { serr = setBufSize(fd, opt, 8<<10) })
 		if err != nil {
 			return err
 		}
@@ -36,7 +36,7 @@ func smallBuffers(opt int) func(network, address string, c syscall.RawConn) erro
 // receive buffer: a client that stops reading there is felt at once.
 func slowListener(t *testing.T, ts *testServer) (string, *net.Dialer) {
 	t.Helper()
-	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
+	lc := net.ListenConfig{Control: smallBuffers(soSndBuf)}
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func slowListener(t *testing.T, ts *testServer) (string, *net.Dialer) {
 	slowSrv.Listener = ln
 	slowSrv.Start()
 	t.Cleanup(slowSrv.Close)
-	return slowSrv.URL, &net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
+	return slowSrv.URL, &net.Dialer{Control: smallBuffers(soRcvBuf)}
 }
 
 func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {

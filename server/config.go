@@ -122,9 +122,8 @@ type Config struct {
 	// (and raw SSE streams' events) in parallel, without blocking. Zero
 	// means half the cores (GOMAXPROCS / 2, at least 1), read again at each
 	// burst: a write is mostly the kernel's work, and the other cores are
-	// left to reading, publishing and the network's receive side. On M1,
-	// two cores shared with the load generator, one flusher cost ≈ 10 %
-	// less CPU per delivery than two, at the same latency.
+	// left to reading, publishing and the network's receive side
+	// (measured: docs/BENCHMARKS.md, "What we tried").
 	Flushers int
 }
 

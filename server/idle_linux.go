@@ -4,7 +4,8 @@ package server
 
 import (
 	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // canIdleShallow reports that this platform can wait for a connection's
@@ -13,17 +14,18 @@ const canIdleShallow = true
 
 // peek copies up to len(b) bytes of what the socket holds without taking
 // them; n is 0 when nothing is there yet (or the peer closed: then ok is
-// false too, and the normal read path finds out why).
+// false too, and the normal read path finds out why). unix.Recvfrom
+// allocates the sender's address it returns (unused here on a connected
+// socket): one small allocation per wait, against a message read's many.
 func peek(fd uintptr, b []byte) (n int, ok bool) {
-	r, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	if errno == syscall.EAGAIN || errno == syscall.EINTR {
+	n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if err == unix.EAGAIN || err == unix.EINTR {
 		return 0, true
 	}
-	if errno != 0 || r == 0 {
+	if err != nil || n == 0 {
 		return 0, false
 	}
-	return int(r), true
+	return n, true
 }
 
 // waitReadable blocks, in a shallow frame, until the socket holds bytes
@@ -52,8 +54,8 @@ func takePong(rc syscall.RawConn) bool {
 		if buf[1]&0x7F > 125 || n < size {
 			return true
 		}
-		r, _, errno := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(size))
-		took = errno == 0 && int(r) == size
+		r, err := unix.Read(int(fd), buf[:size])
+		took = err == nil && r == size
 		return true
 	})
 	return took

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
 	"syscall"
@@ -105,8 +106,7 @@ func appendFrameHeader(h []byte, n int) []byte {
 	case n <= 0xFFFF:
 		return append(h, 0x82, 126, byte(n>>8), byte(n))
 	}
-	return append(h, 0x82, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return binary.BigEndian.AppendUint64(append(h, 0x82, 127), uint64(n))
 }
 
 // addQueued adjusts the queued byte counts. s.mu held.
@@ -365,8 +365,8 @@ func batchEnd(batch []outItem, start int) (end, size int) {
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits: an
-// idle connection holds no writer. (A writer that lingered for more was
-// measured: it saved nothing, the write syscall dominates.)
+// idle connection holds no writer. (A writer that lingered for more saved
+// nothing: docs/BENCHMARKS.md, "What we tried".)
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
 	var batch []outItem

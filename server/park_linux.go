@@ -4,7 +4,8 @@ package server
 
 import (
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/roomd/roomd/internal/epoll"
 )
@@ -27,7 +28,7 @@ type parker struct {
 }
 
 // parkEvents: readable, or the peer gone; one shot, re-armed by rearm.
-const parkEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+const parkEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // park puts a session's (or stream's) socket in the set; false when it
 // cannot (the caller keeps reading in its goroutine, which ends after a

@@ -209,8 +209,8 @@ func (ss *session) run() {
 // serve reads messages until the connection ends (then the session leaves
 // its rooms and is gone) or until it parks: idle for ParkAfter, it hands its
 // socket to the server's parker and the goroutine ends; bytes arriving call
-// serve again in a new one (park.go). The session holds its count in the
-// server's wait group throughout.
+// serve again in a new one (idle.go; the parker is park_linux.go). The
+// session holds its count in the server's wait group throughout.
 func (ss *session) serve() {
 	cfg := &ss.srv.cfg
 	if ss.br != nil && ss.br.Size() == 0 {

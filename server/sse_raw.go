@@ -25,7 +25,9 @@ import (
 // handler's goroutine stays, blocked in a read of the socket: a stream's
 // client sends nothing, so that read ends only when the client goes (or the
 // stream is closed from here); its timeout is the ": ping" interval.
-// Elsewhere (TLS, HTTP/2, other platforms) stream writes as before.
+// Elsewhere (TLS, HTTP/2, platforms without canIdleShallow) the handler's
+// goroutine writes the stream through net/http's ResponseWriter, flushing
+// each batch (sse_observer.go).
 
 // rawStream is what an observer holds once it writes its own response.
 type rawStream struct {

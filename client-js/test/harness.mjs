@@ -253,4 +253,14 @@ export class NodeEventSource {
   }
 }
 
-export const haveChromium = () => existsSync(process.env.CHROMIUM || '/usr/bin/chromium');
+/** The Chromium the browser tests drive: $CHROMIUM, else /usr/bin/chromium. */
+export const chromiumPath = () => process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** Throws, in one line, how to get Chromium when it is not where the tests look. */
+export function needChromium() {
+  const path = chromiumPath();
+  if (!existsSync(path)) {
+    throw new Error(`Chromium not found at ${path}: install it (Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium) or set CHROMIUM=/path/to/chromium`);
+  }
+  return path;
+}

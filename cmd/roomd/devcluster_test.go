@@ -91,9 +91,7 @@ func TestDevCluster(t *testing.T) {
 
 	// A node killed is reported; the others find it dead (or, later,
 	// forget it).
-	if err := syscall.Kill(pids["dev-1"], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	sendSignal(t, pids["dev-1"], syscall.SIGKILL)
 	checkFor(t, 15*time.Second, func() error {
 		got, err := members(httpPorts[0])
 		if err != nil {
@@ -132,7 +130,7 @@ func TestDevCluster(t *testing.T) {
 		t.Errorf("dev-2 stopped at line %d, dev-0 at %d: want the last started first", s2, s0)
 	}
 	for name, pid := range pids {
-		if err := syscall.Kill(pid, 0); err == nil {
+		if processRuns(pid) {
 			t.Errorf("%s (pid %d) still runs", name, pid)
 		}
 	}

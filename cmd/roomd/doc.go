@@ -3,11 +3,12 @@
 //	roomd [serve] [flags]     run a node
 //	roomd token [flags]       mint a token for a user
 //	roomd config check FILE   validate a configuration file
+//	roomd bench [flags]       load nodes, measure loss, order and latency
 //	roomd dev-cluster [-n 3]  run a local cluster of n nodes
 //	roomd version             print the version
 //
-// One file per subcommand (serve.go, token.go, configcmd.go, devcluster.go,
-// version.go); the configuration (config.go, settings.go, load.go,
+// One file per subcommand (serve.go, token.go, configcmd.go, bench.go,
+// devcluster.go, version.go); the configuration (config.go, settings.go, load.go,
 // flags.go) is one table of settings read from, in rising precedence,
 // defaults, a YAML file (--config, ROOMD_CONFIG), ROOMD_* variables and
 // flags, and cluster.go turns its cluster keys into the cluster layer's

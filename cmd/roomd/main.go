@@ -55,6 +55,7 @@ Usage:
   roomd [serve] [flags]     run a node (roomd serve -h lists every setting)
   roomd token [flags]       mint a token for a user (roomd token -h)
   roomd config check FILE   validate a configuration file, print the effective one
+  roomd bench [flags]       load nodes over real sockets, measure loss, order and latency (roomd bench -h)
   roomd dev-cluster [-n 3]  run a local cluster of n nodes to try it out (roomd dev-cluster -h)
   roomd version             print the version
   roomd help                this help

@@ -297,9 +297,7 @@ func TestServeTLSAndReload(t *testing.T) {
 	keyB = writeECKey(t, pubFile)
 	signal.Notify(n.hup, syscall.SIGHUP)
 	defer signal.Stop(n.hup)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	sendSignal(t, os.Getpid(), syscall.SIGHUP)
 	checkFor(t, 5*time.Second, func() error {
 		got, err := servedSerial(addr)
 		if err != nil {
@@ -489,18 +487,14 @@ func TestServeCommandSignals(t *testing.T) {
 		t.Errorf("/v1/info %+v: want node cli-node (flag over file), dev", info)
 	}
 
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	sendSignal(t, os.Getpid(), syscall.SIGHUP)
 	checkFor(t, 5*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "nothing to reload") {
 			return errors.New("SIGHUP not handled")
 		}
 		return nil
 	})
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	sendSignal(t, os.Getpid(), syscall.SIGTERM)
 	select {
 	case code := <-done:
 		if code != 0 {

@@ -9,9 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -189,15 +187,15 @@ func (r *runner) floorWrite(ctx context.Context, writers []*floorWriter, start, 
 		frame = appendWSFrame(frame[:0], protocol.MustEncode(&msg))
 		st.frameBytes = len(frame)
 		for _, fd := range w.fds {
-			_, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)))
+			_, err := unix.Write(fd, frame)
 			switch {
-			case errno == syscall.EAGAIN:
+			case err == unix.EAGAIN:
 				if measuring {
 					st.wouldBlock++
 				}
 				r.errs.add("floor:would_block")
-			case errno != 0:
-				r.errs.add("floor:write:" + errno.Error())
+			case err != nil:
+				r.errs.add("floor:write:" + err.Error())
 			}
 			if measuring {
 				st.writes++

@@ -72,7 +72,7 @@ func schedBatchChild(t *testing.T) {
 // malformed ones without reading past them.
 func TestArrivalStamp(t *testing.T) {
 	ts := unix.Timespec{Sec: 1_795_000_000, Nsec: 123_456_789}
-	stamp := cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, (*[16]byte)(unsafe.Pointer(&ts))[:])
+	stamp := cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)))
 	other := cmsg(unix.SOL_IP, unix.IP_TOS, []byte{1, 0, 0, 0})
 	for _, tc := range []struct {
 		name string
@@ -83,7 +83,7 @@ func TestArrivalStamp(t *testing.T) {
 		{"after another", append(append([]byte{}, other...), stamp...), true},
 		{"none", other, false},
 		{"empty", nil, false},
-		{"truncated", stamp[:20], false},
+		{"truncated", stamp[:len(stamp)-4], false},
 		{"zero length", make([]byte, 32), false},
 	} {
 		got, ok := arrivalStamp(tc.oob)
@@ -93,13 +93,13 @@ func TestArrivalStamp(t *testing.T) {
 	}
 }
 
-// cmsg builds one control message, padded to 8 bytes.
+// cmsg builds one control message, padded as the platform aligns them.
 func cmsg(level, typ int32, data []byte) []byte {
-	const hdr = int(unsafe.Sizeof(unix.Cmsghdr{}))
-	b := make([]byte, (hdr+len(data)+7)&^7)
+	b := make([]byte, unix.CmsgSpace(len(data)))
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Len, h.Level, h.Type = uint64(hdr+len(data)), level, typ
-	copy(b[hdr:], data)
+	h.SetLen(unix.CmsgLen(len(data)))
+	h.Level, h.Type = level, typ
+	copy(b[unix.CmsgLen(0):], data)
 	return b
 }
 

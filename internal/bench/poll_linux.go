@@ -7,9 +7,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/roomd/roomd/internal/epoll"
 )
@@ -62,14 +63,14 @@ func (p *poller) add(c source) error {
 	if p.r.arrival {
 		// The kernel stamps each segment as it arrives (on loopback, as
 		// the server's write hands it over); recvmsg returns the stamp.
-		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 			return err
 		}
 	}
 	if err := c.feed(nil, now()); err != nil {
 		return err
 	}
-	return p.set.Add(fd, c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+	return p.set.Add(fd, c, unix.EPOLLIN|unix.EPOLLRDHUP)
 }
 
 // detachFD takes a duplicate of a connection's socket (non-blocking, as Go
@@ -81,7 +82,7 @@ func detachFD(tc *net.TCPConn) (int, error) {
 		return -1, err
 	}
 	fd, derr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) { fd, derr = syscall.Dup(int(s)) }); err != nil {
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.Dup(int(s)) }); err != nil {
 		return -1, err
 	}
 	return fd, derr
@@ -128,9 +129,9 @@ func (p *poller) loop() {
 // read takes what one connection's socket holds and hands it to the
 // connection, stamped with the time it was read.
 func (p *poller) read(fd int32, c source, buf []byte) {
-	n, err := syscall.Read(int(fd), buf)
+	n, err := unix.Read(int(fd), buf)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR:
+	case err == unix.EAGAIN || err == unix.EINTR:
 		return
 	case err != nil:
 		p.end(fd, c, err)
@@ -144,37 +145,33 @@ func (p *poller) read(fd int32, c source, buf []byte) {
 	}
 }
 
-// stampedRead is a poller's recvmsg state: the read buffer, the control
-// buffer the arrival stamp comes in, and the header pointing at both.
+// stampedRead is a poller's recvmsg state: the read buffer and the control
+// buffer the arrival stamp comes in.
 type stampedRead struct {
 	buf []byte
 	oob [64]byte
-	iov syscall.Iovec
-	msg syscall.Msghdr
 }
 
 // readStamped is read with the arrival time of what it read: the kernel's
 // stamp of the last segment taken (earlier ones arrived no later, so a
 // message read together with a later one is given the later one's arrival:
 // its latency is overstated, never understated). The read's lag behind that
-// arrival goes to the run's read-lag histogram.
+// arrival goes to the run's read-lag histogram. (unix.Recvmsg allocates the
+// sender's address it returns, unused here: one small allocation per read.)
 func (p *poller) readStamped(fd int32, c source, rd *stampedRead) {
-	rd.iov = syscall.Iovec{Base: &rd.buf[0], Len: uint64(len(rd.buf))}
-	rd.msg = syscall.Msghdr{Iov: &rd.iov, Iovlen: 1, Control: &rd.oob[0], Controllen: uint64(len(rd.oob))}
-	r, _, errno := syscall.Syscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&rd.msg)), 0)
-	n := int(r)
+	n, oobn, _, _, err := unix.Recvmsg(int(fd), rd.buf, rd.oob[:], 0)
 	switch {
-	case errno == syscall.EAGAIN || errno == syscall.EINTR:
+	case err == unix.EAGAIN || err == unix.EINTR:
 		return
-	case errno != 0:
-		p.end(fd, c, errno)
+	case err != nil:
+		p.end(fd, c, err)
 		return
 	case n == 0:
 		p.end(fd, c, io.EOF)
 		return
 	}
 	readNS := now()
-	at, ok := arrivalStamp(rd.oob[:rd.msg.Controllen])
+	at, ok := arrivalStamp(rd.oob[:oobn])
 	if !ok {
 		at = readNS // no stamp (should not happen): the read time stands in
 	}
@@ -185,19 +182,21 @@ func (p *poller) readStamped(fd int32, c source, rd *stampedRead) {
 }
 
 // arrivalStamp finds the SCM_TIMESTAMPNS control message in oob and returns
-// its time in Unix nanoseconds.
+// its time in Unix nanoseconds. Header size, alignment and the timespec's
+// width are the platform's (x/sys/unix), so it holds on 32-bit Linux too.
 func arrivalStamp(oob []byte) (int64, bool) {
-	const hdr = int(unsafe.Sizeof(syscall.Cmsghdr{}))
+	hdr := unix.CmsgLen(0) // the header, aligned: where the data starts
 	for len(oob) >= hdr {
-		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		if h.Len < uint64(hdr) || int(h.Len) > len(oob) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		size := int(h.Len)
+		if size < hdr || size > len(oob) {
 			return 0, false
 		}
-		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && int(h.Len) >= hdr+16 {
-			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[hdr]))
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && size >= unix.CmsgLen(sizeofTimespec) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[hdr]))
 			return ts.Nano(), true
 		}
-		next := (int(h.Len) + 7) &^ 7
+		next := unix.CmsgSpace(size - hdr)
 		if next >= len(oob) {
 			break
 		}
@@ -205,6 +204,8 @@ func arrivalStamp(oob []byte) (int64, bool) {
 	}
 	return 0, false
 }
+
+const sizeofTimespec = int(unsafe.Sizeof(unix.Timespec{}))
 
 // rawPong answers a ping on a polled connection: a masked pong written
 // straight to the socket (a few bytes: a full socket buffer drops it, and
@@ -220,8 +221,8 @@ func (c *wsConn) rawPong(p []byte) error {
 	for i, b := range p {
 		f[6+i] = b ^ key[i%4]
 	}
-	_, err := syscall.Write(c.fd, f[:6+len(p)])
-	if err == syscall.EAGAIN {
+	_, err := unix.Write(c.fd, f[:6+len(p)])
+	if err == unix.EAGAIN {
 		return nil
 	}
 	return err
@@ -229,8 +230,8 @@ func (c *wsConn) rawPong(p []byte) error {
 
 // closeRaw closes a polled connection's socket with a reset (as abort).
 func closeRaw(fd int) {
-	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-	_ = syscall.Close(fd)
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	_ = unix.Close(fd)
 }
 
 // end takes a connection that ended out of the set.

@@ -76,10 +76,9 @@ type Config struct {
 	// receiver's socket (see Result.LatencyAt).
 	ReadLatency bool
 	// Pollers is how many pollers read the polled connections. Zero means
-	// one per core (GOMAXPROCS, at most 8). (On M1, sharing its two cores
-	// with the server, one poller instead of two made fan-out at 100 msg/s
-	// slower for both: p99 14.5-17.3 ms against 12.6-14.2, and 7.7-8.2 µs
-	// of server CPU per delivery against 7.0-7.4.)
+	// one per core (GOMAXPROCS, at most 8): fewer made the bench and the
+	// server slower on a machine they share (docs/BENCHMARKS.md, "What we
+	// tried").
 	Pollers int
 
 	DialConcurrency int           // connections being opened at once

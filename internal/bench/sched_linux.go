@@ -14,8 +14,8 @@ import (
 // wake-ups never preempt a running thread of the normal policy: on a machine
 // the bench shares with the server, a poller waking for its tick then waits
 // for a free core instead of taking one from a server thread in the middle
-// of a fan-out, which stretched the very writes being measured (on M1, a
-// flusher preempted about a thousand times a second). Threads started later
+// of a fan-out, which stretched the very writes being measured
+// (docs/BENCHMARKS.md, "What we tried"). Threads started later
 // inherit the policy from the thread that starts them. For the roomd bench
 // command only: a test binary's in-process server would share it.
 func SchedBatch() error {

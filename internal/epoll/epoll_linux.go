@@ -5,7 +5,8 @@ package epoll
 import (
 	"errors"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrClosed is returned by Add once the set was closed.
@@ -17,7 +18,7 @@ var ErrClosed = errors.New("epoll: set closed")
 type Set[T any] struct {
 	epfd int
 	wake [2]int // a byte written to wake[1] makes Wait report stopped
-	evs  []syscall.EpollEvent
+	evs  []unix.EpollEvent
 
 	mu    sync.Mutex
 	items map[int32]T // nil once closed
@@ -25,17 +26,17 @@ type Set[T any] struct {
 
 // New makes a set whose Wait takes up to batch events at a time.
 func New[T any](batch int) (*Set[T], error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	s := &Set[T]{epfd: epfd, evs: make([]syscall.EpollEvent, batch), items: make(map[int32]T)}
-	if err := syscall.Pipe2(s.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		_ = syscall.Close(epfd)
+	s := &Set[T]{epfd: epfd, evs: make([]unix.EpollEvent, batch), items: make(map[int32]T)}
+	if err := unix.Pipe2(s.wake[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		_ = unix.Close(epfd)
 		return nil, err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(s.wake[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, s.wake[0], &ev); err != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.wake[0])}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.wake[0], &ev); err != nil {
 		s.closeFDs()
 		return nil, err
 	}
@@ -51,8 +52,8 @@ func (s *Set[T]) Add(fd int, item T, events uint32) error {
 		return ErrClosed
 	}
 	s.items[int32(fd)] = item
-	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		delete(s.items, int32(fd))
 		return err
 	}
@@ -67,8 +68,8 @@ func (s *Set[T]) Rearm(fd int, events uint32) bool {
 	if _, ok := s.items[int32(fd)]; !ok {
 		return false
 	}
-	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
-	return syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) == nil
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	return unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, fd, &ev) == nil
 }
 
 // Remove takes a socket out of the set; it must come before the socket is
@@ -80,7 +81,7 @@ func (s *Set[T]) Remove(fd int) {
 		return
 	}
 	delete(s.items, int32(fd))
-	_ = syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
 // Wait waits up to msec milliseconds (-1: until something happens) and
@@ -89,8 +90,8 @@ func (s *Set[T]) Remove(fd int) {
 // Only one goroutine waits.
 func (s *Set[T]) Wait(msec int, fn func(fd int32, item T)) (n int, stopped bool, err error) {
 	for {
-		n, err = syscall.EpollWait(s.epfd, s.evs, msec)
-		if err != syscall.EINTR {
+		n, err = unix.EpollWait(s.epfd, s.evs, msec)
+		if err != unix.EINTR {
 			break
 		}
 	}
@@ -114,7 +115,7 @@ func (s *Set[T]) Wait(msec int, fn func(fd int32, item T)) (n int, stopped bool,
 }
 
 // Stop makes the waiting goroutine's Wait report stopped.
-func (s *Set[T]) Stop() { _, _ = syscall.Write(s.wake[1], []byte{1}) }
+func (s *Set[T]) Stop() { _, _ = unix.Write(s.wake[1], []byte{1}) }
 
 // Close closes the set (not its sockets) and returns the items still in it.
 // The waiting goroutine calls it once Wait reported stopped or failed.
@@ -128,7 +129,7 @@ func (s *Set[T]) Close() map[int32]T {
 }
 
 func (s *Set[T]) closeFDs() {
-	_ = syscall.Close(s.epfd)
-	_ = syscall.Close(s.wake[0])
-	_ = syscall.Close(s.wake[1])
+	_ = unix.Close(s.epfd)
+	_ = unix.Close(s.wake[0])
+	_ = unix.Close(s.wake[1])
 }

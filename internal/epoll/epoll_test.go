@@ -3,17 +3,18 @@
 package epoll
 
 import (
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func socketpair(t *testing.T) (a, b int) {
 	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
 	return fds[0], fds[1]
 }
 
@@ -24,10 +25,10 @@ func TestSetEventsRearmRemoveStop(t *testing.T) {
 	}
 	a, peerA := socketpair(t)
 	b, _ := socketpair(t)
-	if err := s.Add(a, "a", syscall.EPOLLIN|syscall.EPOLLONESHOT); err != nil {
+	if err := s.Add(a, "a", unix.EPOLLIN|unix.EPOLLONESHOT); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add(b, "b", syscall.EPOLLIN); err != nil {
+	if err := s.Add(b, "b", unix.EPOLLIN); err != nil {
 		t.Fatal(err)
 	}
 	wait := func(msec int) (got []string, stopped bool) {
@@ -38,21 +39,21 @@ func TestSetEventsRearmRemoveStop(t *testing.T) {
 		}
 		return got, stopped
 	}
-	syscall.Write(peerA, []byte("x"))
+	unix.Write(peerA, []byte("x"))
 	if got, _ := wait(1000); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("got %v, want [a]", got)
 	}
 	if got, _ := wait(20); len(got) != 0 { // one shot: not again until re-armed
 		t.Fatalf("got %v before rearm", got)
 	}
-	if !s.Rearm(a, syscall.EPOLLIN|syscall.EPOLLONESHOT) {
+	if !s.Rearm(a, unix.EPOLLIN|unix.EPOLLONESHOT) {
 		t.Fatal("rearm failed")
 	}
 	if got, _ := wait(1000); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("after rearm got %v, want [a]", got)
 	}
 	s.Remove(a)
-	if s.Rearm(a, syscall.EPOLLIN) {
+	if s.Rearm(a, unix.EPOLLIN) {
 		t.Fatal("rearm of a removed socket")
 	}
 	s.Stop()
@@ -63,7 +64,7 @@ func TestSetEventsRearmRemoveStop(t *testing.T) {
 	if len(left) != 1 || left[int32(b)] != "b" {
 		t.Fatalf("left %v, want b", left)
 	}
-	if err := s.Add(a, "a", syscall.EPOLLIN); err != ErrClosed {
+	if err := s.Add(a, "a", unix.EPOLLIN); err != ErrClosed {
 		t.Fatalf("Add after Close: %v", err)
 	}
 }

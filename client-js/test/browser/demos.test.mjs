@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { startRoomd } from '../harness.mjs';
+import { needChromium, startRoomd } from '../harness.mjs';
 
 const T = { timeout: 60_000 };
 const WAIT = { timeout: 15_000 };
@@ -19,13 +19,14 @@ let base;
 let browser;
 
 before(async () => {
+  const executablePath = needChromium(); // before roomd starts: nothing to stop
   if (process.env.ROOMD_URL) base = process.env.ROOMD_URL;
   else {
     srv = await startRoomd(['--presence-grace', '1s']);
     base = srv.http;
   }
   browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   console.log('# screenshots in ' + shots);
