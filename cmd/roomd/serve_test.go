@@ -122,7 +122,7 @@ type testNode struct {
 
 func startTestNode(t *testing.T, flags ...flagValue) *testNode {
 	t.Helper()
-	flags = append([]flagValue{{"addr", "127.0.0.1:0"}, {"shutdown-grace", "5s"}}, flags...)
+	flags = append([]flagValue{{"addr", "127.0.0.1:0"}, {"shutdown-grace", "5s"}, {"drain-delay", "-1s"}}, flags...)
 	cfg := mustLoad(t, sources{flags: flags})
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
