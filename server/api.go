@@ -92,9 +92,9 @@ func (s *Server) apiHandler(pattern string, h apiFunc) http.HandlerFunc {
 
 // serveAPI serves one request and returns the status it answered with.
 // The origin and the API key are checked before any of the body is read; a
-// refused request's body is never read (refuseBody). The route's work and
-// the answer's write are bounded by APIRequestTimeout, reading the body by
-// APIBodyTimeout (readBody).
+// refused request's body is never read (refuseBody). Reading the body is
+// bounded by APIBodyTimeout (readBody), the route's work by
+// APIRequestTimeout, and the answer's write by WriteTimeout beyond that.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h apiFunc) int {
 	if !s.cors(w, r) {
 		refuseBody(w, r)
@@ -108,9 +108,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h apiFunc) int
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.APIRequestTimeout)
 	defer cancel()
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.APIRequestTimeout))
-	// The deadline must not outlive this answer: the connection may carry
-	// a WebSocket upgrade or an SSE stream next. Flush under it, then lift it.
+	// Writing the answer, a 503 for a request that ran out of time
+	// included, gets WriteTimeout beyond the request's own bound. The
+	// deadline must not outlive this answer: the connection may carry a
+	// WebSocket upgrade or an SSE stream next. Flush under it, then lift it.
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.APIRequestTimeout + s.cfg.WriteTimeout))
 	defer func() {
 		_ = rc.Flush()
 		_ = rc.SetWriteDeadline(time.Time{})

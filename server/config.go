@@ -59,9 +59,10 @@ type Config struct {
 	// a slower body gets HTTP 408 and the connection is closed. Zero means
 	// 10 s.
 	APIBodyTimeout time.Duration
-	// APIRequestTimeout bounds an HTTP API request from its headers to the
-	// end of its answer: body, room operation and write; an operation still
-	// running then gets HTTP 503 (code 6). Zero means 30 s.
+	// APIRequestTimeout bounds an HTTP API request from its headers to its
+	// answer, body and room operation together; an operation still running
+	// then gets HTTP 503 (code 6), and writing the answer has WriteTimeout
+	// more. Zero means 30 s.
 	APIRequestTimeout time.Duration
 
 	// NoWeb stops serving the web assets at / (the SDK bundle at

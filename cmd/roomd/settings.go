@@ -86,7 +86,7 @@ var sections = []section{
 		{key: "timeouts.write", flag: "write-timeout", def: "10s", positive: true, usage: "bound on one write to a connection"},
 		{key: "timeouts.close", flag: "close-timeout", def: "1s", positive: true, usage: "wait for a client's close reply after bye"},
 		{key: "timeouts.api_body", flag: "api-body-timeout", def: "10s", positive: true, usage: "time an HTTP API request's body has to arrive, once its key is checked (HTTP 408, connection closed)"},
-		{key: "timeouts.api_request", flag: "api-request-timeout", def: "30s", positive: true, usage: "bound on an HTTP API request, body, room operation and answer (HTTP 503, code 6)"},
+		{key: "timeouts.api_request", flag: "api-request-timeout", def: "30s", positive: true, usage: "bound on an HTTP API request, its body and room operation together (HTTP 503, code 6); writing the answer gets timeouts.write more"},
 	}},
 	{"WebSocket buffers", []setting{
 		{key: "websocket.read_buffer_size", flag: "ws-read-buffer", def: "1KiB", usage: "WebSocket read buffer per connection (let go while it is parked)"},
