@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,14 +41,10 @@ func TestDrainDelayOnSIGTERM(t *testing.T) {
 
 	var addr string
 	checkFor(t, 10*time.Second, func() error {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr = rec.Addr
-				return nil
-			}
+		if addr = listeningAddr(stderr.String()); addr == "" {
+			return errors.New("not listening yet")
 		}
-		return errors.New("not listening yet")
+		return nil
 	})
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) (int, string, error) {
