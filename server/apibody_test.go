@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -134,4 +135,40 @@ func healthz(t *testing.T, ts *testServer) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz: %s", resp.Status)
 	}
+}
+
+// TestAPIRequestTimeout: a client that asks for a large answer and never
+// reads it holds the request's handler no longer than APIRequestTimeout
+// and WriteTimeout together; the connection is then cut.
+func TestAPIRequestTimeout(t *testing.T) {
+	m := newAPIMetrics()
+	ts := newTestServer(t, func(c *Config, rc *room.Config) {
+		c.Metrics = m
+		c.APIRequestTimeout = 300 * time.Millisecond
+		c.WriteTimeout = 300 * time.Millisecond
+		rc.Default.StateMaxBytes = 64 << 20
+	})
+	value := `"` + strings.Repeat("x", 60_000) + `"`
+	for i := range 300 { // 18 MB of state: more than the sockets' buffers hold
+		ts.ok(t, apiReq{method: "PUT", path: fmt.Sprintf("/v1/rooms/chat:big/state/k%d", i), body: value})
+	}
+	c := dialTrickler(t, ts, "GET /v1/rooms/chat:big/state HTTP/1.1\r\nHost: roomd\r\n\r\n")
+	const route = "GET /v1/rooms/{room}/state 200"
+	checkFor(t, 5*time.Second, func() error {
+		if m.count(route) == 0 {
+			return fmt.Errorf("the handler still writes to a client that does not read")
+		}
+		return nil
+	})
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(c.rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil || n >= 18_000_000 {
+		t.Fatalf("read %d bytes (%v): the answer was not cut", n, err)
+	}
+	healthz(t, ts)
 }
