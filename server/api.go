@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/roomd/roomd/protocol"
 )
@@ -88,15 +91,33 @@ func (s *Server) apiHandler(pattern string, h apiFunc) http.HandlerFunc {
 }
 
 // serveAPI serves one request and returns the status it answered with.
+// The origin and the API key are checked before any of the body is read; a
+// refused request's body is never read (refuseBody). Reading the body is
+// bounded by APIBodyTimeout (readBody), the route's work by
+// APIRequestTimeout, and the answer's write by WriteTimeout beyond that.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h apiFunc) int {
 	if !s.cors(w, r) {
+		refuseBody(w, r)
 		return s.apiFail(w, r, protocol.NewError(protocol.CodeForbidden, "origin not allowed"))
 	}
 	if err := s.apiAuth(r); err != nil {
+		refuseBody(w, r)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="roomd"`)
 		return s.apiFail(w, r, err)
 	}
-	body, err := h(w, r)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.APIRequestTimeout)
+	defer cancel()
+	rc := http.NewResponseController(w)
+	// Writing the answer, a 503 for a request that ran out of time
+	// included, gets WriteTimeout beyond the request's own bound. The
+	// deadline must not outlive this answer: the connection may carry a
+	// WebSocket upgrade or an SSE stream next. Flush under it, then lift it.
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.APIRequestTimeout + s.cfg.WriteTimeout))
+	defer func() {
+		_ = rc.Flush()
+		_ = rc.SetWriteDeadline(time.Time{})
+	}()
+	body, err := h(w, r.WithContext(ctx))
 	if err != nil {
 		return s.apiFail(w, r, err)
 	}
@@ -106,6 +127,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h apiFunc) int
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return http.StatusOK
+}
+
+// refuseBody makes the answer to a request whose body will not be read
+// close the connection: the answer goes out at once instead of after
+// net/http drains up to 256 KiB of the body (before answering on a
+// keep-alive connection, and after answering otherwise), so a client that
+// trickles a body holds no socket for it.
+func refuseBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		dropBody(w)
+	}
+}
+
+// dropBody closes the connection after the answer without reading what is
+// left of the request body.
+func dropBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // apiAuth checks the request's API key. With no key configured the API is
@@ -136,7 +175,9 @@ func hasBearer(h string) bool {
 
 // apiFail writes the error body for err and returns its status: a
 // *protocol.Error's code decides the status, a body over MaxBodyBytes is 413
-// too_large, anything else is 500 internal (and logged).
+// too_large, a body slower than APIBodyTimeout 408 bad_request, a request
+// over APIRequestTimeout 503 unavailable, anything else is 500 internal
+// (and logged).
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) int {
 	var pe *protocol.Error
 	var mbe *http.MaxBytesError
@@ -144,6 +185,11 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) int 
 	case errors.As(err, &pe):
 	case errors.As(err, &mbe):
 		pe = protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", mbe.Limit)
+	case errors.Is(err, errBodyTimeout):
+		return s.apiError(w, http.StatusRequestTimeout, protocol.CodeBadRequest,
+			"request body not received within "+s.cfg.APIBodyTimeout.String())
+	case errors.Is(err, context.DeadlineExceeded):
+		pe = protocol.NewError(protocol.CodeUnavailable, "request not served within "+s.cfg.APIRequestTimeout.String())
 	default:
 		s.cfg.Logger.Error("http api", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any(logKeyErr, err))
 		pe = protocol.NewError(protocol.CodeInternal, "internal error")
@@ -170,10 +216,12 @@ func (s *Server) apiOtherMethod(path string, allowed []string) http.HandlerFunc 
 		status := http.StatusNoContent
 		switch {
 		case r.Method != http.MethodOptions:
+			refuseBody(w, r)
 			w.Header().Set("Allow", allow)
 			status = s.apiError(w, http.StatusMethodNotAllowed, protocol.CodeBadRequest,
 				"method "+r.Method+" not allowed; allowed: "+allow)
 		case !s.cors(w, r):
+			refuseBody(w, r)
 			status = s.apiFail(w, r, protocol.NewError(protocol.CodeForbidden, "origin not allowed"))
 		default:
 			h := w.Header()
@@ -202,18 +250,31 @@ func roomNotFound(name string) error {
 	return protocol.Errorf(protocol.CodeNotFound, "no room %q", name)
 }
 
-// readBody reads the request body, at most MaxBodyBytes of it, as one
-// msgpack value: taken as is when the Content-Type is application/msgpack
-// (or x-msgpack, vnd.msgpack), converted from JSON otherwise.
+// errBodyTimeout: the request body did not arrive within APIBodyTimeout.
+var errBodyTimeout = errors.New("server: request body timed out")
+
+// readBody reads the request body, at most MaxBodyBytes of it within
+// APIBodyTimeout, as one msgpack value: taken as is when the Content-Type is
+// application/msgpack (or x-msgpack, vnd.msgpack), converted from JSON
+// otherwise. A body cut short leaves the connection closed after the answer.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (protocol.Raw, error) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.APIBodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
 	if err != nil {
+		dropBody(w) // the rest of the body may still be on the wire
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, err
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errBodyTimeout
 		}
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "reading the body: %v", err)
 	}
+	// Lifted at once: the server reads on in the background for the
+	// client's next request or hang-up.
+	_ = rc.SetReadDeadline(time.Time{})
 	if isMsgpack(r.Header.Get("Content-Type")) {
 		if len(body) == 0 {
 			return nil, protocol.NewError(protocol.CodeBadRequest, "empty body")

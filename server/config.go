@@ -54,6 +54,16 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxBodyBytes bounds an HTTP API request body. Zero means 256 KiB.
 	MaxBodyBytes int
+	// APIBodyTimeout bounds the time an HTTP API request's body takes to
+	// arrive, from the start of reading it (after the API key is checked);
+	// a slower body gets HTTP 408 and the connection is closed. Zero means
+	// 10 s.
+	APIBodyTimeout time.Duration
+	// APIRequestTimeout bounds an HTTP API request from its headers to its
+	// answer, body and room operation together; an operation still running
+	// then gets HTTP 503 (code 6), and writing the answer has WriteTimeout
+	// more. Zero means 30 s.
+	APIRequestTimeout time.Duration
 
 	// NoWeb stops serving the web assets at / (the SDK bundle at
 	// /sdk/roomd.min.js and the demo apps). Zero serves them.
@@ -173,6 +183,8 @@ func (c *Config) fill() error {
 	setDur(&c.SSERetry, 3*time.Second)
 	setInt(&c.SSEQueueMaxBytes, c.QueueMaxBytes)
 	setInt(&c.MaxBodyBytes, 256<<10)
+	setDur(&c.APIBodyTimeout, 10*time.Second)
+	setDur(&c.APIRequestTimeout, 30*time.Second)
 	setDur(&c.ReadHeaderTimeout, 5*time.Second)
 	setDur(&c.IdleTimeout, 60*time.Second)
 	return nil

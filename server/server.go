@@ -23,6 +23,7 @@ import (
 // Serve), and stop it with Shutdown.
 type Server struct {
 	cfg      Config
+	origins  originPolicy // cfg.AllowedOrigins, parsed
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
 	httpSrv  *http.Server
@@ -54,8 +55,13 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:      cfg,
+		origins:  origins,
 		sessions: make(map[string]*session),
 		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},

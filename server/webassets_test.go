@@ -67,3 +67,37 @@ func TestReadyzDrainingAfterNotReady(t *testing.T) {
 	}
 	ts.connect(t) // still serving
 }
+
+// TestWebAssetsHardened: every page and the SDK carry the strict
+// Content-Security-Policy, and no folder is listed.
+func TestWebAssetsHardened(t *testing.T) {
+	ts := newTestServer(t, nil)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	for _, path := range []string{"/", "/chat/", "/whiteboard/", "/dashboard/", "/sdk/roomd.min.js", "/common.js", "/style.css"} {
+		resp, _ := get(path)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != http.StatusOK || csp != webCSP {
+			t.Fatalf("%s: %s, Content-Security-Policy %q", path, resp.Status, csp)
+		}
+		for _, want := range []string{"script-src 'self'", "object-src 'none'", "connect-src 'self'"} {
+			if !strings.Contains(csp, want) || strings.Contains(csp, "unsafe") {
+				t.Fatalf("%s: CSP %q lacks %s or allows something unsafe", path, csp, want)
+			}
+		}
+	}
+	for _, path := range []string{"/sdk/", "/sdk", "/sdk/../sdk/", "/chat/../sdk/"} {
+		resp, body := get(path)
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "roomd.min.js") {
+			t.Fatalf("%s: %s, body %q", path, resp.Status, body)
+		}
+	}
+}

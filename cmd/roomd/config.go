@@ -32,6 +32,7 @@ type Config struct {
 	Listen        string   `yaml:"listen"`
 	NodeName      string   `yaml:"node_name"`
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	DrainDelay    Duration `yaml:"drain_delay"`
 	Log           struct {
 		Format string `yaml:"format"`
 		Level  string `yaml:"level"`
@@ -74,6 +75,8 @@ type Config struct {
 		Pong         Duration `yaml:"pong"`
 		Write        Duration `yaml:"write"`
 		Close        Duration `yaml:"close"`
+		APIBody      Duration `yaml:"api_body"`
+		APIRequest   Duration `yaml:"api_request"`
 	} `yaml:"timeouts"`
 	WebSocket struct {
 		ReadBufferSize  Size     `yaml:"read_buffer_size"`
@@ -393,6 +396,8 @@ func (c *Config) serverConfig() server.Config {
 		PongTimeout:         time.Duration(c.Timeouts.Pong),
 		WriteTimeout:        time.Duration(c.Timeouts.Write),
 		CloseTimeout:        time.Duration(c.Timeouts.Close),
+		APIBodyTimeout:      time.Duration(c.Timeouts.APIBody),
+		APIRequestTimeout:   time.Duration(c.Timeouts.APIRequest),
 		MaxMessageBytes:     int(c.Limits.MaxMessageBytes),
 		MaxFramesPerMessage: c.Limits.MaxFramesPerMessage,
 		FrameRate:           c.Limits.FrameRate,

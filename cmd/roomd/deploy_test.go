@@ -288,11 +288,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if ports["gossip-udp"].Protocol != "UDP" {
 		t.Error("gossip needs UDP too")
 	}
-	// The grace period covers the drain and the connections' close, each
-	// up to shutdown_grace, and the leave.
+	// The grace period covers the drain delay, the drain and the
+	// connections' close, each up to shutdown_grace, and the leave.
 	grace := time.Duration(cfg.ShutdownGrace)
-	if got := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; got < 2*grace+5*time.Second {
-		t.Errorf("terminationGracePeriodSeconds %v, want at least 2 × shutdown_grace + 5 s = %v", got, 2*grace+5*time.Second)
+	want := 2*grace + max(time.Duration(cfg.DrainDelay), 0) + 5*time.Second
+	if got := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; got < want {
+		t.Errorf("terminationGracePeriodSeconds %v, want at least drain_delay + 2 × shutdown_grace + 5 s = %v", got, want)
 	}
 	// A placeholder secret fails loudly rather than run a known key.
 	vars["ROOMD_CLUSTER_KEY"] = secret.StringData["cluster-key"]

@@ -170,6 +170,7 @@ func devCluster(ctx, force context.Context, dc devClusterConfig) error {
 			"--cluster-label", "roomd-dev",
 			"--cluster-fast",
 			"--shutdown-grace", "5s",
+			"--drain-delay", "-1s", // no load balancer polls /readyz here
 			"--log-format", "text",
 		}
 		var seeds []string

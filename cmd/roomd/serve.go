@@ -31,6 +31,7 @@ const (
 	logKeyVersion  = "version"
 	logKeyErr      = "err"
 	logKeyGrace    = "grace"
+	logKeyDelay    = "delay"
 	logKeyIndex    = "index"
 	logKeyAlgs     = "algorithms"
 	logKeySubject  = "subject"
@@ -230,6 +231,19 @@ func (n *node) drain(grace time.Duration) {
 	n.log.Info("rooms handed over", slog.Duration(logKeyTook, time.Since(start)))
 }
 
+// delayClose makes /readyz answer 503 draining for drain_delay while the
+// node goes on serving, so that a load balancer polling it takes the node
+// out before its listener closes (instead of meeting refused connections).
+func (n *node) delayClose() {
+	d := time.Duration(n.cfg.DrainDelay)
+	if d <= 0 {
+		return
+	}
+	n.srv.NotReady()
+	n.log.Info("draining: /readyz answers 503 until the listener closes", slog.String(logKeyDelay, formatDuration(d)))
+	time.Sleep(d)
+}
+
 // logStart says how the node is set up: dev mode loudly, never a secret.
 func (n *node) logStart(name string) {
 	cfg := n.cfg
@@ -272,10 +286,10 @@ func certAttrs(file string, c *x509.Certificate) []any {
 func (n *node) addr() string { return n.ln.Addr().String() }
 
 // run serves until ctx ends (or the listener fails), reloading on each value
-// of hup, then shuts the node down: a cluster member first hands its rooms
-// over (up to shutdown_grace), then every connection gets bye with code
-// shutdown and up to shutdown_grace to close, then the member leaves the
-// cluster.
+// of hup, then shuts the node down: /readyz answers 503 for drain_delay
+// while the node serves on, a cluster member then hands its rooms over (up
+// to shutdown_grace), then every connection gets bye with code shutdown and
+// up to shutdown_grace to close, then the member leaves the cluster.
 func (n *node) run(ctx context.Context, hup <-chan os.Signal) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
@@ -293,6 +307,9 @@ loop:
 		case <-ctx.Done():
 			break loop
 		}
+	}
+	if !served {
+		n.delayClose()
 	}
 	grace := time.Duration(n.cfg.ShutdownGrace)
 	n.drain(grace)

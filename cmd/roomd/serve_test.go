@@ -122,7 +122,7 @@ type testNode struct {
 
 func startTestNode(t *testing.T, flags ...flagValue) *testNode {
 	t.Helper()
-	flags = append([]flagValue{{"addr", "127.0.0.1:0"}, {"shutdown-grace", "5s"}}, flags...)
+	flags = append([]flagValue{{"addr", "127.0.0.1:0"}, {"shutdown-grace", "5s"}, {"drain-delay", "-1s"}}, flags...)
 	cfg := mustLoad(t, sources{flags: flags})
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -441,6 +441,18 @@ func TestDevModeWarns(t *testing.T) {
 	}
 }
 
+// listeningAddr is the address of the first `listening` record in JSON
+// logs, or "".
+func listeningAddr(logs string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+			return rec.Addr
+		}
+	}
+	return ""
+}
+
 // The whole command: roomd serve with a config file, SIGHUP, then SIGTERM.
 func TestServeCommandSignals(t *testing.T) {
 	prev := slog.Default()
@@ -458,12 +470,8 @@ func TestServeCommandSignals(t *testing.T) {
 
 	var addr string
 	checkFor(t, 10*time.Second, func() error {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr = rec.Addr
-				return nil
-			}
+		if addr = listeningAddr(stderr.String()); addr != "" {
+			return nil
 		}
 		select {
 		case code := <-done:

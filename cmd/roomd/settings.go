@@ -43,6 +43,7 @@ var sections = []section{
 		{key: "listen", flag: "addr", def: ":8080", usage: "listen address, host:port (port 0 picks a free one)"},
 		{key: "node_name", flag: "node-name", shown: "the host name and a random suffix (HOST-3f9a)", usage: "this node's name, unique in a cluster; sent in welcome and /v1/info"},
 		{key: "shutdown_grace", flag: "shutdown-grace", def: "10s", positive: true, usage: "how long shutdown waits for connections to close after bye (and, before, for a cluster member's rooms to be handed over)"},
+		{key: "drain_delay", flag: "drain-delay", def: "5s", negOK: true, usage: "on SIGTERM or SIGINT, how long /readyz answers 503 draining, the node still serving, before the listener closes (negative: none)"},
 		{key: "log.format", flag: "log-format", shown: "text on a terminal, json otherwise", usage: "log format: text or json"},
 		{key: "log.level", flag: "log-level", def: "info", usage: "log level: debug, info, warn or error"},
 		{key: "web", flag: "web", def: "true", usage: "serve the SDK bundle and demo apps at / (false: 404)"},
@@ -84,6 +85,8 @@ var sections = []section{
 		{key: "timeouts.pong", flag: "pong-timeout", def: "10s", positive: true, usage: "time a connection has to answer a ping (bye 3)"},
 		{key: "timeouts.write", flag: "write-timeout", def: "10s", positive: true, usage: "bound on one write to a connection"},
 		{key: "timeouts.close", flag: "close-timeout", def: "1s", positive: true, usage: "wait for a client's close reply after bye"},
+		{key: "timeouts.api_body", flag: "api-body-timeout", def: "10s", positive: true, usage: "time an HTTP API request's body has to arrive, once its key is checked (HTTP 408, connection closed)"},
+		{key: "timeouts.api_request", flag: "api-request-timeout", def: "30s", positive: true, usage: "bound on an HTTP API request, its body and room operation together (HTTP 503, code 6); writing the answer gets timeouts.write more"},
 	}},
 	{"WebSocket buffers", []setting{
 		{key: "websocket.read_buffer_size", flag: "ws-read-buffer", def: "1KiB", usage: "WebSocket read buffer per connection (let go while it is parked)"},

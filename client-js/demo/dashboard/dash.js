@@ -1,7 +1,7 @@
 // Spectator dashboard: reads a room through SSE only (no WebSocket): its
 // members, live message rate and recent events.
 import { observe } from '/sdk/roomd.min.js';
-import { colorFor, devBanner, h, params, roomFromURL, showStatus, token } from '/common.js';
+import { colorFor, devBanner, h, params, roomFromURL, safeColor, showStatus, textOf, token } from '/common.js';
 
 const $ = (id) => document.getElementById(id);
 const roomName = roomFromURL('chat:lobby');
@@ -27,11 +27,11 @@ let bucketAt = Math.floor(Date.now() / 1000);
 let total = 0;
 let ephCount = 0;
 
-const label = (m) => m.data?.name || m.user || m.conn;
+const label = (m) => textOf(m.data?.name, textOf(m.user, String(m.conn)));
 const brief = (d) => {
   if (d && typeof d === 'object') {
-    if (typeof d.text === 'string') return (d.name ? d.name + ': ' : '') + d.text;
-    if (Array.isArray(d.p)) return `stroke, ${d.p.length / 2} points, ${d.c ?? ''}`;
+    if (typeof d.text === 'string') return (textOf(d.name, '') ? textOf(d.name, '') + ': ' : '') + d.text;
+    if (Array.isArray(d.p)) return `stroke, ${d.p.length / 2} points, ${safeColor(d.c, '')}`;
   }
   const s = JSON.stringify(d);
   return s === undefined ? '' : s.length > 140 ? s.slice(0, 140) + '…' : s;
@@ -43,9 +43,9 @@ function renderMembers() {
   for (const m of members.values()) {
     ul.append(
       h('li', { 'data-conn': m.conn },
-        h('span', { class: 'dot', style: { background: m.data?.color || colorFor(label(m)) } }),
+        h('span', { class: 'dot', style: { background: safeColor(m.data?.color, colorFor(label(m))) } }),
         h('span', { class: 'who' }, label(m)),
-        m.user && m.data?.name ? h('span', { class: 'small muted' }, m.user) : null,
+        m.user && m.data?.name ? h('span', { class: 'small muted' }, String(m.user)) : null,
         h('span', { class: 'conn mono' }, m.conn)));
   }
   if (!members.size) ul.append(h('li', { class: 'muted small' }, 'Nobody is in this room.'));

@@ -1,7 +1,7 @@
 // Whiteboard demo: strokes are room state keys (a late joiner gets them all in
 // the join snapshot); cursors are ephemeral messages, coalesced per frame.
 import { Client } from '/sdk/roomd.min.js';
-import { colorFor, devBanner, h, myName, roomFromURL, showStatus, token } from '/common.js';
+import { colorFor, devBanner, h, myName, roomFromURL, safeColor, showStatus, textOf, token } from '/common.js';
 
 const W = 1600; // the board's own coordinates, whatever the window size
 const H = 1000;
@@ -65,11 +65,11 @@ const prefix = 's:' + Math.random().toString(36).slice(2, 10) + ':';
 let n = 0;
 
 function drawStroke(s) {
-  const p = s.p;
-  if (!p || p.length < 2) return;
-  ctx.strokeStyle = s.c;
-  ctx.fillStyle = s.c;
-  ctx.lineWidth = s.w;
+  const p = s?.p;
+  if (!Array.isArray(p) || p.length < 2) return;
+  ctx.strokeStyle = safeColor(s.c, '#1d2330');
+  ctx.fillStyle = ctx.strokeStyle;
+  ctx.lineWidth = Number.isFinite(s.w) ? s.w : WIDTHS[1];
   ctx.lineCap = 'round';
   ctx.lineJoin = 'round';
   if (p.length === 2) {
@@ -156,8 +156,17 @@ room.on('state', (ch) => {
 
 // ---- cursors and avatars ----
 const cursors = new Map(); // conn -> { el, timer }
-const arrow = (c) =>
-  `<svg width="18" height="22" viewBox="0 0 18 22"><path d="M1 1 L1 17 L5.5 13 L8.5 20.5 L11.5 19.2 L8.6 12 L14.5 12 Z" fill="${c}" stroke="#fff" stroke-width="1.5" stroke-linejoin="round"/></svg>`;
+const SVG = 'http://www.w3.org/2000/svg';
+/** The cursor's arrow, filled with c (already a safe color). */
+function arrow(c) {
+  const svg = document.createElementNS(SVG, 'svg');
+  const path = document.createElementNS(SVG, 'path');
+  for (const [k, v] of Object.entries({ width: 18, height: 22, viewBox: '0 0 18 22' })) svg.setAttribute(k, v);
+  const d = 'M1 1 L1 17 L5.5 13 L8.5 20.5 L11.5 19.2 L8.6 12 L14.5 12 Z';
+  for (const [k, v] of Object.entries({ d, fill: c, stroke: '#fff', 'stroke-width': 1.5, 'stroke-linejoin': 'round' })) path.setAttribute(k, v);
+  svg.append(path);
+  return svg;
+}
 
 function dropCursor(conn) {
   const c = cursors.get(conn);
@@ -172,14 +181,16 @@ room.on('ephemeral', (e) => {
   if (e.data.gone) return dropCursor(e.conn);
   let c = cursors.get(e.conn);
   if (!c) {
-    const el = h('div', { class: 'cursor', 'data-conn': e.conn });
-    el.innerHTML = arrow(e.data.color || '#333');
-    el.append(h('span', { class: 'label', style: { background: e.data.color || '#333' } }, e.data.name || e.user || 'someone'));
+    const color = safeColor(e.data.color, '#333');
+    const el = h('div', { class: 'cursor', 'data-conn': e.conn }, arrow(color));
+    el.append(h('span', { class: 'label', style: { background: color } }, textOf(e.data.name, textOf(e.user, 'someone'))));
     $('cursors').append(el);
     c = { el };
     cursors.set(e.conn, c);
   }
-  c.el.style.transform = `translate(${e.data.x * scale}px, ${e.data.y * scale}px)`;
+  const x = Number(e.data.x) || 0;
+  const y = Number(e.data.y) || 0;
+  c.el.style.transform = `translate(${x * scale}px, ${y * scale}px)`;
   clearTimeout(c.timer);
   c.timer = setTimeout(() => dropCursor(e.conn), 10000);
 });
@@ -189,8 +200,8 @@ room.on('presence', (p) => {
   const av = $('avatars');
   av.textContent = '';
   for (const m of room.presence.values()) {
-    const nm = m.data?.name || m.user || '?';
-    av.append(h('span', { title: nm, style: { background: m.data?.color || colorFor(nm) } }, nm.slice(0, 1).toUpperCase()));
+    const nm = textOf(m.data?.name, textOf(m.user, '?'));
+    av.append(h('span', { title: nm, style: { background: safeColor(m.data?.color, colorFor(nm)) } }, nm.slice(0, 1).toUpperCase()));
   }
 });
 

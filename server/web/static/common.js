@@ -16,6 +16,24 @@ export function colorFor(s) {
   return PALETTE[h % PALETTE.length];
 }
 
+// Values other members send (names, colors, texts, coordinates) are shown
+// only through DOM APIs (textContent, setAttribute, style properties), never
+// parsed as markup, and the page's Content-Security-Policy allows no inline
+// script and no request elsewhere. Colors also pass safeColor: a CSS value
+// such as url(...) could otherwise make the page fetch another site.
+
+/** A member-supplied color if it is a hex color (#rgb, #rgba, #rrggbb, #rrggbbaa), else fallback. */
+export function safeColor(c, fallback) {
+  return typeof c === 'string' && /^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(c) ? c : fallback;
+}
+
+/** A member-supplied name as text: a non-empty string or a number, else fallback. */
+export function textOf(v, fallback) {
+  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return fallback;
+}
+
 /** The visitor's display name, kept in localStorage. */
 export function myName() {
   let n = localStorage.getItem('roomd.name');

@@ -1,6 +1,6 @@
 // Chat demo: rooms, history on join, presence list, typing indicator (ephemeral).
 import { Client } from '/sdk/roomd.min.js';
-import { colorFor, devBanner, h, myName, roomFromURL, setMyName, showStatus, token } from '/common.js';
+import { colorFor, devBanner, h, myName, roomFromURL, safeColor, setMyName, showStatus, textOf, token } from '/common.js';
 
 const ROOMS = ['chat:lobby', 'chat:random', 'chat:help'];
 const roomName = roomFromURL('chat:lobby');
@@ -56,8 +56,8 @@ function show(m) {
   shown.add(m.seq);
   $('empty')?.remove();
   const d = m.data && typeof m.data === 'object' ? m.data : { text: String(m.data) };
-  const who = d.name || m.user || 'anonymous';
-  const col = d.color || colorFor(who);
+  const who = textOf(d.name, textOf(m.user, 'anonymous'));
+  const col = safeColor(d.color, colorFor(who));
   const cont = who === lastAuthor && m.ts - lastTs < 120000;
   lastAuthor = who;
   lastTs = m.ts;
@@ -104,13 +104,13 @@ function renderPeople() {
     const me = m.conn === client.conn;
     ul.append(
       h('li', { class: me ? 'me' : '', 'data-conn': m.conn },
-        h('span', { class: 'dot', style: { background: m.data?.color || colorFor(label(m)) } }),
+        h('span', { class: 'dot', style: { background: safeColor(m.data?.color, colorFor(label(m))) } }),
         h('span', { class: 'who' }, label(m)),
         typing.has(m.conn) ? h('span', { class: 'tag' }, 'typing') : null));
   }
   $('count').textContent = people.length;
 }
-const label = (m) => m.data?.name || m.user || m.conn;
+const label = (m) => textOf(m.data?.name, textOf(m.user, String(m.conn)));
 
 room.on('presence', (p) => {
   for (const m of p.leave) clearTyping(m.conn);
@@ -157,7 +157,7 @@ room.on('ephemeral', (e) => {
   if (e.conn === client.conn || !e.data || typeof e.data !== 'object') return;
   if (!e.data.typing) return clearTyping(e.conn);
   clearTimeout(typing.get(e.conn)?.timer);
-  typing.set(e.conn, { name: e.data.name || e.user || 'someone', timer: setTimeout(() => clearTyping(e.conn), 3000) });
+  typing.set(e.conn, { name: textOf(e.data.name, textOf(e.user, 'someone')), timer: setTimeout(() => clearTyping(e.conn), 3000) });
   renderTyping();
 });
 
