@@ -27,7 +27,10 @@ type testServer struct {
 func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	t.Helper()
 	rc := room.Config{}
-	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node"}
+	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node",
+		// Every test client comes from 127.0.0.1: tests of the per-address
+		// limits set their own.
+		MaxPendingPerAddr: 1 << 20, ConnRatePerAddr: 1e6}
 	if edit != nil {
 		edit(&sc, &rc)
 	}

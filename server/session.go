@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,7 @@ type session struct {
 	// Set before the session is shared, then read-only.
 	id    string
 	user  string
+	addr  netip.Addr // source address, as the per-address limits count it
 	ident atomic.Pointer[auth.Identity]
 
 	lastWrite   atomic.Int64 // unix ns of the last message written
@@ -111,10 +113,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			"unsupported subprotocol; this server speaks "+protocol.Subprotocol)
 		return
 	}
+	addr := s.clientAddr(r)
 	s.mu.Lock()
 	draining := s.draining
 	full := s.pending >= s.cfg.MaxPending
+	limit := ""
 	if !draining && !full {
+		limit = s.admitAddrLocked(addr, true)
+	}
+	if !draining && !full && limit == "" {
 		s.wg.Add(1)
 		s.pending++
 	}
@@ -124,10 +131,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeShutdown, "server shutting down")
 		return
 	case full:
+		s.cfg.Metrics.LimitRefused(limitPending)
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeOverloaded, "too many connections waiting for hello")
 		return
+	case limit != "":
+		s.refuseAddr(w, limit)
+		return
 	}
-	ss := &session{srv: s, log: s.cfg.Logger, pending: true, httpToken: auth.TokenFromRequest(r, false)}
+	ss := &session{srv: s, log: s.cfg.Logger, addr: addr, pending: true, httpToken: auth.TokenFromRequest(r, false)}
 	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
 	conn, err := s.upgrader.Upgrade(own, r, nil)
 	if err != nil {
@@ -156,6 +167,7 @@ func (ss *session) notPending() {
 	ss.pending = false
 	ss.srv.mu.Lock()
 	ss.srv.pending--
+	ss.srv.releaseAddrLocked(ss.addr)
 	ss.srv.mu.Unlock()
 }
 

@@ -84,6 +84,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		s.sseError(w, http.StatusForbidden, protocol.CodeForbidden, "origin not allowed")
 		return
 	}
+	if !s.admitSSE(w, r) {
+		return
+	}
 	for _, n := range names {
 		if !protocol.ValidRoomName(n) {
 			s.sseError(w, http.StatusBadRequest, protocol.CodeInvalidRoom, "invalid room name")
