@@ -120,6 +120,13 @@ type Config struct {
 	QueueMaxBytes int
 	// MaxRoomsPerConn bounds the rooms one connection may join. Zero means 64.
 	MaxRoomsPerConn int
+	// MaxOpsInFlight bounds a connection's room operations (join, leave,
+	// pub, pres, set) waiting or running; they run off the connection's
+	// reader, one room's in order, different rooms' in parallel. At the
+	// bound the reader waits while operations complete; when none has
+	// for 500 ms, more get err 7 overloaded (an ephemeral pub without id is
+	// dropped). Zero means 64.
+	MaxOpsInFlight int
 	// ReadBufferSize is each connection's WebSocket read buffer, held for
 	// the connection's life; larger messages are read through it in
 	// pieces. Zero means 1 KiB.
@@ -182,6 +189,7 @@ func (c *Config) fill() error {
 	setInt(&c.FloodStrikes, 100)
 	setInt(&c.QueueMaxBytes, 1<<20)
 	setInt(&c.MaxRoomsPerConn, 64)
+	setInt(&c.MaxOpsInFlight, 64)
 	setInt(&c.ReadBufferSize, 1<<10)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)

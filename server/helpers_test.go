@@ -42,7 +42,11 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Router = cl
+	if w, ok := sc.Router.(routerWrapper); ok {
+		sc.Router = w.wrap(cl) // a test's router around the real one
+	} else {
+		sc.Router = cl
+	}
 	srv, err := New(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +66,13 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 		rooms.Close()
 	})
 	return ts
+}
+
+// routerWrapper is a Config.Router a test sets in newTestServer's edit: the
+// server then gets wrap of the real router.
+type routerWrapper interface {
+	cluster.Router
+	wrap(cluster.Router) cluster.Router
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -58,10 +58,13 @@ type session struct {
 	bye        *byeFrame
 	ephDropped int
 	rooms      roomSet // joined rooms
+	claims     uint64  // joins numbered so far (roomSet)
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
 	dw directWrite // writing-turn-owned (outbound.go)
+
+	ops roomOps // room operations, off the reader (roomops.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
 	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
@@ -214,6 +217,7 @@ func (ss *session) run() {
 	})
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	ss.newLimiters()
+	ss.ops.start()
 
 	ss.serve()
 }
@@ -573,7 +577,10 @@ func (ss *session) abort() {
 func (ss *session) cleanup() {
 	ss.mu.Lock()
 	ss.closing = true
-	rooms := ss.rooms
+	ss.mu.Unlock()
+	ss.ops.stop() // the ops still queued fail fast; a join done meanwhile is in ss.rooms
+	ss.mu.Lock()
+	rooms := ss.rooms.names()
 	ss.rooms = nil
 	ss.dropQueueLocked(false)
 	if ss.pingTimer != nil {

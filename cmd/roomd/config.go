@@ -63,6 +63,7 @@ type Config struct {
 		MaxPendingPerAddr   int     `yaml:"max_pending_per_addr"`
 		ConnRatePerAddr     float64 `yaml:"conn_rate_per_addr"`
 		ConnBurstPerAddr    int     `yaml:"conn_burst_per_addr"`
+		MaxOpsInFlight      int     `yaml:"max_ops_in_flight"`
 		MaxRoomsPerConn     int     `yaml:"max_rooms_per_conn"`
 		MaxMessageBytes     Size    `yaml:"max_message_bytes"`
 		MaxFramesPerMessage int     `yaml:"max_frames_per_message"`
@@ -438,6 +439,7 @@ func (c *Config) serverConfig() server.Config {
 		FloodStrikes:        c.Limits.FloodStrikes,
 		QueueMaxBytes:       int(c.Limits.QueueMaxBytes),
 		MaxRoomsPerConn:     c.Limits.MaxRoomsPerConn,
+		MaxOpsInFlight:      c.Limits.MaxOpsInFlight,
 		ReadBufferSize:      int(c.WebSocket.ReadBufferSize),
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
 		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),

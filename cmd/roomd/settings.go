@@ -73,6 +73,7 @@ var sections = []section{
 		{key: "limits.conn_burst_per_addr", flag: "conn-burst-per-addr", shown: "5 × conn_rate_per_addr", usage: "burst of new connections per source address"},
 		{key: "trusted_proxies", flag: "trusted-proxy", split: true, usage: "CIDR (or IP) of a reverse proxy whose X-Forwarded-For / Forwarded names the client address for the per-address limits; repeatable or comma-separated (none: the headers are ignored)"},
 		{key: "limits.max_rooms_per_conn", flag: "max-rooms-per-conn", def: "64", usage: "rooms one connection may join (err 108 beyond)"},
+		{key: "limits.max_ops_in_flight", flag: "max-ops-in-flight", def: "64", usage: "room operations of one connection waiting or running, off its reader (err 7 beyond, once none completes for 0.5 s)"},
 		{key: "limits.max_message_bytes", flag: "max-message-bytes", def: "64KiB", usage: "largest inbound WebSocket message (bye 103 beyond)"},
 		{key: "limits.max_frames_per_message", flag: "max-frames-per-message", def: "256", usage: "frames one inbound message may carry (bye 103 beyond)"},
 		{key: "limits.frame_rate", flag: "frame-rate", def: "200", positive: true, usage: "inbound frames per second per connection (err 5 beyond)"},
