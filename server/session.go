@@ -468,16 +468,18 @@ func (ss *session) handleHello(fb []byte) {
 	ss.extendRead()
 }
 
-// armExpiryLocked (re)starts the token expiry timer. ss.mu held.
+// armExpiryLocked (re)starts the token expiry timer: the connection ends
+// with bye 4 at the token's exp plus the leeway. ss.mu held.
 func (ss *session) armExpiryLocked(ident *auth.Identity) {
 	if ss.expTimer != nil {
 		ss.expTimer.Stop()
 		ss.expTimer = nil
 	}
-	if ident.Expires.IsZero() {
+	end := ss.srv.expiry(ident)
+	if end.IsZero() {
 		return
 	}
-	ss.expTimer = time.AfterFunc(time.Until(ident.Expires), func() {
+	ss.expTimer = time.AfterFunc(time.Until(end), func() {
 		ss.close(byeFrame{protocol.CodeTokenExpired, "token expired"})
 	})
 }

@@ -151,6 +151,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		o.stream(r.Context(), w)
 		return
 	}
+	if end := s.expiry(ident); !end.IsZero() {
+		// As a WebSocket session: bye 4 at the token's exp plus the leeway.
+		o.expTimer = time.AfterFunc(time.Until(end), func() {
+			o.close(byeFrame{protocol.CodeTokenExpired, "token expired"}, time.Time{})
+		})
+	}
 	if !o.run(r.Context(), w, r) {
 		s.removeObserver(o)
 	} // else the stream lives on, parked: endDetached removes it
@@ -355,6 +361,9 @@ func (s *Server) addObserver(o *sseObserver) bool {
 }
 
 func (s *Server) removeObserver(o *sseObserver) {
+	if o.expTimer != nil {
+		o.expTimer.Stop()
+	}
 	sseRegistry.mu.Lock()
 	if set := sseRegistry.m[s]; set != nil {
 		delete(set, o)
