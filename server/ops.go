@@ -77,6 +77,11 @@ func (ss *session) opJoin(f *protocol.Frame) {
 	if !ss.checkRoom(f, auth.PermJoin, false) {
 		return
 	}
+	if !f.P.IsNil() && !ss.ident.Load().Can(f.R, auth.PermPres) {
+		ss.srv.authFailed("forbidden")
+		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeForbidden, "token lacks \"pres\" for this room: join without \"p\""))
+		return
+	}
 	ss.mu.Lock()
 	already := ss.rooms.has(f.R)
 	full := len(ss.rooms) >= ss.srv.cfg.MaxRoomsPerConn
@@ -138,16 +143,17 @@ func (ss *session) opLeave(f *protocol.Frame) {
 		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeNotJoined, "not joined"))
 		return
 	}
-	ss.leave(f.ID, f.R)
+	id := f.ID
+	ss.leave(f.R, func() { ss.replyOK(id, 0) })
 }
 
 // leave takes the session out of a room it no longer has in ss.rooms,
-// behind the room's earlier ops, and answers ok to id. Beyond
-// MaxOpsInFlight it still leaves, at once.
-func (ss *session) leave(id uint64, name string) {
+// behind the room's earlier ops, then calls then. Beyond MaxOpsInFlight it
+// still leaves, at once.
+func (ss *session) leave(name string, then func()) {
 	done := func(ctx context.Context) {
 		ss.srv.cfg.Router.Leave(ctx, name, ss)
-		ss.replyOK(id, 0)
+		then()
 	}
 	if !ss.ops.submit(name, ss.srv.cfg.MaxOpsInFlight, done) {
 		done(context.Background())
@@ -225,7 +231,9 @@ func (ss *session) opSet(f *protocol.Frame) {
 	})
 }
 
-// opAuth swaps the connection's token for a fresh one of the same user.
+// opAuth swaps the connection's token for a fresh one of the same user. A
+// token that narrows the permissions takes the connection out of the rooms
+// it may no longer join, each with left code 107.
 func (ss *session) opAuth(f *protocol.Frame) {
 	ident, err := ss.srv.verify(f.Tok)
 	if err != nil || ident.User != ss.user {
@@ -237,8 +245,24 @@ func (ss *session) opAuth(f *protocol.Frame) {
 	if !ss.closing {
 		ss.armExpiryLocked(ident)
 	}
+	var lost []string // rooms the new token may not join
+	for _, r := range ss.rooms {
+		if !ident.Can(r.name, auth.PermJoin) {
+			lost = append(lost, r.name)
+		}
+	}
+	for _, name := range lost {
+		ss.rooms.remove(name)
+	}
 	ss.mu.Unlock()
 	ss.replyOK(f.ID, 0)
+	for _, name := range lost {
+		ss.leave(name, func() {
+			ss.srv.authFailed("forbidden")
+			ss.enqueue(protocol.MustEncode(protocol.Left{T: protocol.TypeLeft, R: name, Code: protocol.CodeForbidden,
+				Msg: "the refreshed token does not allow this room"}), durable, "", "")
+		})
+	}
 }
 
 func (ss *session) replyOK(id, seq uint64) {
