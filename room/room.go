@@ -64,6 +64,7 @@ func newRoom(m *Manager, name string, ns Namespace) *room {
 		subs:    make(map[Subscriber]*attachment),
 		members: make(map[string]*member),
 		hist:    history{max: ns.HistorySize, ttl: ns.HistoryTTL},
+		state:   state{node: &m.stateBytes},
 		dedupe:  dedupe{window: m.cfg.DedupeWindow, max: m.cfg.DedupeMaxKeys},
 	}
 }
@@ -99,7 +100,7 @@ func (m *Manager) Join(req JoinRequest, sub Subscriber) error {
 			return err
 		}
 	}
-	r, err := m.lockRoom(req.Room, true)
+	r, err := m.lockRoom(req.Room, createdBy(req.User, req.Conn, false))
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (r *room) deliver(ev *Event, except *attachment) {
 // it live and itself in it. On success r.mu is held (from is nil for the
 // API).
 func (m *Manager) lockForWrite(name, conn string, fromAPI bool) (r *room, from *member, err error) {
-	r, err = m.lockRoom(name, fromAPI)
+	r, err = m.lockRoom(name, creation{ok: fromAPI})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -359,9 +360,17 @@ func (r *room) touch() {
 	}
 }
 
-// armIdle (re)starts the idle timer. r.mu is held on entry.
+// armIdle (re)starts the idle timer. A room that holds nothing durable (no
+// history, no state) is dropped at once instead: a new one would be the same,
+// and a client that came back would only see a new epoch with nothing to
+// lose. r.mu is held on entry.
 func (r *room) armIdle() {
 	r.stopIdle()
+	if r.hist.n == 0 && len(r.state.kv) == 0 {
+		r.kill()
+		r.m.remove(r) // room.mu -> Manager.mu, the documented order
+		return
+	}
 	gen := r.idleGen
 	r.idle = time.AfterFunc(r.ns.IdleTTL, func() { r.idleExpired(gen) })
 }
@@ -398,6 +407,7 @@ func (r *room) kill() {
 	r.subs, r.list, r.members = nil, nil, nil
 	r.observers = 0
 	r.hist = history{}
+	r.state.release()
 	r.state = state{}
 	r.dedupe = dedupe{}
 }

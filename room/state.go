@@ -2,6 +2,7 @@ package room
 
 import (
 	"maps"
+	"sync/atomic"
 
 	"github.com/roomd/roomd/protocol"
 )
@@ -12,6 +13,21 @@ import (
 type state struct {
 	kv    map[string]protocol.Raw
 	bytes int
+	node  *nodeBytes // the node's count, which apply and release keep
+}
+
+// nodeBytes counts the state bytes of every room of a Manager against
+// Config.MaxStateBytes.
+type nodeBytes struct {
+	n   atomic.Int64
+	max int64
+}
+
+// release takes the state's bytes off the node's count (the room is gone).
+func (s *state) release() {
+	if s.node != nil {
+		s.node.n.Add(-int64(s.bytes))
+	}
 }
 
 // check reports whether setting key to val (nil: delete) keeps the state
@@ -33,11 +49,23 @@ func (s *state) check(key string, val protocol.Raw, ns Namespace) error {
 	if size > ns.StateMaxBytes {
 		return protocol.Errorf(protocol.CodeTooLarge, "state would grow over %d bytes", ns.StateMaxBytes)
 	}
+	if grow := int64(size - s.bytes); grow > 0 && s.node != nil && s.node.n.Load()+grow > s.node.max {
+		return errNodeState
+	}
 	return nil
 }
 
+// errNodeState refuses a set beyond the node's state budget.
+var errNodeState = protocol.NewError(protocol.CodeOverloaded, "this node holds its maximum of state bytes")
+
 // apply sets key to val, or deletes it when val is nil.
 func (s *state) apply(key string, val protocol.Raw) {
+	before := s.bytes
+	defer func() {
+		if s.node != nil {
+			s.node.n.Add(int64(s.bytes - before))
+		}
+	}()
 	old, exists := s.kv[key]
 	if exists {
 		s.bytes -= len(key) + len(old)
@@ -99,6 +127,9 @@ func (m *Manager) SetState(req SetRequest) (uint64, error) {
 		defer r.touch()
 	}
 	if err := r.state.check(req.Key, val, r.ns); err != nil {
+		if err == errNodeState {
+			m.cfg.OnLimit(LimitNodeState)
+		}
 		return 0, err
 	}
 	now := m.now()

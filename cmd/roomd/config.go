@@ -110,6 +110,10 @@ type Config struct {
 		PresenceGrace Duration `yaml:"presence_grace"`
 		DedupeWindow  Duration `yaml:"dedupe_window"`
 		DedupeMaxKeys int      `yaml:"dedupe_max_keys"`
+		MaxRooms      int      `yaml:"max_rooms"`
+		MaxStateBytes Size     `yaml:"max_state_bytes"`
+		CreateRate    float64  `yaml:"create_rate"`
+		CreateBurst   int      `yaml:"create_burst"`
 		// The settings of every namespace not under Namespaces, and the
 		// values a namespace there inherits for the keys it leaves out.
 		NamespaceConfig `yaml:",inline"`
@@ -454,6 +458,10 @@ func (c *Config) roomConfig() room.Config {
 		PresenceGrace: time.Duration(c.Rooms.PresenceGrace),
 		DedupeWindow:  time.Duration(c.Rooms.DedupeWindow),
 		DedupeMaxKeys: c.Rooms.DedupeMaxKeys,
+		MaxRooms:      c.Rooms.MaxRooms,
+		MaxStateBytes: int64(c.Rooms.MaxStateBytes),
+		CreateRate:    c.Rooms.CreateRate,
+		CreateBurst:   c.Rooms.CreateBurst,
 	}
 	if len(c.Namespaces) > 0 {
 		rc.Namespaces = make(map[string]room.Namespace, len(c.Namespaces))
