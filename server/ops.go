@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
@@ -148,16 +149,14 @@ func (ss *session) opLeave(f *protocol.Frame) {
 }
 
 // leave takes the session out of a room it no longer has in ss.rooms,
-// behind the room's earlier ops, then calls then. Beyond MaxOpsInFlight it
-// still leaves, at once.
+// behind the room's earlier ops (a join still queued included), then calls
+// then. A leave is never refused: it frees what the room holds, and there
+// are never more of them than joins.
 func (ss *session) leave(name string, then func()) {
-	done := func(ctx context.Context) {
+	ss.ops.submit(name, math.MaxInt, func(ctx context.Context) {
 		ss.srv.cfg.Router.Leave(ctx, name, ss)
 		then()
-	}
-	if !ss.ops.submit(name, ss.srv.cfg.MaxOpsInFlight, done) {
-		done(context.Background())
-	}
+	})
 }
 
 func (ss *session) opPub(f *protocol.Frame) {

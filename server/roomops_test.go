@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,10 +64,13 @@ func TestSlowRoomOpStallsNeitherOtherRoomsNorLiveness(t *testing.T) {
 	if f := expect(t, c, protocol.TypeErr); f.Code != protocol.CodeOverloaded {
 		t.Fatalf("err %+v, want code 7", f)
 	}
+	// A leave is never refused: it goes behind the join still waiting, and
+	// the room is left for good once both ran.
+	send(t, c, client.M{"t": "leave", "id": 6, "r": "slow:a"})
 	// The slow room's own ops keep their order, and the connection lives
 	// through pings the whole time (no bye 3).
 	var order []uint64
-	for len(order) < 2 {
+	for len(order) < 3 {
 		f, err := c.Next(testCtx(t))
 		if err != nil {
 			t.Fatalf("after %v: %v (closed for no pong?)", time.Since(start), err)
@@ -78,9 +82,15 @@ func TestSlowRoomOpStallsNeitherOtherRoomsNorLiveness(t *testing.T) {
 			order = append(order, f.ID)
 		}
 	}
-	if order[0] != 1 || order[1] != 2 {
-		t.Fatalf("slow:a answers in order %v, want its join (1), then its pub (2)", order)
+	if order[0] != 1 || order[1] != 2 || order[2] != 6 {
+		t.Fatalf("slow:a answers in order %v, want its join (1), its pub (2), its leave (6)", order)
 	}
+	checkFor(t, 5*time.Second, func() error {
+		if info, ok := ts.rooms.Info("slow:a"); ok && info.Members != 0 {
+			return fmt.Errorf("slow:a has %d members after the leave", info.Members)
+		}
+		return nil
+	})
 	send(t, c, client.M{"t": "pub", "id": 5, "r": "fast:b", "d": "after"})
 	for {
 		f := expect(t, c, protocol.TypeOK, protocol.TypeMsg, protocol.TypePres, protocol.TypeErr)
