@@ -115,18 +115,10 @@ func New(cfg Config) (*Manager, error) {
 		math.IsNaN(cfg.CreateRate) || math.IsInf(cfg.CreateRate, 0) {
 		return nil, errors.New("room: negative or invalid node limit")
 	}
-	if cfg.MaxRooms == 0 {
-		cfg.MaxRooms = DefaultMaxRooms
-	}
-	if cfg.MaxStateBytes == 0 {
-		cfg.MaxStateBytes = DefaultMaxStateBytes
-	}
-	if cfg.CreateRate == 0 {
-		cfg.CreateRate = DefaultCreateRate
-	}
-	if cfg.CreateBurst == 0 {
-		cfg.CreateBurst = max(1, int(math.Ceil(10*cfg.CreateRate)))
-	}
+	orDefault(&cfg.MaxRooms, DefaultMaxRooms)
+	orDefault(&cfg.MaxStateBytes, DefaultMaxStateBytes)
+	orDefault(&cfg.CreateRate, DefaultCreateRate)
+	orDefault(&cfg.CreateBurst, max(1, int(math.Ceil(10*cfg.CreateRate))))
 	if cfg.OnLimit == nil {
 		cfg.OnLimit = func(string) {}
 	}
@@ -142,6 +134,13 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.stateBytes.max = cfg.MaxStateBytes
 	return m, nil
+}
+
+// orDefault sets a zero *v to def.
+func orDefault[T int | int64 | float64](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
 }
 
 func fillNamespace(ns Namespace) (Namespace, error) {

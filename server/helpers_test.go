@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -173,3 +174,14 @@ func value(t testing.TB, raw protocol.Raw) any {
 
 // checkFor polls a condition instead of sleeping (internal/testutil).
 var checkFor = testutil.CheckFor
+
+// noMembers waits until the room has no member on this node (or is gone).
+func noMembers(t testing.TB, ts *testServer, name string) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		if info, ok := ts.rooms.Info(name); ok && info.Members != 0 {
+			return fmt.Errorf("%s still has %d members", name, info.Members)
+		}
+		return nil
+	})
+}

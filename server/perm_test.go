@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -51,12 +50,7 @@ func TestAuthRefreshThatNarrowsLeavesRooms(t *testing.T) {
 	if f.R != "board:b" || f.Code != protocol.CodeForbidden {
 		t.Fatalf("left %+v, want board:b with code 107", f)
 	}
-	checkFor(t, 5*time.Second, func() error {
-		if info, ok := ts.rooms.Info("board:b"); ok && info.Members != 0 {
-			return fmt.Errorf("board:b still has %d members", info.Members)
-		}
-		return nil
-	})
+	noMembers(t, ts, "board:b")
 	// The room it may still join stays joined; the other one is left.
 	send(t, c, client.M{"t": "pub", "id": 4, "r": "chat:a", "d": "still in"})
 	if f := expect(t, c, protocol.TypeOK, protocol.TypeMsg, protocol.TypePres); f.ID != 4 {
