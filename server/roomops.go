@@ -23,11 +23,12 @@ import (
 //
 // Lock order: ops.mu is a leaf; no room or session lock is taken under it.
 type roomOps struct {
-	ctx    context.Context // canceled when the session ends
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // one per room worker
+	wg sync.WaitGroup // one per room worker
 
 	mu       sync.Mutex
+	ctx      context.Context // canceled when the session ends; made at the first submit
+	cancel   context.CancelFunc
+	stopped  bool
 	byRoom   map[string][]func(context.Context) // queued ops of rooms with a worker
 	inFlight int
 	lastDone time.Time     // when an op last completed, or work began
@@ -38,12 +39,6 @@ type roomOps struct {
 // completing before submit refuses instead of waiting.
 const opsStall = 500 * time.Millisecond
 
-// start makes the context of the session's operations. Reader only, before
-// the first submit.
-func (o *roomOps) start() {
-	o.ctx, o.cancel = context.WithCancel(context.Background())
-}
-
 // submit queues op for room, behind that room's earlier operations. It
 // reports false when max operations already wait or run.
 func (o *roomOps) submit(room string, limit int, op func(context.Context)) bool {
@@ -51,6 +46,12 @@ func (o *roomOps) submit(room string, limit int, op func(context.Context)) bool 
 	if o.inFlight >= limit && !o.awaitSlotLocked(limit) {
 		o.mu.Unlock()
 		return false
+	}
+	if o.ctx == nil {
+		o.ctx, o.cancel = context.WithCancel(context.Background())
+		if o.stopped {
+			o.cancel()
+		}
 	}
 	if o.inFlight == 0 {
 		o.lastDone = time.Now() // stalls count from when work began
@@ -107,8 +108,11 @@ func (o *roomOps) awaitSlotLocked(limit int) bool {
 // work runs op, then the room's next operations until none is queued.
 func (o *roomOps) work(room string, op func(context.Context)) {
 	defer o.wg.Done()
+	o.mu.Lock()
+	ctx := o.ctx
+	o.mu.Unlock()
 	for {
-		op(o.ctx)
+		op(ctx)
 		o.mu.Lock()
 		o.inFlight--
 		o.lastDone = time.Now()
@@ -142,10 +146,13 @@ func (o *roomOps) full(limit int) bool {
 }
 
 // stop cancels the operations still waiting and waits for every worker.
+// Ops submitted later (none should be) get a canceled context.
 func (o *roomOps) stop() {
-	if o.cancel == nil {
-		return
+	o.mu.Lock()
+	o.stopped = true
+	if o.cancel != nil {
+		o.cancel()
 	}
-	o.cancel()
+	o.mu.Unlock()
 	o.wg.Wait()
 }

@@ -217,7 +217,6 @@ func (ss *session) run() {
 	})
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	ss.newLimiters()
-	ss.ops.start()
 
 	ss.serve()
 }
