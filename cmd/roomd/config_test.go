@@ -375,3 +375,14 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("trusted proxies %s, want %s", got, want)
 	}
 }
+
+// roomd bench's hints name the server's defaults.
+func TestBenchHintsMatchServerDefaults(t *testing.T) {
+	l := mustLoad(t, sources{}).Limits
+	if l.FrameRate != defaultServerFrameRate || l.ConnRatePerAddr != defaultServerConnRatePerAddr ||
+		l.MaxPendingPerAddr != defaultServerPendingPerAddr {
+		t.Errorf("server defaults %v frames/s, %v connections/s, %d pending; bench's hints say %d, %d, %d",
+			l.FrameRate, l.ConnRatePerAddr, l.MaxPendingPerAddr,
+			defaultServerFrameRate, defaultServerConnRatePerAddr, defaultServerPendingPerAddr)
+	}
+}
