@@ -160,9 +160,10 @@ type Info struct {
 
 // Stats counts what a Manager holds.
 type Stats struct {
-	Rooms     int
-	Members   int // presence entries, graced ones included
-	Observers int
+	Rooms      int
+	Members    int // presence entries, graced ones included
+	Observers  int
+	StateBytes int64 // state keys and values of every room (Config.MaxStateBytes)
 }
 
 // Namespace holds per-namespace settings. Every zero value means the default
@@ -229,6 +230,26 @@ type Config struct {
 	// DedupeMaxKeys bounds the idempotency keys remembered per room; the
 	// oldest are forgotten first. Zero means 10,000.
 	DedupeMaxKeys int
+	// MaxRooms bounds the rooms this node holds: a join or write that
+	// would create one more gets err 7 overloaded. Rooms handed over from
+	// another node are not refused. Zero means 100,000.
+	MaxRooms int
+	// MaxStateBytes bounds the state (keys and values) of all this node's
+	// rooms together: a set that would grow it further gets err 7
+	// overloaded. Zero means 256 MiB.
+	MaxStateBytes int64
+	// CreateRate is the rooms per second one user (an anonymous member:
+	// one connection) may create on this node, in bursts of CreateBurst;
+	// beyond, the join gets err 5 rate_limited. Writes of the HTTP API are
+	// not limited. Zero means 10.
+	CreateRate float64
+	// CreateBurst is the burst of CreateRate. Zero means 10 × CreateRate.
+	CreateBurst int
+	// OnLimit, when set, is called with a limit's name ("node_rooms",
+	// "node_state", "room_create_rate") each time it refuses an operation
+	// (for metrics). It may be called with locks held: it must be cheap
+	// and must not call the Manager.
+	OnLimit func(limit string)
 	// Now returns the current time. Zero means time.Now.
 	Now func() time.Time
 	// Replicated makes the Manager a replica of a log of Commands

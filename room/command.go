@@ -193,6 +193,10 @@ func (m *Manager) PrepareSet(req SetRequest) (*Command, error) {
 	if err := r.state.check(req.Key, val, r.ns); err != nil {
 		return nil, err
 	}
+	if err := r.state.checkNode(req.Key, val); err != nil {
+		m.cfg.OnLimit(LimitNodeState)
+		return nil, err
+	}
 	if err := r.allow(from, now); err != nil {
 		return nil, err
 	}
@@ -221,6 +225,7 @@ func (m *Manager) Apply(c *Command) (uint64, error) {
 		return 0, err
 	}
 	defer r.mu.Unlock()
+	defer r.maybeIdle() // a room the command made idles (once empty) like any
 	now := r.clockAt(time.UnixMilli(c.At))
 	switch c.Op {
 	case CmdMsg:
@@ -282,7 +287,6 @@ func (m *Manager) lockForApply(c *Command) (*room, error) {
 			m.rooms[c.Room] = r
 			r.mu.Lock()
 			m.mu.Unlock()
-			r.maybeIdle()
 			return r, nil
 		}
 		m.mu.Unlock()

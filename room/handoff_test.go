@@ -358,7 +358,7 @@ func TestInstallStateLimits(t *testing.T) {
 		}
 	}
 	var bytes1 int
-	r1, _ := m1.lockRoom("s", false)
+	r1, _ := m1.lockRoom("s", noCreate)
 	bytes1 = r1.state.bytes
 	r1.mu.Unlock()
 	snap, _ := m1.Export("s")
@@ -376,7 +376,7 @@ func TestInstallStateLimits(t *testing.T) {
 
 	m2 := newManager(t, Config{Default: Namespace{StateMaxKeys: 3, StateMaxBytes: bytes1}})
 	install(t, m2, snap)
-	r2, _ := m2.lockRoom("s", false)
+	r2, _ := m2.lockRoom("s", noCreate)
 	if r2.state.bytes != bytes1 {
 		t.Fatalf("state bytes %d, want %d", r2.state.bytes, bytes1)
 	}

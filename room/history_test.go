@@ -174,7 +174,7 @@ func TestHistoryBounds(t *testing.T) {
 	apiPub(t, m, "r", 15)
 	clk.Add(61 * time.Second)
 	apiPub(t, m, "r", 16)
-	r, _ := m.lookup("r", false)
+	r, _ := m.lookup("r", noCreate)
 	r.mu.Lock()
 	n := r.hist.n
 	r.mu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -37,6 +39,16 @@ const (
 	DefaultPresenceGrace    = 5 * time.Second
 	MinDedupeWindow         = 5 * time.Minute
 	DefaultDedupeMaxKeys    = 10_000
+	DefaultMaxRooms         = 100_000
+	DefaultMaxStateBytes    = 256 << 20
+	DefaultCreateRate       = 10
+)
+
+// Names of the node-wide limits, for Config.OnLimit.
+const (
+	LimitNodeRooms  = "node_rooms"
+	LimitNodeState  = "node_state"
+	LimitCreateRate = "room_create_rate"
 )
 
 // ErrClosed is returned by every operation on a closed Manager.
@@ -56,9 +68,12 @@ type Manager struct {
 	grace time.Duration // <= 0: none
 	now   func() time.Time
 
-	mu     sync.Mutex // guards rooms and closed; see the lock order above
-	rooms  map[string]*room
-	closed bool
+	mu       sync.Mutex // guards rooms, closed and creators; see the lock order above
+	rooms    map[string]*room
+	closed   bool
+	creators creators // room creation rate per user
+
+	stateBytes nodeBytes // state of every room, for MaxStateBytes (state.go)
 }
 
 // New validates cfg, fills its zero values and returns a Manager.
@@ -96,16 +111,36 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxRooms < 0 || cfg.MaxStateBytes < 0 || cfg.CreateBurst < 0 || cfg.CreateRate < 0 ||
+		math.IsNaN(cfg.CreateRate) || math.IsInf(cfg.CreateRate, 0) {
+		return nil, errors.New("room: negative or invalid node limit")
+	}
+	orDefault(&cfg.MaxRooms, DefaultMaxRooms)
+	orDefault(&cfg.MaxStateBytes, DefaultMaxStateBytes)
+	orDefault(&cfg.CreateRate, DefaultCreateRate)
+	orDefault(&cfg.CreateBurst, max(1, int(math.Ceil(10*cfg.CreateRate))))
+	if cfg.OnLimit == nil {
+		cfg.OnLimit = func(string) {}
+	}
 	cfg.Default = def
 	cfg.Namespaces = nss
-	return &Manager{
+	m := &Manager{
 		cfg:   cfg,
 		def:   def,
 		nss:   nss,
 		grace: cfg.PresenceGrace,
 		now:   cfg.Now,
 		rooms: make(map[string]*room),
-	}, nil
+	}
+	m.stateBytes.max = cfg.MaxStateBytes
+	return m, nil
+}
+
+// orDefault sets a zero *v to def.
+func orDefault[T int | int64 | float64](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
 }
 
 func fillNamespace(ns Namespace) (Namespace, error) {
@@ -186,17 +221,45 @@ func validName(name string) error {
 	return nil
 }
 
-// lookup returns the live room of that name, creating it when create is set.
-// It returns (nil, nil) when the room does not exist and create is false.
-// The caller holds no room lock (Manager.mu is taken and released here).
-func (m *Manager) lookup(name string, create bool) (*room, error) {
+// creation says whether and for whom a lookup may create a room.
+type creation struct {
+	ok bool
+	// by is who creates it, for the per-user rate: a user, or a
+	// connection's key; empty for the HTTP API, which is not limited.
+	by string
+}
+
+// noCreate looks a room up without creating it.
+var noCreate = creation{}
+
+// createdBy creates a room on behalf of a member's user (an anonymous
+// member: its connection), or of the HTTP API (fromAPI).
+func createdBy(user, conn string, fromAPI bool) creation {
+	switch {
+	case fromAPI:
+		return creation{ok: true}
+	case user != "":
+		return creation{ok: true, by: "u:" + user}
+	default:
+		return creation{ok: true, by: "c:" + conn}
+	}
+}
+
+// lookup returns the live room of that name, creating it when c allows and
+// the node's room budget and the creator's rate do. It returns (nil, nil)
+// when the room does not exist and c does not allow creating it. The caller
+// holds no room lock (Manager.mu is taken and released here).
+func (m *Manager) lookup(name string, c creation) (*room, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
 	}
 	r := m.rooms[name]
-	if r == nil && create {
+	if r == nil && c.ok {
+		if err := m.mayCreateLocked(c); err != nil {
+			return nil, err
+		}
 		ns := m.Settings(name)
 		r = newRoom(m, name, ns)
 		m.rooms[name] = r
@@ -204,12 +267,34 @@ func (m *Manager) lookup(name string, create bool) (*room, error) {
 	return r, nil
 }
 
-// lockRoom finds the room (creating it when create is set) and returns it
+// mayCreate checks that c may create a room now: the node's room budget and
+// the creator's rate. Where rooms are made by commands (command.go), it is
+// checked where the command is prepared.
+func (m *Manager) mayCreate(c creation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mayCreateLocked(c)
+}
+
+// mayCreateLocked is mayCreate with m.mu held.
+func (m *Manager) mayCreateLocked(c creation) error {
+	if len(m.rooms) >= m.cfg.MaxRooms {
+		m.cfg.OnLimit(LimitNodeRooms)
+		return protocol.Errorf(protocol.CodeOverloaded, "this node holds its maximum of %d rooms", m.cfg.MaxRooms)
+	}
+	if c.by != "" && !m.creators.allow(c.by, m.now(), m.cfg.CreateRate, m.cfg.CreateBurst) {
+		m.cfg.OnLimit(LimitCreateRate)
+		return protocol.NewError(protocol.CodeRateLimited, "creating rooms too fast")
+	}
+	return nil
+}
+
+// lockRoom finds the room (creating it when c allows) and returns it
 // locked. A room found dead (dropped by its idle timer between the lookup and
 // the lock) is retried: the next lookup finds a fresh room or none.
-func (m *Manager) lockRoom(name string, create bool) (*room, error) {
+func (m *Manager) lockRoom(name string, c creation) (*room, error) {
 	for {
-		r, err := m.lookup(name, create)
+		r, err := m.lookup(name, c)
 		if err != nil || r == nil {
 			return nil, err
 		}
@@ -228,7 +313,7 @@ func (m *Manager) lockLive(name string) *room {
 	if !protocol.ValidRoomName(name) {
 		return nil
 	}
-	r, _ := m.lockRoom(name, false)
+	r, _ := m.lockRoom(name, noCreate)
 	return r
 }
 
@@ -291,6 +376,7 @@ func (m *Manager) Stats() Stats {
 		}
 		r.mu.Unlock()
 	}
+	s.StateBytes = m.stateBytes.n.Load()
 	return s
 }
 
@@ -321,4 +407,35 @@ func newEpoch() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return epochEncoding.EncodeToString(b[:])[:12]
+}
+
+// creatorSweepMin is the number of tracked creators below which idle ones
+// are left alone.
+const creatorSweepMin = 1024
+
+// creators holds the room creation rate of each user. Manager.mu guards it.
+type creators struct {
+	m         map[string]*rate.Limiter
+	nextSweep int
+}
+
+// allow takes one room creation of by through its rate.
+func (c *creators) allow(by string, now time.Time, r float64, burst int) bool {
+	lim := c.m[by]
+	if lim == nil {
+		if c.m == nil {
+			c.m = make(map[string]*rate.Limiter)
+		}
+		if len(c.m) >= max(c.nextSweep, creatorSweepMin) {
+			for k, l := range c.m { // forget the refilled: a new limiter would be the same
+				if l.TokensAt(now) >= float64(burst) {
+					delete(c.m, k)
+				}
+			}
+			c.nextSweep = 2 * len(c.m)
+		}
+		lim = rate.NewLimiter(rate.Limit(r), burst)
+		c.m[by] = lim
+	}
+	return lim.AllowN(now, 1)
 }

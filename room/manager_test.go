@@ -3,6 +3,7 @@ package room
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -230,4 +231,47 @@ func TestEpochs(t *testing.T) {
 		}
 		seen[e] = true
 	}
+}
+
+// The node's state count follows rooms wherever they go: sets, deletes,
+// a handoff out and in, a drop.
+func TestNodeStateBytes(t *testing.T) {
+	m1 := newManager(t, Config{MaxStateBytes: 100})
+	set := func(m *Manager, k string, v any) error {
+		_, err := m.SetState(SetRequest{Room: "s", Key: k, Value: mp(t, v), FromAPI: true})
+		return err
+	}
+	want := func(m *Manager, n int64) {
+		t.Helper()
+		if got := m.Stats().StateBytes; got != n {
+			t.Fatalf("node state bytes %d, want %d", got, n)
+		}
+	}
+	if err := set(m1, "a", strings.Repeat("x", 40)); err != nil { // 1 + 42
+		t.Fatal(err)
+	}
+	want(m1, 43)
+	if err := set(m1, "b", strings.Repeat("x", 60)); err == nil {
+		t.Fatal("set past the node's state bytes accepted")
+	} else {
+		wantCode(t, err, protocol.CodeOverloaded)
+	}
+	if err := set(m1, "a", strings.Repeat("x", 90)); err != nil { // replaces: 1 + 92
+		t.Fatal(err)
+	}
+	want(m1, 93)
+	if _, err := m1.SetState(SetRequest{Room: "s", Key: "a", FromAPI: true}); err != nil {
+		t.Fatal(err)
+	}
+	want(m1, 0)
+	if err := set(m1, "c", "v"); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := m1.Export("s")
+	want(m1, 0)
+	m2 := newManager(t, Config{})
+	install(t, m2, snap)
+	want(m2, 3)
+	m2.Close()
+	want(m2, 0)
 }

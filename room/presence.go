@@ -24,7 +24,7 @@ func (m *Manager) UpdatePresence(req PresenceRequest) error {
 	if err := protocol.ValidatePayload(req.Data); err != nil {
 		return err
 	}
-	r, err := m.lockRoom(req.Room, false)
+	r, err := m.lockRoom(req.Room, noCreate)
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ func newRoom(m *Manager, name string, ns Namespace) *room {
 		subs:    make(map[Subscriber]*attachment),
 		members: make(map[string]*member),
 		hist:    history{max: ns.HistorySize, ttl: ns.HistoryTTL},
+		state:   state{node: &m.stateBytes},
 		dedupe:  dedupe{window: m.cfg.DedupeWindow, max: m.cfg.DedupeMaxKeys},
 	}
 }
@@ -101,11 +102,18 @@ func (m *Manager) Join(req JoinRequest, sub Subscriber) error {
 			return err
 		}
 	}
-	r, err := m.lockRoom(req.Room, !m.cfg.Replicated)
+	c := createdBy(req.User, req.Conn, false)
+	if m.cfg.Replicated {
+		c = noCreate // a replicated room is made by a command (ErrNoRoom)
+	}
+	r, err := m.lockRoom(req.Room, c)
 	if err != nil {
 		return err
 	}
 	if r == nil {
+		if err := m.mayCreate(createdBy(req.User, req.Conn, false)); err != nil {
+			return err
+		}
 		return ErrNoRoom
 	}
 	defer r.mu.Unlock()
@@ -241,16 +249,20 @@ func (r *room) deliver(ev *Event, except *attachment) {
 }
 
 // lockForWrite locks the room a publish or state change goes to and finds
-// the member writing: an API write makes the room live, a member's needs
-// it live and itself in it. On success r.mu is held (from is nil for the
-// API).
+// the member writing: a member's write needs the room live and the member in
+// it; an API write to a room that does not exist yet finds r nil (its
+// command makes the room, once the node's room budget allows). On success
+// r.mu is held when r is not nil (from is nil for the API).
 func (m *Manager) lockForWrite(name, conn string, fromAPI bool) (r *room, from *member, err error) {
-	r, err = m.lockRoom(name, fromAPI)
+	r, err = m.lockRoom(name, noCreate)
 	if err != nil {
 		return nil, nil, err
 	}
 	if r == nil {
-		return nil, nil, notJoined(name)
+		if !fromAPI {
+			return nil, nil, notJoined(name)
+		}
+		return nil, nil, m.mayCreate(createdBy("", "", true))
 	}
 	if fromAPI {
 		return r, nil, nil
@@ -326,12 +338,30 @@ func (r *room) touch() {
 	}
 }
 
-// armIdle (re)starts the idle timer. r.mu is held on entry.
+// armIdle (re)starts the idle timer. A room that holds nothing durable (no
+// history, no state) is dropped at once instead (replicated: within
+// hollowTTL): a new one would be the same, and a client that came back would
+// only see a new epoch with nothing to lose. r.mu is held on entry.
 func (r *room) armIdle() {
 	r.stopIdle()
+	ttl := r.ns.IdleTTL
+	if r.hist.n == 0 && len(r.state.kv) == 0 {
+		if r.m.cfg.OnIdle == nil {
+			r.kill()
+			r.m.remove(r) // room.mu -> Manager.mu, the documented order
+			return
+		}
+		// Replicated, its drop is a command like any other; soon, but
+		// not before the join that made it has attached.
+		ttl = min(ttl, hollowTTL)
+	}
 	gen := r.idleGen
-	r.idle = time.AfterFunc(r.ns.IdleTTL, func() { r.idleExpired(gen) })
+	r.idle = time.AfterFunc(ttl, func() { r.idleExpired(gen) })
 }
+
+// hollowTTL is how long a replicated room that holds nothing durable stays
+// once empty.
+const hollowTTL = time.Second
 
 // stopIdle stops the idle timer; a callback already on its way sees idleGen
 // changed and does nothing. r.mu is held on entry.
@@ -375,6 +405,7 @@ func (r *room) kill() {
 	r.subs, r.list, r.members = nil, nil, nil
 	r.observers = 0
 	r.hist = history{}
+	r.state.release()
 	r.state = state{}
 	r.dedupe = dedupe{}
 }

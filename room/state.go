@@ -2,6 +2,7 @@ package room
 
 import (
 	"maps"
+	"sync/atomic"
 
 	"github.com/roomd/roomd/protocol"
 )
@@ -12,6 +13,21 @@ import (
 type state struct {
 	kv    map[string]protocol.Raw
 	bytes int
+	node  *nodeBytes // the node's count, which apply and release keep
+}
+
+// nodeBytes counts the state bytes of every room of a Manager against
+// Config.MaxStateBytes.
+type nodeBytes struct {
+	n   atomic.Int64
+	max int64
+}
+
+// release takes the state's bytes off the node's count (the room is gone).
+func (s *state) release() {
+	if s.node != nil {
+		s.node.n.Add(-int64(s.bytes))
+	}
 }
 
 // check reports whether setting key to val (nil: delete) keeps the state
@@ -36,8 +52,37 @@ func (s *state) check(key string, val protocol.Raw, ns Namespace) error {
 	return nil
 }
 
+// checkNode reports whether setting key to val keeps the node within its
+// state budget. It is checked where a write is prepared, never where it is
+// applied: the node's count differs between nodes, and a replicated write
+// must apply the same everywhere.
+func (s *state) checkNode(key string, val protocol.Raw) error {
+	if val == nil || s.node == nil {
+		return nil
+	}
+	grow := int64(len(val))
+	if old, exists := s.kv[key]; exists {
+		grow -= int64(len(old))
+	} else {
+		grow += int64(len(key))
+	}
+	if grow > 0 && s.node.n.Load()+grow > s.node.max {
+		return errNodeState
+	}
+	return nil
+}
+
+// errNodeState refuses a set beyond the node's state budget.
+var errNodeState = protocol.NewError(protocol.CodeOverloaded, "this node holds its maximum of state bytes")
+
 // apply sets key to val, or deletes it when val is nil.
 func (s *state) apply(key string, val protocol.Raw) {
+	before := s.bytes
+	defer func() {
+		if s.node != nil {
+			s.node.n.Add(int64(s.bytes - before))
+		}
+	}()
 	old, exists := s.kv[key]
 	if exists {
 		s.bytes -= len(key) + len(old)

@@ -82,7 +82,7 @@ func TestStateLimits(t *testing.T) {
 	wantCode(t, err, protocol.CodeLimit)
 	_, err = m.SetState(SetRequest{Room: "r", Conn: "a", Key: "k1", Value: v(60)})
 	wantCode(t, err, protocol.CodeTooLarge) // one value over StateMaxValueBytes
-	r, _ := m.lookup("r", false)
+	r, _ := m.lookup("r", noCreate)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state.bytes != 100 || len(r.state.kv) != 3 {

@@ -29,11 +29,13 @@ stop_server() {
 trap 'stop_server; rm -rf "$tmp"' EXIT
 
 # start_server runs roomd on a free loopback port, with per-connection rate
-# limits raised so that a bench publisher is never the one throttled, and
+# limits raised so that a bench publisher is never the one throttled (and the
+# per-address limits, since every bench connection comes from one address), and
 # sets pid and url.
 start_server() {
   bin/roomd --addr 127.0.0.1:0 --log-format json \
-    --frame-rate 100000 --frame-burst 200000 --byte-rate 64MiB "$@" 2>"$tmp/roomd.log" &
+    --frame-rate 100000 --frame-burst 200000 --byte-rate 64MiB \
+    --max-pending-per-addr 100000 --conn-rate-per-addr 100000 "$@" 2>"$tmp/roomd.log" &
   pid=$!
   local addr=""
   for _ in $(seq 100); do

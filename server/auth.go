@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -19,4 +21,14 @@ func (s *Server) verify(tok string) (*auth.Identity, error) {
 		return nil, err
 	}
 	return ident, nil
+}
+
+// expiry is when a connection or stream of ident ends for its token: the
+// token's exp plus the verifier's leeway, as at hello; zero when the token
+// does not expire.
+func (s *Server) expiry(ident *auth.Identity) time.Time {
+	if ident.Expires.IsZero() || s.cfg.Auth == nil {
+		return ident.Expires
+	}
+	return ident.Expires.Add(s.cfg.Auth.Leeway())
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -35,6 +36,22 @@ type Config struct {
 	// MaxPending bounds connections that have not yet said hello; more are
 	// refused at upgrade with HTTP 503. Zero means 1,024.
 	MaxPending int
+	// MaxPendingPerAddr bounds the connections of one source address that
+	// have not yet said hello; more are refused at upgrade with HTTP 429,
+	// code rate_limited. Zero means 32.
+	MaxPendingPerAddr int
+	// ConnRatePerAddr is the new WebSocket connections and SSE streams per
+	// second one source address may open; more are refused with HTTP 429,
+	// code rate_limited. Zero means 20.
+	ConnRatePerAddr float64
+	// ConnBurstPerAddr is the burst of ConnRatePerAddr. Zero means
+	// 5 × ConnRatePerAddr.
+	ConnBurstPerAddr int
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For (else Forwarded) header names a connection's source
+	// address for the per-address limits. Nil means none: the peer's
+	// address counts, and the headers are ignored.
+	TrustedProxies []netip.Prefix
 
 	// SSEPingInterval is how often an idle SSE stream gets a ": ping"
 	// comment. Zero means 15 s.
@@ -113,6 +130,13 @@ type Config struct {
 	QueueMaxBytes int
 	// MaxRoomsPerConn bounds the rooms one connection may join. Zero means 64.
 	MaxRoomsPerConn int
+	// MaxOpsInFlight bounds a connection's room operations (join, leave,
+	// pub, pres, set) waiting or running; they run off the connection's
+	// reader, one room's in order, different rooms' in parallel. At the
+	// bound the reader waits while operations complete; when none has
+	// for 500 ms, more get err 7 overloaded (an ephemeral pub without id is
+	// dropped). Zero means 64.
+	MaxOpsInFlight int
 	// ReadBufferSize is each connection's WebSocket read buffer, held for
 	// the connection's life; larger messages are read through it in
 	// pieces. Zero means 1 KiB.
@@ -174,11 +198,17 @@ func (c *Config) fill() error {
 	setInt(&c.FloodStrikes, 100)
 	setInt(&c.QueueMaxBytes, 1<<20)
 	setInt(&c.MaxRoomsPerConn, 64)
+	setInt(&c.MaxOpsInFlight, 64)
 	setInt(&c.ReadBufferSize, 1<<10)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)
 	setDur(&c.ParkAfter, 10*time.Second)
 	setInt(&c.MaxPending, 1024)
+	setInt(&c.MaxPendingPerAddr, 32)
+	if c.ConnRatePerAddr <= 0 {
+		c.ConnRatePerAddr = 20
+	}
+	setInt(&c.ConnBurstPerAddr, max(1, int(5*c.ConnRatePerAddr)))
 	setDur(&c.SSEPingInterval, 15*time.Second)
 	setDur(&c.SSERetry, 3*time.Second)
 	setInt(&c.SSEQueueMaxBytes, c.QueueMaxBytes)

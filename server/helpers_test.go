@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -27,7 +28,10 @@ type testServer struct {
 func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	t.Helper()
 	rc := room.Config{}
-	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node"}
+	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node",
+		// Every test client comes from 127.0.0.1: tests of the per-address
+		// limits set their own.
+		MaxPendingPerAddr: 1 << 20, ConnRatePerAddr: 1e6}
 	if edit != nil {
 		edit(&sc, &rc)
 	}
@@ -39,7 +43,11 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Router = cl
+	if w, ok := sc.Router.(routerWrapper); ok {
+		sc.Router = w.wrap(cl) // a test's router around the real one
+	} else {
+		sc.Router = cl
+	}
 	srv, err := New(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +67,13 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 		rooms.Close()
 	})
 	return ts
+}
+
+// routerWrapper is a Config.Router a test sets in newTestServer's edit: the
+// server then gets wrap of the real router.
+type routerWrapper interface {
+	cluster.Router
+	wrap(cluster.Router) cluster.Router
 }
 
 func testCtx(t testing.TB) context.Context {
@@ -159,3 +174,14 @@ func value(t testing.TB, raw protocol.Raw) any {
 
 // checkFor polls a condition instead of sleeping (internal/testutil).
 var checkFor = testutil.CheckFor
+
+// noMembers waits until the room has no member on this node (or is gone).
+func noMembers(t testing.TB, ts *testServer, name string) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		if info, ok := ts.rooms.Info(name); ok && info.Members != 0 {
+			return fmt.Errorf("%s still has %d members", name, info.Members)
+		}
+		return nil
+	})
+}

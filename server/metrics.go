@@ -41,6 +41,10 @@ type Metrics interface {
 	ByeSent(code protocol.Code)
 	// RateLimited counts an inbound frame refused by a rate limit.
 	RateLimited()
+	// LimitRefused counts a connection or operation refused by a node,
+	// address or connection limit, by the limit's name ("pending",
+	// "addr_pending", "addr_rate", "conn_ops").
+	LimitRefused(limit string)
 	// APIRequest counts an HTTP API request by route pattern and status.
 	APIRequest(route string, status int)
 }
@@ -63,6 +67,7 @@ func (noopMetrics) ErrorSent(protocol.Code)      {}
 func (noopMetrics) ByeSent(protocol.Code)        {}
 func (noopMetrics) RateLimited()                 {}
 func (noopMetrics) APIRequest(string, int)       {}
+func (noopMetrics) LimitRefused(string)          {}
 
 func (s *Server) authFailed(reason string)     { s.cfg.Metrics.AuthFailure(reason) }
 func (s *Server) errorCode(code protocol.Code) { s.cfg.Metrics.ErrorSent(code) }

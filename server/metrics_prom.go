@@ -33,7 +33,7 @@ type Prometheus struct {
 	ephDropped, rateLimited    prometheus.Counter
 	latency                    prometheus.Histogram
 	authFailures, errors, byes *prometheus.CounterVec
-	api                        *prometheus.CounterVec
+	api, limits                *prometheus.CounterVec
 	forwarded                  *prometheus.CounterVec
 	commit                     prometheus.Histogram
 	leaderChanges              prometheus.Counter
@@ -103,6 +103,7 @@ func NewPrometheus() *Prometheus {
 	p.errors = vec("errors_total", "err frames and HTTP API errors sent, by code name.", "code")
 	p.byes = vec("byes_total", "Connections closed by the server, by code name.", "code")
 	p.api = vec("api_requests_total", "HTTP API requests by route and status.", "route", "status")
+	p.limits = vec("limit_refusals_total", "Connections and operations refused by a node, address, connection or user limit, by limit.", "limit")
 	p.forwarded = vec("forwarded_ops_total", "Room ops sent to their owner on another node, by op.", "op")
 	p.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "roomd_commit_seconds",
 		Help:    "Time from proposing a durable room change to its commit and apply, on the leader.",
@@ -162,6 +163,8 @@ func (p *Prometheus) AuthFailure(reason string)      { p.authFailures.WithLabelV
 func (p *Prometheus) ErrorSent(code protocol.Code)   { p.errors.WithLabelValues(code.String()).Inc() }
 func (p *Prometheus) ByeSent(code protocol.Code)     { p.byes.WithLabelValues(code.String()).Inc() }
 func (p *Prometheus) RateLimited()                   { p.rateLimited.Inc() }
+
+func (p *Prometheus) LimitRefused(limit string) { p.limits.WithLabelValues(limit).Inc() }
 
 func (p *Prometheus) APIRequest(route string, status int) {
 	p.api.WithLabelValues(route, strconv.Itoa(status)).Inc()

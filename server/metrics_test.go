@@ -154,6 +154,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	p.ErrorSent(protocol.CodeBadRequest)
 	p.ByeSent(protocol.CodeShutdown)
 	p.RateLimited()
+	p.LimitRefused(limitAddrRate)
 	p.APIRequest("GET /v1/rooms", 200)
 	p.Forwarded("pub")
 	p.Committed(time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
@@ -14,18 +15,17 @@ import (
 // it needs and the session's rooms, calls the router, and answers.
 
 func (ss *session) handleFrame(f *protocol.Frame) {
-	ctx := context.Background()
 	switch f.T {
 	case protocol.TypeJoin:
-		ss.opJoin(ctx, f)
+		ss.opJoin(f)
 	case protocol.TypeLeave:
-		ss.opLeave(ctx, f)
+		ss.opLeave(f)
 	case protocol.TypePub:
-		ss.opPub(ctx, f)
+		ss.opPub(f)
 	case protocol.TypePres:
-		ss.opPres(ctx, f)
+		ss.opPres(f)
 	case protocol.TypeSet:
-		ss.opSet(ctx, f)
+		ss.opSet(f)
 	case protocol.TypeAuth:
 		ss.opAuth(f)
 	case protocol.TypeHello:
@@ -33,6 +33,17 @@ func (ss *session) handleFrame(f *protocol.Frame) {
 	default:
 		ss.replyErr(f.ID, f.R, protocol.Errorf(protocol.CodeUnknownType, "unknown frame type %q", f.T))
 	}
+}
+
+// submit hands a checked op's router call to the room's queue (roomops.go).
+// Beyond MaxOpsInFlight it answers err 7 and reports false.
+func (ss *session) submit(f *protocol.Frame, op func(ctx context.Context)) bool {
+	if ss.ops.submit(f.R, ss.srv.cfg.MaxOpsInFlight, op) {
+		return true
+	}
+	ss.srv.cfg.Metrics.LimitRefused(limitConnOps)
+	ss.replyErr(f.ID, f.R, protocol.Errorf(protocol.CodeOverloaded, "over %d operations in flight on this connection", ss.srv.cfg.MaxOpsInFlight))
+	return false
 }
 
 // checkRoom validates the room of an op and the permission it needs.
@@ -63,15 +74,23 @@ func (ss *session) joined(name string) bool {
 	return ss.rooms.has(name)
 }
 
-func (ss *session) opJoin(ctx context.Context, f *protocol.Frame) {
+func (ss *session) opJoin(f *protocol.Frame) {
 	if !ss.checkRoom(f, auth.PermJoin, false) {
+		return
+	}
+	if !f.P.IsNil() && !ss.ident.Load().Can(f.R, auth.PermPres) {
+		ss.srv.authFailed("forbidden")
+		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeForbidden, "token lacks \"pres\" for this room: join without \"p\""))
 		return
 	}
 	ss.mu.Lock()
 	already := ss.rooms.has(f.R)
 	full := len(ss.rooms) >= ss.srv.cfg.MaxRoomsPerConn
+	var claim uint64
 	if !already && !full {
-		ss.rooms.add(f.R) // claimed now; a KindLeft may remove it
+		ss.claims++
+		claim = ss.claims
+		ss.rooms.add(f.R, claim) // claimed now; a KindLeft may remove it
 	}
 	ss.mu.Unlock()
 	switch {
@@ -86,19 +105,34 @@ func (ss *session) opJoin(ctx context.Context, f *protocol.Frame) {
 		f.H = 0
 	}
 	ident := ss.ident.Load()
-	err := ss.srv.cfg.Router.Join(ctx, room.JoinRequest{
+	req := room.JoinRequest{
 		ID: f.ID, Room: f.R, Conn: ss.id, User: ss.user, Info: protocol.Raw(ident.Info),
 		Presence: f.P, Since: f.Since, History: int(min(f.H, 1<<20)),
-	}, ss)
-	if err != nil {
+	}
+	unclaim := func() {
 		ss.mu.Lock()
-		ss.rooms.remove(f.R)
+		ss.rooms.removeClaim(req.Room, claim) // not a later join's claim
 		ss.mu.Unlock()
-		ss.replyErr(f.ID, f.R, err)
+	}
+	id := f.ID
+	ok := ss.submit(f, func(ctx context.Context) {
+		err := ss.srv.cfg.Router.Join(ctx, req, ss)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			// The connection ended: the join may have been done all the same.
+			ss.srv.cfg.Router.Drop(context.Background(), req.Room, ss)
+		}
+		unclaim()
+		ss.replyErr(id, req.Room, err)
+	})
+	if !ok {
+		unclaim()
 	}
 }
 
-func (ss *session) opLeave(ctx context.Context, f *protocol.Frame) {
+func (ss *session) opLeave(f *protocol.Frame) {
 	if f.R == "" || !protocol.ValidRoomName(f.R) {
 		ss.replyErr(f.ID, "", protocol.NewError(protocol.CodeInvalidRoom, "invalid room name"))
 		return
@@ -110,11 +144,22 @@ func (ss *session) opLeave(ctx context.Context, f *protocol.Frame) {
 		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeNotJoined, "not joined"))
 		return
 	}
-	ss.srv.cfg.Router.Leave(ctx, f.R, ss)
-	ss.replyOK(f.ID, 0)
+	id := f.ID
+	ss.leave(f.R, func() { ss.replyOK(id, 0) })
 }
 
-func (ss *session) opPub(ctx context.Context, f *protocol.Frame) {
+// leave takes the session out of a room it no longer has in ss.rooms,
+// behind the room's earlier ops (a join still queued included), then calls
+// then. A leave is never refused: it frees what the room holds, and there
+// are never more of them than joins.
+func (ss *session) leave(name string, then func()) {
+	ss.ops.submit(name, math.MaxInt, func(ctx context.Context) {
+		ss.srv.cfg.Router.Leave(ctx, name, ss)
+		then()
+	})
+}
+
+func (ss *session) opPub(f *protocol.Frame) {
 	if !ss.checkRoom(f, auth.PermPub, true) {
 		return
 	}
@@ -126,32 +171,42 @@ func (ss *session) opPub(ctx context.Context, f *protocol.Frame) {
 		ss.replyErr(f.ID, f.R, protocol.NewError(protocol.CodeBadRequest, "missing key \"d\""))
 		return
 	}
-	seq, err := ss.srv.cfg.Router.Publish(ctx, room.PublishRequest{
-		Room: f.R, Conn: ss.id, User: ss.user, Data: f.D, Ephemeral: f.Eph, Key: f.Key,
-	})
-	if err != nil {
-		if !f.Eph || f.ID != 0 {
-			ss.replyErr(f.ID, f.R, err)
-		}
+	req := room.PublishRequest{Room: f.R, Conn: ss.id, User: ss.user, Data: f.D, Ephemeral: f.Eph, Key: f.Key}
+	id := f.ID
+	if f.Eph && id == 0 && ss.ops.full(ss.srv.cfg.MaxOpsInFlight) {
+		ss.srv.cfg.Metrics.LimitRefused(limitConnOps) // nobody to tell: dropped
 		return
 	}
-	if !f.Eph {
-		ss.replyOK(f.ID, seq)
-	}
+	ss.submit(f, func(ctx context.Context) {
+		seq, err := ss.srv.cfg.Router.Publish(ctx, req)
+		if err != nil {
+			if !req.Ephemeral || id != 0 {
+				ss.replyErr(id, req.Room, err)
+			}
+			return
+		}
+		if !req.Ephemeral {
+			ss.replyOK(id, seq)
+		}
+	})
 }
 
-func (ss *session) opPres(ctx context.Context, f *protocol.Frame) {
+func (ss *session) opPres(f *protocol.Frame) {
 	if !ss.checkRoom(f, auth.PermPres, true) {
 		return
 	}
-	if err := ss.srv.cfg.Router.UpdatePresence(ctx, room.PresenceRequest{Room: f.R, Conn: ss.id, Data: f.D}); err != nil {
-		ss.replyErr(f.ID, f.R, err)
-		return
-	}
-	ss.replyOK(f.ID, 0)
+	req := room.PresenceRequest{Room: f.R, Conn: ss.id, Data: f.D}
+	id := f.ID
+	ss.submit(f, func(ctx context.Context) {
+		if err := ss.srv.cfg.Router.UpdatePresence(ctx, req); err != nil {
+			ss.replyErr(id, req.Room, err)
+			return
+		}
+		ss.replyOK(id, 0)
+	})
 }
 
-func (ss *session) opSet(ctx context.Context, f *protocol.Frame) {
+func (ss *session) opSet(f *protocol.Frame) {
 	if !ss.checkRoom(f, auth.PermState, true) {
 		return
 	}
@@ -163,17 +218,21 @@ func (ss *session) opSet(ctx context.Context, f *protocol.Frame) {
 		ss.replyErr(f.ID, f.R, protocol.Errorf(protocol.CodeTooLarge, "state key over %d bytes", protocol.MaxStateKey))
 		return
 	}
-	seq, err := ss.srv.cfg.Router.SetState(ctx, room.SetRequest{
-		Room: f.R, Conn: ss.id, User: ss.user, Key: f.K, Value: f.D,
+	req := room.SetRequest{Room: f.R, Conn: ss.id, User: ss.user, Key: f.K, Value: f.D}
+	id := f.ID
+	ss.submit(f, func(ctx context.Context) {
+		seq, err := ss.srv.cfg.Router.SetState(ctx, req)
+		if err != nil {
+			ss.replyErr(id, req.Room, err)
+			return
+		}
+		ss.replyOK(id, seq)
 	})
-	if err != nil {
-		ss.replyErr(f.ID, f.R, err)
-		return
-	}
-	ss.replyOK(f.ID, seq)
 }
 
-// opAuth swaps the connection's token for a fresh one of the same user.
+// opAuth swaps the connection's token for a fresh one of the same user. A
+// token that narrows the permissions takes the connection out of the rooms
+// it may no longer join, each with left code 107.
 func (ss *session) opAuth(f *protocol.Frame) {
 	ident, err := ss.srv.verify(f.Tok)
 	if err != nil || ident.User != ss.user {
@@ -185,8 +244,24 @@ func (ss *session) opAuth(f *protocol.Frame) {
 	if !ss.closing {
 		ss.armExpiryLocked(ident)
 	}
+	var lost []string // rooms the new token may not join
+	for _, r := range ss.rooms {
+		if !ident.Can(r.name, auth.PermJoin) {
+			lost = append(lost, r.name)
+		}
+	}
+	for _, name := range lost {
+		ss.rooms.remove(name)
+	}
 	ss.mu.Unlock()
 	ss.replyOK(f.ID, 0)
+	for _, name := range lost {
+		ss.leave(name, func() {
+			ss.srv.authFailed("forbidden")
+			ss.enqueue(protocol.MustEncode(protocol.Left{T: protocol.TypeLeft, R: name, Code: protocol.CodeForbidden,
+				Msg: "the refreshed token does not allow this room"}), durable, "", "")
+		})
+	}
 }
 
 func (ss *session) replyOK(id, seq uint64) {
@@ -208,27 +283,41 @@ func (ss *session) replyErr(id uint64, roomName string, err error) {
 
 // roomSet is the rooms a session joined: a few names (at most
 // MaxRoomsPerConn), kept in a slice, which costs an idle connection less
-// than a map.
-type roomSet []string
+// than a map. Each entry carries the number of the join that claimed it, so
+// that a join that fails late takes out its own claim, never a later one.
+type roomSet []roomEntry
+
+type roomEntry struct {
+	name  string
+	claim uint64
+}
 
 func (rs roomSet) has(name string) bool {
 	for _, r := range rs {
-		if r == name {
+		if r.name == name {
 			return true
 		}
 	}
 	return false
 }
 
-func (rs *roomSet) add(name string) { *rs = append(*rs, name) }
+func (rs *roomSet) add(name string, claim uint64) {
+	*rs = append(*rs, roomEntry{name: name, claim: claim})
+}
 
 // remove takes name out and reports whether it was there.
-func (rs *roomSet) remove(name string) bool {
+func (rs *roomSet) remove(name string) bool { return rs.removeIf(name, 0) }
+
+// removeClaim takes name out if the join numbered claim put it there.
+func (rs *roomSet) removeClaim(name string, claim uint64) bool { return rs.removeIf(name, claim) }
+
+// removeIf takes name out, if claim is 0 or the entry's claim.
+func (rs *roomSet) removeIf(name string, claim uint64) bool {
 	for i, r := range *rs {
-		if r == name {
+		if r.name == name && (claim == 0 || r.claim == claim) {
 			last := len(*rs) - 1
 			(*rs)[i] = (*rs)[last]
-			(*rs)[last] = ""
+			(*rs)[last] = roomEntry{}
 			*rs = (*rs)[:last]
 			if last == 0 {
 				*rs = nil
@@ -237,4 +326,13 @@ func (rs *roomSet) remove(name string) bool {
 		}
 	}
 	return false
+}
+
+// names lists the rooms.
+func (rs roomSet) names() []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.name
+	}
+	return out
 }

@@ -32,6 +32,7 @@ type Server struct {
 	sessions map[string]*session // live sessions by connection id
 	perUser  map[string]int      // live sessions by user id (named users only)
 	pending  int                 // connections upgraded, hello not yet handled
+	addrs    addrTable           // per source address (addrlimit.go)
 	recent   recentConns         // connection ids that closed lately
 	draining bool
 	notReady bool           // NotReady was called: /readyz says draining

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,7 @@ type session struct {
 	// Set before the session is shared, then read-only.
 	id    string
 	user  string
+	addr  netip.Addr // source address, as the per-address limits count it
 	ident atomic.Pointer[auth.Identity]
 
 	lastWrite   atomic.Int64 // unix ns of the last message written
@@ -56,10 +58,13 @@ type session struct {
 	bye        *byeFrame
 	ephDropped int
 	rooms      roomSet // joined rooms
+	claims     uint64  // joins numbered so far (roomSet)
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
 	dw directWrite // writing-turn-owned (outbound.go)
+
+	ops roomOps // room operations, off the reader (roomops.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
 	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
@@ -111,10 +116,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			"unsupported subprotocol; this server speaks "+protocol.Subprotocol)
 		return
 	}
+	addr := s.clientAddr(r)
 	s.mu.Lock()
 	draining := s.draining
 	full := s.pending >= s.cfg.MaxPending
+	limit := ""
 	if !draining && !full {
+		limit = s.admitAddrLocked(addr, true)
+	}
+	if !draining && !full && limit == "" {
 		s.wg.Add(1)
 		s.pending++
 	}
@@ -124,10 +134,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeShutdown, "server shutting down")
 		return
 	case full:
+		s.cfg.Metrics.LimitRefused(limitPending)
 		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeOverloaded, "too many connections waiting for hello")
 		return
+	case limit != "":
+		s.refuseAddr(w, limit)
+		return
 	}
-	ss := &session{srv: s, log: s.cfg.Logger, pending: true, httpToken: auth.TokenFromRequest(r, false)}
+	ss := &session{srv: s, log: s.cfg.Logger, addr: addr, pending: true, httpToken: auth.TokenFromRequest(r, false)}
 	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
 	conn, err := s.upgrader.Upgrade(own, r, nil)
 	if err != nil {
@@ -156,6 +170,7 @@ func (ss *session) notPending() {
 	ss.pending = false
 	ss.srv.mu.Lock()
 	ss.srv.pending--
+	ss.srv.releaseAddrLocked(ss.addr)
 	ss.srv.mu.Unlock()
 }
 
@@ -452,16 +467,18 @@ func (ss *session) handleHello(fb []byte) {
 	ss.extendRead()
 }
 
-// armExpiryLocked (re)starts the token expiry timer. ss.mu held.
+// armExpiryLocked (re)starts the token expiry timer: the connection ends
+// with bye 4 at the token's exp plus the leeway. ss.mu held.
 func (ss *session) armExpiryLocked(ident *auth.Identity) {
 	if ss.expTimer != nil {
 		ss.expTimer.Stop()
 		ss.expTimer = nil
 	}
-	if ident.Expires.IsZero() {
+	end := ss.srv.expiry(ident)
+	if end.IsZero() {
 		return
 	}
-	ss.expTimer = time.AfterFunc(time.Until(ident.Expires), func() {
+	ss.expTimer = time.AfterFunc(time.Until(end), func() {
 		ss.close(byeFrame{protocol.CodeTokenExpired, "token expired"})
 	})
 }
@@ -561,7 +578,10 @@ func (ss *session) abort() {
 func (ss *session) cleanup() {
 	ss.mu.Lock()
 	ss.closing = true
-	rooms := ss.rooms
+	ss.mu.Unlock()
+	ss.ops.stop() // the ops still queued fail fast; a join done meanwhile is in ss.rooms
+	ss.mu.Lock()
+	rooms := ss.rooms.names()
 	ss.rooms = nil
 	ss.dropQueueLocked(false)
 	if ss.pingTimer != nil {

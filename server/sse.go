@@ -84,6 +84,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		s.sseError(w, http.StatusForbidden, protocol.CodeForbidden, "origin not allowed")
 		return
 	}
+	if !s.admitSSE(w, r) {
+		return
+	}
 	for _, n := range names {
 		if !protocol.ValidRoomName(n) {
 			s.sseError(w, http.StatusBadRequest, protocol.CodeInvalidRoom, "invalid room name")
@@ -147,6 +150,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, names []string
 		o.close(codeShutdownBye, time.Time{})
 		o.stream(r.Context(), w)
 		return
+	}
+	if end := s.expiry(ident); !end.IsZero() {
+		// As a WebSocket session: bye 4 at the token's exp plus the leeway.
+		o.expTimer = time.AfterFunc(time.Until(end), func() {
+			o.close(byeFrame{protocol.CodeTokenExpired, "token expired"}, time.Time{})
+		})
 	}
 	if !o.run(r.Context(), w, r) {
 		s.removeObserver(o)
@@ -352,6 +361,9 @@ func (s *Server) addObserver(o *sseObserver) bool {
 }
 
 func (s *Server) removeObserver(o *sseObserver) {
+	if o.expTimer != nil {
+		o.expTimer.Stop()
+	}
 	sseRegistry.mu.Lock()
 	if set := sseRegistry.m[s]; set != nil {
 		delete(set, o)

@@ -42,6 +42,9 @@ type sseObserver struct {
 	rooms []*sseRoom
 	wake  chan struct{} // one slot: "something changed"
 	rc    *http.ResponseController
+	// expTimer ends the stream when its token expires; set before the
+	// stream starts, stopped by removeObserver.
+	expTimer *time.Timer
 
 	mu      sync.Mutex
 	queue   []sseItem

@@ -24,6 +24,13 @@ export type ObserveEvent =
 export interface ObserveOptions {
   /** Observer token, sent as `?token=` (EventSource cannot set headers). */
   token?: string;
+  /**
+   * Called for a fresh token when the stream ends with `bye` token_expired
+   * (the token's exp plus the server's leeway); the stream then reopens with
+   * it and resumes at the last event. Without it such a stream is closed: a
+   * retry with the old token would be refused.
+   */
+  getToken?: () => string | Promise<string>;
   /** Called for every event, parsed. */
   onEvent: (e: ObserveEvent) => void;
   /** Called when the stream opens, is retrying, or is closed for good. */
@@ -55,6 +62,9 @@ export interface Observer {
   readonly lastEventId: string;
   close(): void;
 }
+
+/** bye code: the stream's token expired (PROTOCOL §3.8). */
+const TOKEN_EXPIRED = 4;
 
 const TYPES = ['snapshot', 'message', 'state', 'presence', 'ephemeral', 'bye'] as const;
 
@@ -129,36 +139,59 @@ export function parseEvent(type: string, data: string): ObserveEvent {
 
 /**
  * Observes a room over SSE. EventSource reconnects by itself and resumes with
- * Last-Event-ID; a `bye` with a terminal code (>= 500) closes the stream.
+ * Last-Event-ID; a `bye` with a terminal code (>= 500) closes the stream, and
+ * `bye` token_expired reopens it with a token from `getToken` (else closes it).
  */
 export function observe(baseUrl: string, room: string, o: ObserveOptions): Observer {
   const ES = o.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
   if (!ES) throw new Error('roomd: no EventSource; pass { EventSource }');
-  const es = new ES(eventsURL(baseUrl, room, o), { withCredentials: !!o.withCredentials });
   let last = o.since ?? '';
   let closed = false;
+  let es: EventSourceLike | undefined;
   const close = () => {
     if (closed) return;
     closed = true;
-    es.close();
+    es?.close();
     o.onStatus?.('closed');
   };
-  es.onopen = () => o.onStatus?.('open');
-  es.onerror = () => !closed && o.onStatus?.(es.readyState === 2 ? 'closed' : 'reconnecting');
-  for (const t of TYPES) {
-    es.addEventListener(t, (ev) => {
-      if (closed) return;
-      if (ev.lastEventId) last = ev.lastEventId;
-      let e: ObserveEvent;
-      try {
-        e = parseEvent(t, ev.data);
-      } catch {
-        return;
-      }
-      o.onEvent(e);
-      if (e.type === 'bye' && e.code >= 500) close();
-    });
-  }
+  const open = (token: string | undefined) => {
+    const cur = new ES(eventsURL(baseUrl, room, { ...o, token, since: last || undefined }), { withCredentials: !!o.withCredentials });
+    es = cur;
+    const live = () => !closed && es === cur;
+    cur.onopen = () => live() && o.onStatus?.('open');
+    cur.onerror = () => live() && o.onStatus?.(cur.readyState === 2 ? 'closed' : 'reconnecting');
+    for (const t of TYPES) {
+      cur.addEventListener(t, (ev) => {
+        if (!live()) return;
+        if (ev.lastEventId) last = ev.lastEventId;
+        let e: ObserveEvent;
+        try {
+          e = parseEvent(t, ev.data);
+        } catch {
+          return;
+        }
+        o.onEvent(e);
+        if (e.type !== 'bye') return;
+        if (e.code >= 500) close();
+        else if (e.code === TOKEN_EXPIRED) renew(cur);
+      });
+    }
+  };
+  // The stream's token expired: EventSource would retry with it and be
+  // refused for good, so this stream ends here and a fresh one resumes.
+  const renew = (cur: EventSourceLike) => {
+    cur.close();
+    const get = o.getToken;
+    if (!get) return close();
+    o.onStatus?.('reconnecting');
+    Promise.resolve()
+      .then(get)
+      .then(
+        (tok) => !closed && open(tok),
+        () => close(),
+      );
+  };
+  open(o.token);
   return {
     get lastEventId() {
       return last;

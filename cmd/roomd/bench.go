@@ -20,6 +20,15 @@ import (
 // faster than this needs the server started with a higher one.
 const defaultServerFrameRate = 200
 
+// The server's per-address defaults (limits.conn_rate_per_addr, its burst,
+// limits.max_pending_per_addr): a bench's connections all come from one
+// address.
+const (
+	defaultServerConnRatePerAddr  = 20
+	defaultServerConnBurstPerAddr = 5 * defaultServerConnRatePerAddr
+	defaultServerPendingPerAddr   = 32
+)
+
 // newBenchFlags binds the flags of roomd bench to c.
 func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("roomd bench", flag.ContinueOnError)
@@ -102,6 +111,10 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr, progress i
 	if w := perConnRate(&cfg); w > defaultServerFrameRate {
 		fmt.Fprintf(stderr, "roomd bench: each publisher sends %.0f msg/s; start roomd with --frame-rate %.0f or more (default %d), or add --pubs\n",
 			w, w*1.25, defaultServerFrameRate)
+	}
+	if n := cfg.Rooms * (cfg.Subs + cfg.Pubs); n > defaultServerConnBurstPerAddr {
+		fmt.Fprintf(stderr, "roomd bench: %d connections from one address; start roomd with --conn-rate-per-addr %d --max-pending-per-addr %d or more (defaults %d/s in bursts of %d, and %d), or it refuses some with HTTP 429\n",
+			n, n, n, defaultServerConnRatePerAddr, defaultServerConnBurstPerAddr, defaultServerPendingPerAddr)
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -55,10 +56,15 @@ type Config struct {
 	} `yaml:"auth"`
 	APIKeys        []string `yaml:"api_keys"`
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	Limits         struct {
 		MaxConns            int     `yaml:"max_conns"`
 		MaxConnsPerUser     int     `yaml:"max_conns_per_user"`
 		MaxPending          int     `yaml:"max_pending"`
+		MaxPendingPerAddr   int     `yaml:"max_pending_per_addr"`
+		ConnRatePerAddr     float64 `yaml:"conn_rate_per_addr"`
+		ConnBurstPerAddr    int     `yaml:"conn_burst_per_addr"`
+		MaxOpsInFlight      int     `yaml:"max_ops_in_flight"`
 		MaxRoomsPerConn     int     `yaml:"max_rooms_per_conn"`
 		MaxMessageBytes     Size    `yaml:"max_message_bytes"`
 		MaxFramesPerMessage int     `yaml:"max_frames_per_message"`
@@ -107,6 +113,10 @@ type Config struct {
 		PresenceGrace Duration `yaml:"presence_grace"`
 		DedupeWindow  Duration `yaml:"dedupe_window"`
 		DedupeMaxKeys int      `yaml:"dedupe_max_keys"`
+		MaxRooms      int      `yaml:"max_rooms"`
+		MaxStateBytes Size     `yaml:"max_state_bytes"`
+		CreateRate    float64  `yaml:"create_rate"`
+		CreateBurst   int      `yaml:"create_burst"`
 		// The settings of every namespace not under Namespaces, and the
 		// values a namespace there inherits for the keys it leaves out.
 		NamespaceConfig `yaml:",inline"`
@@ -327,6 +337,9 @@ func (c *Config) validate() error {
 			return keyError("allowed_origins", "%v", err)
 		}
 	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return keyError("trusted_proxies", "%v", err)
+	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", formatDuration(room.MinDedupeWindow), formatDuration(time.Duration(c.Rooms.DedupeWindow)))
 	}
@@ -344,6 +357,31 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q is not an origin: want \"*\" or scheme://host[:port], e.g. https://app.example.com", o)
 	}
 	return nil
+}
+
+// parsePrefixes reads CIDRs ("10.0.0.0/8") and bare IPs (a /32 or /128).
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", v)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// mustPrefixes is parsePrefixes of a validated list.
+func mustPrefixes(list []string) []netip.Prefix {
+	p, _ := parsePrefixes(list)
+	return p
 }
 
 // keyError is a configuration error about one key, named with its flag
@@ -386,6 +424,10 @@ func (c *Config) serverConfig() server.Config {
 		MaxConns:            c.Limits.MaxConns,
 		MaxConnsPerUser:     c.Limits.MaxConnsPerUser,
 		MaxPending:          c.Limits.MaxPending,
+		MaxPendingPerAddr:   c.Limits.MaxPendingPerAddr,
+		ConnRatePerAddr:     c.Limits.ConnRatePerAddr,
+		ConnBurstPerAddr:    c.Limits.ConnBurstPerAddr,
+		TrustedProxies:      mustPrefixes(c.TrustedProxies),
 		SSEPingInterval:     time.Duration(c.SSE.PingInterval),
 		SSERetry:            time.Duration(c.SSE.Retry),
 		SSEQueueMaxBytes:    int(c.SSE.QueueMaxBytes),
@@ -406,6 +448,7 @@ func (c *Config) serverConfig() server.Config {
 		FloodStrikes:        c.Limits.FloodStrikes,
 		QueueMaxBytes:       int(c.Limits.QueueMaxBytes),
 		MaxRoomsPerConn:     c.Limits.MaxRoomsPerConn,
+		MaxOpsInFlight:      c.Limits.MaxOpsInFlight,
 		ReadBufferSize:      int(c.WebSocket.ReadBufferSize),
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
 		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),
@@ -420,6 +463,10 @@ func (c *Config) roomConfig() room.Config {
 		PresenceGrace: time.Duration(c.Rooms.PresenceGrace),
 		DedupeWindow:  time.Duration(c.Rooms.DedupeWindow),
 		DedupeMaxKeys: c.Rooms.DedupeMaxKeys,
+		MaxRooms:      c.Rooms.MaxRooms,
+		MaxStateBytes: int64(c.Rooms.MaxStateBytes),
+		CreateRate:    c.Rooms.CreateRate,
+		CreateBurst:   c.Rooms.CreateBurst,
 	}
 	if len(c.Namespaces) > 0 {
 		rc.Namespaces = make(map[string]room.Namespace, len(c.Namespaces))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,6 +56,9 @@ func TestDefaults(t *testing.T) {
 		"ping":           sc.PingInterval,
 		"read_buffer":    sc.ReadBufferSize,
 		"park_after":     sc.ParkAfter,
+		"pending_addr":   sc.MaxPendingPerAddr,
+		"rate_addr":      sc.ConnRatePerAddr,
+		"ops":            sc.MaxOpsInFlight,
 	} {
 		want := map[string]any{
 			"listen":         ":8080",
@@ -71,6 +75,9 @@ func TestDefaults(t *testing.T) {
 			"ping":           25 * time.Second,
 			"read_buffer":    1 << 10,
 			"park_after":     10 * time.Second,
+			"pending_addr":   32,
+			"rate_addr":      20.0,
+			"ops":            64,
 		}[name]
 		if got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -90,7 +97,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("room defaults\n got %+v\nwant %+v", got, want)
 	}
 	rc := c.roomConfig()
-	if rc.PresenceGrace != room.DefaultPresenceGrace || rc.DedupeWindow != room.MinDedupeWindow || rc.DedupeMaxKeys != room.DefaultDedupeMaxKeys {
+	if rc.PresenceGrace != room.DefaultPresenceGrace || rc.DedupeWindow != room.MinDedupeWindow || rc.DedupeMaxKeys != room.DefaultDedupeMaxKeys ||
+		rc.MaxRooms != room.DefaultMaxRooms || rc.MaxStateBytes != room.DefaultMaxStateBytes || rc.CreateRate != room.DefaultCreateRate || rc.CreateBurst != 0 {
 		t.Errorf("room manager settings %+v", rc)
 	}
 }
@@ -300,6 +308,7 @@ func TestInvalidValues(t *testing.T) {
 		{yaml: "allowed_origins: [example.com]", want: `allowed_origins (--allowed-origin): "example.com" is not an origin`},
 		{yaml: "allowed_origins: ['https://a.example/path']", want: `"https://a.example/path" is not an origin`},
 		{yaml: "rooms: {dedupe_window: 1m}", want: "rooms.dedupe_window (--dedupe-window): must be at least 5m, got 1m"},
+		{yaml: "trusted_proxies: [10.0.0.0/8, proxy.example]", want: `trusted_proxies (--trusted-proxy): "proxy.example" is neither a CIDR nor an IP address`},
 		{env: map[string]string{"ROOMD_MAX_CONNS": "many"}, want: `ROOMD_MAX_CONNS: invalid integer "many"`},
 		{flags: []flagValue{{"byte-rate", "3GiB"}}, want: `--byte-rate: invalid size "3GiB"`},
 	} {
@@ -356,5 +365,24 @@ func TestSettingsCoverConfig(t *testing.T) {
 			t.Errorf("flag --%s used twice", s.flag)
 		}
 		flags[s.flag] = true
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c := mustLoad(t, sources{flags: []flagValue{{"trusted-proxy", "10.0.0.0/8, 192.0.2.7"}, {"trusted-proxy", "fd00::/8"}}})
+	got := fmt.Sprint(c.serverConfig().TrustedProxies)
+	if want := "[10.0.0.0/8 192.0.2.7/32 fd00::/8]"; got != want {
+		t.Errorf("trusted proxies %s, want %s", got, want)
+	}
+}
+
+// roomd bench's hints name the server's defaults.
+func TestBenchHintsMatchServerDefaults(t *testing.T) {
+	l := mustLoad(t, sources{}).Limits
+	if l.FrameRate != defaultServerFrameRate || l.ConnRatePerAddr != defaultServerConnRatePerAddr ||
+		l.MaxPendingPerAddr != defaultServerPendingPerAddr {
+		t.Errorf("server defaults %v frames/s, %v connections/s, %d pending; bench's hints say %d, %d, %d",
+			l.FrameRate, l.ConnRatePerAddr, l.MaxPendingPerAddr,
+			defaultServerFrameRate, defaultServerConnRatePerAddr, defaultServerPendingPerAddr)
 	}
 }

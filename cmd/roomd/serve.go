@@ -133,7 +133,15 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	if n.verifier, n.certs, err = prepare(cfg); err != nil {
 		return nil, err
 	}
-	if n.rooms, err = room.New(cfg.roomConfig()); err != nil {
+	var prom *server.Prometheus
+	if *cfg.Metrics {
+		prom = server.NewPrometheus()
+	}
+	rc := cfg.roomConfig()
+	if prom != nil {
+		rc.OnLimit = prom.LimitRefused
+	}
+	if n.rooms, err = room.New(rc); err != nil {
 		return nil, err
 	}
 	name := cfg.nodeName()
@@ -144,10 +152,6 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		n.rooms.Close()
 		return nil, err
-	}
-	var prom *server.Prometheus
-	if *cfg.Metrics {
-		prom = server.NewPrometheus()
 	}
 	cc, err := cfg.clusterConfig(name, n.rooms, ln.Addr(), logger)
 	if prom != nil {

@@ -33,6 +33,9 @@ func Start(t testing.TB, name string, edit func(*server.Config)) (string, *serve
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		NodeName: name,
 		Router:   router,
+		// Load comes from one address: the per-address limits stay out of its way.
+		MaxPendingPerAddr: 1 << 20,
+		ConnRatePerAddr:   1e6,
 	}
 	if edit != nil {
 		edit(&sc)

@@ -33,7 +33,8 @@ import (
 // serverFlags raise the per-connection inbound limits, so that a bench
 // publisher is never the one throttled.
 var serverFlags = []string{"--addr", "127.0.0.1:0", "--log-format", "json",
-	"--frame-rate", "100000", "--frame-burst", "200000", "--byte-rate", "64MiB"}
+	"--frame-rate", "100000", "--frame-burst", "200000", "--byte-rate", "64MiB",
+	"--max-pending-per-addr", "100000", "--conn-rate-per-addr", "100000"}
 
 type runner struct {
 	roomd string

@@ -80,6 +80,11 @@ func (v *Verifier) load() (*verifierState, error) {
 // permission.
 func (v *Verifier) Dev() bool { return v.dev }
 
+// Leeway is the clock skew tolerated on "exp" and "nbf" (Config.Leeway,
+// defaults filled; zero when none). A connection whose token expires lives
+// until Expires plus Leeway, the last moment Verify would still accept it.
+func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
+
 // Algorithms returns the algorithms the configured keys accept (a subset of
 // HS256, RS256, ES256), nil in dev mode.
 func (v *Verifier) Algorithms() []string {

@@ -120,6 +120,35 @@ describe('tokens', () => {
     }
   });
 
+  test('observe: the stream ends at its token\'s expiry and resumes with getToken\'s fresh one', T, async () => {
+    const name = uniq();
+    const c = client({ getToken: () => token('gus') });
+    const r = c.room(name);
+    await r.join();
+    const events = [];
+    const statuses = [];
+    const o = observe(srv.http, name, {
+      token: token('spectator', 1), // + the server's 5 s leeway
+      getToken: () => token('spectator'),
+      EventSource: NodeEventSource,
+      onEvent: (e) => events.push(e),
+      onStatus: (s) => statuses.push(s),
+    });
+    try {
+      await waitFor(() => events.some((e) => e.type === 'snapshot'), 5000, 'snapshot');
+      await r.publish({ n: 1 });
+      await waitFor(() => events.some((e) => e.type === 'bye' && e.code === 4), 15000, 'bye token_expired');
+      await r.publish({ n: 2 });
+      await waitFor(() => events.some((e) => e.type === 'message' && e.data.n === 2), 5000, 'message after the renewal');
+      const msgs = events.filter((e) => e.type === 'message').map((e) => e.data.n);
+      assert.deepEqual(msgs, [1, 2], 'resumed where it stopped: no gap, no duplicate');
+      assert.equal(events.filter((e) => e.type === 'snapshot').length, 1);
+      assert.ok(statuses.includes('reconnecting'));
+    } finally {
+      o.close();
+    }
+  });
+
   test('observe without a token is refused', T, async () => {
     const r = await fetch(`${srv.http}/v1/rooms/chat:x/events`);
     await r.body?.cancel();

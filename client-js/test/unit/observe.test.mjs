@@ -78,3 +78,43 @@ test('observe: listens, tracks the last id, closes on a terminal bye', () => {
   assert.deepEqual(statuses, ['open', 'closed']);
   o.close();
 });
+
+test('observe: bye token_expired reopens with a fresh token where the stream stopped', async () => {
+  const got = [];
+  const statuses = [];
+  let calls = 0;
+  const o = observe('http://h', 'chat:a', {
+    EventSource: FakeES,
+    token: 'old',
+    getToken: async () => `fresh${++calls}`,
+    onEvent: (e) => got.push(e),
+    onStatus: (s) => statuses.push(s),
+  });
+  const first = FakeES.last;
+  assert.equal(first.url, 'http://h/v1/rooms/chat:a/events?token=old');
+  first.onopen();
+  first.emit('message', { room: 'chat:a', seq: 7, data: 'x', ts: 1 }, 'E:7');
+  first.emit('bye', { code: 4, msg: 'token expired' });
+  assert.equal(first.closed, true, 'the expired stream must not retry with its token');
+  await new Promise((r) => setTimeout(r, 0));
+  const second = FakeES.last;
+  assert.notEqual(second, first);
+  assert.equal(second.url, 'http://h/v1/rooms/chat:a/events?since=E%3A7&token=fresh1');
+  first.emit('message', { room: 'chat:a', seq: 8, data: 'stale', ts: 1 }, 'E:8'); // ignored
+  second.onopen();
+  second.emit('message', { room: 'chat:a', seq: 8, data: 'y', ts: 2 }, 'E:8');
+  assert.deepEqual(got.map((e) => e.type + (e.seq ?? '')), ['message7', 'bye', 'message8']);
+  assert.equal(o.lastEventId, 'E:8');
+  assert.deepEqual(statuses, ['open', 'reconnecting', 'open']);
+  o.close();
+  assert.equal(second.closed, true);
+});
+
+test('observe: bye token_expired without getToken closes the stream', () => {
+  const statuses = [];
+  observe('http://h', 'chat:a', { EventSource: FakeES, token: 't', onEvent: () => {}, onStatus: (s) => statuses.push(s) });
+  const es = FakeES.last;
+  es.emit('bye', { code: 4, msg: 'token expired' });
+  assert.equal(es.closed, true);
+  assert.deepEqual(statuses, ['closed']);
+});
