@@ -33,8 +33,8 @@ type Report struct {
 	// What happened, for scale: distinct keys published, acknowledged,
 	// answered with an err at least once, never acknowledged; durable events
 	// delivered to subscribers; subscribers seen; left frames and byes
-	// received.
-	Published, Acked, PubErrors, Unacked, Delivered, Subscribers, Lefts int
+	// received; final histories fetched from nodes.
+	Published, Acked, PubErrors, Unacked, Delivered, Subscribers, Lefts, Histories int
 
 	// Lost counts acknowledged messages missing from the final history of
 	// a subscriber or of a node's HTTP API: absent at their seq in the
@@ -139,8 +139,8 @@ func (r *Report) Err() error {
 
 // String is a one-line account of the counts.
 func (r *Report) String() string {
-	return fmt.Sprintf("room %s: published=%d acked=%d pub_errors=%d unacked=%d delivered=%d subscribers=%d lefts=%d | lost=%d duplicates=%d reorders=%d gaps=%d divergent=%d epoch_changes=%d resets=%d",
-		r.Room, r.Published, r.Acked, r.PubErrors, r.Unacked, r.Delivered, r.Subscribers, r.Lefts,
+	return fmt.Sprintf("room %s: published=%d acked=%d pub_errors=%d unacked=%d delivered=%d subscribers=%d lefts=%d histories=%d | lost=%d duplicates=%d reorders=%d gaps=%d divergent=%d epoch_changes=%d resets=%d",
+		r.Room, r.Published, r.Acked, r.PubErrors, r.Unacked, r.Delivered, r.Subscribers, r.Lefts, r.Histories,
 		r.Lost, r.Duplicates, r.Reorders, r.Gaps, r.Divergent, r.EpochChanges, r.Resets)
 }
 
@@ -153,6 +153,7 @@ func (r *Report) add(o *Report) {
 	r.Delivered += o.Delivered
 	r.Subscribers += o.Subscribers
 	r.Lefts += o.Lefts
+	r.Histories += o.Histories
 	for _, a := range anomalies {
 		*r.counter(a) += o.Count(a)
 		for _, ex := range o.Examples[a] {
@@ -246,6 +247,7 @@ func (h *History) CheckRoom(room string) Report {
 	c.ends(obs)
 	c.lost(obs)
 	c.rep.Subscribers = len(order)
+	c.rep.Histories = len(finals)
 	c.rep.Published = len(c.published)
 	c.rep.Acked = len(c.acks)
 	c.rep.PubErrors = len(c.errored)

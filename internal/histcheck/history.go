@@ -92,10 +92,11 @@ type History struct {
 	mu     sync.Mutex
 	events []Event
 	finals map[string][]Final
+	counts map[Op]int
 }
 
 // NewHistory returns an empty history.
-func NewHistory() *History { return &History{finals: map[string][]Final{}} }
+func NewHistory() *History { return &History{finals: map[string][]Final{}, counts: map[Op]int{}} }
 
 // Add records an event, stamping its time when it has none.
 func (h *History) Add(e Event) {
@@ -104,7 +105,15 @@ func (h *History) Add(e Event) {
 	}
 	h.mu.Lock()
 	h.events = append(h.events, e)
+	h.counts[e.Op]++
 	h.mu.Unlock()
+}
+
+// Count is the number of events of op recorded so far.
+func (h *History) Count(op Op) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[op]
 }
 
 // AddFinal records a room's history as fetched at the end.
@@ -127,7 +136,9 @@ func (h *History) Rooms() []string {
 	defer h.mu.Unlock()
 	seen := map[string]bool{}
 	for _, e := range h.events {
-		seen[e.Room] = true
+		if e.Room != "" {
+			seen[e.Room] = true
+		}
 	}
 	for r := range h.finals {
 		seen[r] = true
