@@ -2,17 +2,12 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +15,7 @@ import (
 
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/internal/client"
-	"github.com/roomd/roomd/internal/testutil"
+	"github.com/roomd/roomd/internal/proctest"
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -28,25 +23,8 @@ import (
 // tree, three nodes on loopback joined by gossip, clients on each, then one
 // node crashes (SIGKILL) or leaves (SIGTERM).
 
-const procSecret = "process-test-cluster-secret-0123456789"
-
-// procHTTP talks to the nodes' HTTP APIs without keeping connections.
-var procHTTP = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
 func TestProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds roomd and runs real processes")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build roomd with")
-	}
-	bin := filepath.Join(t.TempDir(), "roomd")
-	build := exec.Command(gobin, "build", "-o", bin, "github.com/roomd/roomd/cmd/roomd")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := proctest.Build(t)
 	t.Run("crash", func(t *testing.T) { testProcessCrash(t, bin) })
 	t.Run("sigterm", func(t *testing.T) { testProcessLeave(t, bin) })
 }
@@ -60,23 +38,16 @@ func TestProcessDetectionDefaultTimings(t *testing.T) {
 	if os.Getenv("ROOMD_MEASURE_DEFAULT_DETECTION") == "" {
 		t.Skip("set ROOMD_MEASURE_DEFAULT_DETECTION=1 to measure (about a minute)")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build roomd with")
-	}
-	bin := filepath.Join(t.TempDir(), "roomd")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "github.com/roomd/roomd/cmd/roomd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := proctest.Build(t)
 	var all []time.Duration
 	for run := 0; run < 3; run++ {
-		nodes := startProcCluster(t, bin, fmt.Sprintf("dflt%d", run), false)
+		nodes := proctest.StartCluster(t, proctest.Options{Bin: bin}, fmt.Sprintf("dflt%d", run), 3)
 		victim := nodes[2]
 		start := time.Now()
-		victim.kill()
-		all = append(all, waitDead(t, nodes[:2], victim.name, start, 60*time.Second)...)
+		victim.Kill()
+		all = append(all, proctest.WaitDead(t, nodes[:2], victim.Name, start, 60*time.Second)...)
 		for _, n := range nodes {
-			n.kill()
+			n.Kill()
 		}
 	}
 	slices.Sort(all)
@@ -91,18 +62,18 @@ func TestProcessDetectionDefaultTimings(t *testing.T) {
 // every member gets reset; the other room keeps its epoch; no member ever
 // sees a gap within an epoch.
 func testProcessCrash(t *testing.T, bin string) {
-	nodes := startProcCluster(t, bin, "crash", true)
+	nodes := proctest.StartCluster(t, proctest.Options{Bin: bin, Fast: true}, "crash", 3)
 	victim := nodes[2]
-	lost, kept := procRooms(t, nodes, victim.name)
-	t.Logf("room %s is owned by %s (the victim), room %s by another node", lost, victim.name, kept)
+	lost, kept := procRooms(t, nodes, victim.Name)
+	t.Logf("room %s is owned by %s (the victim), room %s by another node", lost, victim.Name, kept)
 
 	// The publisher is a member on the first node, which survives.
 	members, stopPub, epochs := procLoad(t, nodes, lost, kept)
 	victimConn := members[kept][2].connID()
 	start := time.Now()
-	victim.kill()
+	victim.Kill()
 
-	dead := waitDead(t, nodes[:2], victim.name, start, 10*time.Second)
+	dead := proctest.WaitDead(t, nodes[:2], victim.Name, start, 10*time.Second)
 	// The members of the kept room on the surviving nodes see the dead
 	// node's member leave.
 	var leaves []time.Duration
@@ -139,7 +110,7 @@ func testProcessCrash(t *testing.T, bin string) {
 	for r, ms := range members {
 		for i, m := range ms {
 			st := m.okStats(t, r, i)
-			if st.node == victim.name {
+			if st.node == victim.Name {
 				t.Errorf("%s member %d is still on the dead node", r, i)
 			}
 			switch r {
@@ -160,31 +131,24 @@ func testProcessCrash(t *testing.T, bin string) {
 // clients get bye code 1, reconnect elsewhere and resume: same epoch, no
 // gap, no reset, in a room it owned and in another.
 func testProcessLeave(t *testing.T, bin string) {
-	nodes := startProcCluster(t, bin, "leave", true)
+	nodes := proctest.StartCluster(t, proctest.Options{Bin: bin, Fast: true}, "leave", 3)
 	victim := nodes[2]
-	moved, kept := procRooms(t, nodes, victim.name)
+	moved, kept := procRooms(t, nodes, victim.Name)
 
 	members, stopPub, epochs := procLoad(t, nodes, moved, kept)
 
 	start := time.Now()
-	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-victim.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not exit within 20 s of SIGTERM", victim.name)
-	}
+	err := victim.Term(20 * time.Second)
 	t.Logf("SIGTERM -> exit: %v", time.Since(start))
-	if victim.err != nil {
-		t.Errorf("%s exited with %v after SIGTERM", victim.name, victim.err)
+	if err != nil {
+		t.Errorf("%s after SIGTERM: %v", victim.Name, err)
 	}
-	logs := victim.logs.String()
+	logs := victim.Logs.String()
 	last := -1
 	for _, msg := range []string{`"msg":"draining`, `"msg":"rooms handed over"`, `"msg":"shutting down"`, `"msg":"leaving the cluster"`, `"msg":"stopped"`} {
 		i := strings.Index(logs, msg)
 		if i < 0 || i < last {
-			t.Errorf("%s's log lacks %s, or has it out of order", victim.name, msg)
+			t.Errorf("%s's log lacks %s, or has it out of order", victim.Name, msg)
 		}
 		last = i
 	}
@@ -201,167 +165,11 @@ func testProcessLeave(t *testing.T, bin string) {
 			if i == 2 && !slices.Contains(st.byes, protocol.Code(1)) {
 				t.Errorf("%s member %d on the leaving node got byes %v, want code 1 (shutdown)", r, i, st.byes)
 			}
-			if st.node == victim.name {
+			if st.node == victim.Name {
 				t.Errorf("%s member %d is still on the stopped node", r, i)
 			}
 		}
 	}
-}
-
-// procNode is one roomd process.
-type procNode struct {
-	t      *testing.T
-	name   string
-	url    string
-	gossip string
-	cmd    *exec.Cmd
-	logs   *procLog
-	exited chan struct{}
-	err    error // the exit status, once exited
-}
-
-// procLog keeps a process's output.
-type procLog struct{ testutil.SyncBuffer }
-
-// record returns the first JSON log record whose msg is msg.
-func (l *procLog) record(msg string) (map[string]any, bool) {
-	for _, line := range strings.Split(l.String(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
-			return rec, true
-		}
-	}
-	return nil, false
-}
-
-// startProc starts a node on loopback ports it picks itself, and waits
-// until it has logged where it listens and gossips.
-func startProc(t *testing.T, bin, name string, fast bool, seeds ...string) *procNode {
-	t.Helper()
-	args := []string{"serve",
-		"--addr", "127.0.0.1:0",
-		"--node-name", name,
-		"--cluster-bind", "127.0.0.1:0",
-		"--cluster-label", "process-test",
-		"--log-format", "json",
-		"--shutdown-grace", "5s",
-		"--frame-rate", "10000",
-		// A grace far longer than the bound below: a dead node's members
-		// must leave when it is declared dead, not when their grace ends
-		// (its killed sockets reset before the declaration).
-		"--presence-grace", "30s",
-	}
-	if fast {
-		args = append(args, "--cluster-fast")
-	}
-	if len(seeds) > 0 {
-		args = append(args, "--join", strings.Join(seeds, ","))
-	}
-	n := &procNode{t: t, name: name, logs: &procLog{}, exited: make(chan struct{})}
-	n.cmd = exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ROOMD_") {
-			n.cmd.Env = append(n.cmd.Env, kv)
-		}
-	}
-	n.cmd.Env = append(n.cmd.Env, "ROOMD_CLUSTER_SECRET="+procSecret)
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		close(n.exited)
-	}()
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			out := n.logs.String()
-			t.Logf("%s's log (last 6000 bytes):\n%s", n.name, out[max(0, len(out)-6000):])
-		}
-	})
-	checkFor(t, 15*time.Second, func() error {
-		select {
-		case <-n.exited:
-			t.Fatalf("%s exited at start: %v\n%s", name, n.err, n.logs)
-		default:
-		}
-		ls, ok1 := n.logs.record("listening")
-		cm, ok2 := n.logs.record("cluster member")
-		if !ok1 || !ok2 {
-			return errors.New(name + " has not logged its addresses yet")
-		}
-		n.url = "http://" + fmt.Sprint(ls["addr"])
-		n.gossip = fmt.Sprint(cm["gossip"])
-		return nil
-	})
-	return n
-}
-
-// kill ends the process with SIGKILL, if it still runs, and waits for it.
-func (n *procNode) kill() {
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Kill()
-	<-n.exited
-}
-
-// procClusterView is GET /v1/cluster.
-type procClusterView struct {
-	Node    string
-	Members []cluster.NodeInfo
-}
-
-func (n *procNode) clusterView() (procClusterView, error) {
-	var v procClusterView
-	resp, err := procHTTP.Get(n.url + "/v1/cluster")
-	if err != nil {
-		return v, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return v, fmt.Errorf("GET /v1/cluster: %s", resp.Status)
-	}
-	return v, json.NewDecoder(resp.Body).Decode(&v)
-}
-
-// startProcCluster starts three nodes that join through the first, and
-// waits until each sees all three alive with the same placement.
-func startProcCluster(t *testing.T, bin, prefix string, fast bool) []*procNode {
-	t.Helper()
-	first := startProc(t, bin, prefix+"-a", fast)
-	nodes := []*procNode{first,
-		startProc(t, bin, prefix+"-b", fast, first.gossip),
-		startProc(t, bin, prefix+"-c", fast, first.gossip)}
-	checkFor(t, 20*time.Second, func() error {
-		var want []int
-		for _, n := range nodes {
-			v, err := n.clusterView()
-			if err != nil {
-				return err
-			}
-			var parts []int
-			for _, m := range v.Members {
-				if m.State != "alive" {
-					return fmt.Errorf("%s sees %s %s", n.name, m.Name, m.State)
-				}
-				parts = append(parts, m.Partitions)
-			}
-			if len(v.Members) != len(nodes) {
-				return fmt.Errorf("%s sees %d members", n.name, len(v.Members))
-			}
-			if want == nil {
-				want = parts
-			} else if !slices.Equal(parts, want) {
-				return fmt.Errorf("%s has another placement: %v, not %v", n.name, parts, want)
-			}
-		}
-		return nil
-	})
-	return nodes
 }
 
 // procRooms picks a room that the victim owns and one that another node
@@ -370,7 +178,7 @@ func startProcCluster(t *testing.T, bin, prefix string, fast bool) []*procNode {
 // through the first node's members, and waits until 20 messages went
 // through; it returns the members, a stop for the publisher, and each
 // room's epoch at that point. Everything stops when the test ends.
-func procLoad(t *testing.T, nodes []*procNode, rooms ...string) (map[string][]*procMember, context.CancelFunc, map[string]string) {
+func procLoad(t *testing.T, nodes []*proctest.Node, rooms ...string) (map[string][]*procMember, context.CancelFunc, map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -382,7 +190,7 @@ func procLoad(t *testing.T, nodes []*procNode, rooms ...string) (map[string][]*p
 	var pubs []*procMember
 	for _, r := range rooms {
 		for i := range nodes {
-			m := newProcMember(t, r, procURLs(nodes, i))
+			m := newProcMember(t, r, proctest.URLs(nodes, i))
 			members[r] = append(members[r], m)
 			wg.Add(1)
 			go func() { defer wg.Done(); m.run(ctx) }()
@@ -404,13 +212,9 @@ func procLoad(t *testing.T, nodes []*procNode, rooms ...string) (map[string][]*p
 }
 
 // owns, by the placement every node computes.
-func procRooms(t *testing.T, nodes []*procNode, victim string) (owned, other string) {
+func procRooms(t *testing.T, nodes []*proctest.Node, victim string) (owned, other string) {
 	t.Helper()
-	var names []string
-	for _, n := range nodes {
-		names = append(names, n.name)
-	}
-	table := cluster.NewTable(names, cluster.DefaultPartitions, 0)
+	table := cluster.NewTable(proctest.Names(nodes), cluster.DefaultPartitions, 0)
 	for i := 0; owned == "" || other == ""; i++ {
 		r := fmt.Sprintf("proc:room-%d", i)
 		if _, o := table.OwnerOf(r); o == victim && owned == "" {
@@ -420,43 +224,6 @@ func procRooms(t *testing.T, nodes []*procNode, victim string) (owned, other str
 		}
 	}
 	return owned, other
-}
-
-// procURLs lists the nodes' URLs starting at node first.
-func procURLs(nodes []*procNode, first int) []string {
-	var out []string
-	for i := range nodes {
-		out = append(out, nodes[(first+i)%len(nodes)].url)
-	}
-	return out
-}
-
-// waitDead polls the nodes' /v1/cluster until each says name is dead, and
-// returns how long after start each did.
-func waitDead(t *testing.T, nodes []*procNode, name string, start time.Time, timeout time.Duration) []time.Duration {
-	t.Helper()
-	seen := make([]time.Duration, len(nodes))
-	checkFor(t, timeout, func() error {
-		for i, n := range nodes {
-			if seen[i] != 0 {
-				continue
-			}
-			v, err := n.clusterView()
-			if err != nil {
-				return err
-			}
-			for _, m := range v.Members {
-				if m.Name == name && m.State == "dead" {
-					seen[i] = time.Since(start)
-				}
-			}
-			if seen[i] == 0 {
-				return fmt.Errorf("%s does not say %s is dead", n.name, name)
-			}
-		}
-		return nil
-	})
-	return seen
 }
 
 // procMember is a client that stays in one room across reconnects, as the
