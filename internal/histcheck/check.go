@@ -56,7 +56,9 @@ type Report struct {
 	// nodes disagree on the event, rooms whose seq went back below one a
 	// subscriber had seen, and observers that ended at different points.
 	Divergent int
-	// EpochChanges counts the room's epochs beyond the first.
+	// EpochChanges counts the room's changes of epoch: the distinct moves
+	// from one epoch to another that subscribers saw, or the epochs beyond
+	// the first, whichever is more.
 	EpochChanges int
 	// Resets counts joined answers with reset to a subscriber that had
 	// already joined the room.
@@ -227,7 +229,9 @@ func (h *History) CheckRoom(room string) Report {
 			c.ack(e)
 		case OpPubErr:
 			c.errored[e.Key] = true
-		case OpJoined, OpDeliver, OpLeft:
+		case OpLeft:
+			c.rep.Lefts++
+		case OpJoined, OpDeliver:
 			o := subs[e.Client]
 			if o == nil {
 				o = &observer{name: "subscriber " + e.Client, got: map[uint64]string{}}
@@ -256,9 +260,12 @@ func (h *History) CheckRoom(room string) Report {
 			c.rep.Unacked++
 		}
 	}
-	if n := len(c.epochs); n > 1 {
-		c.rep.EpochChanges = n - 1
+	if n := max(len(c.moves), len(c.epochs)-1); n > 0 {
+		c.rep.EpochChanges = n
 		c.rep.example(AnomalyEpochChanges, "epochs in order seen: %s", strings.Join(c.epochOrder, ", "))
+		for _, mv := range c.moveOrder {
+			c.rep.example(AnomalyEpochChanges, "a subscriber went from %s", mv)
+		}
 	}
 	return c.rep
 }
@@ -289,6 +296,8 @@ type checker struct {
 	acks       map[string]Event
 	epochs     map[string]bool
 	epochOrder []string
+	moves      map[string]bool // "a to b": epoch changes subscribers saw
+	moveOrder  []string
 	truth      map[string]map[uint64]position // epoch -> seq -> first seen
 	keySeqs    map[string]map[string]uint64   // epoch -> key -> first seq
 	diverged   map[string]map[uint64]bool     // positions already counted
@@ -299,7 +308,7 @@ func newChecker(room string) *checker {
 	return &checker{
 		rep:       Report{Room: room},
 		published: map[string]bool{}, errored: map[string]bool{}, acks: map[string]Event{},
-		epochs: map[string]bool{}, truth: map[string]map[uint64]position{},
+		epochs: map[string]bool{}, moves: map[string]bool{}, truth: map[string]map[uint64]position{},
 		keySeqs: map[string]map[string]uint64{}, diverged: map[string]map[uint64]bool{},
 		dupKeys: map[string]map[string]bool{},
 	}
@@ -365,8 +374,6 @@ func (c *checker) subscriber(o *observer, e Event) {
 		o.node = e.Node
 	}
 	switch e.Op {
-	case OpLeft:
-		c.rep.Lefts++
 	case OpJoined:
 		c.joined(o, e)
 	case OpDeliver:
@@ -377,6 +384,10 @@ func (c *checker) subscriber(o *observer, e Event) {
 
 func (c *checker) joined(o *observer, e Event) {
 	c.epoch(e.Epoch)
+	if mv := o.epoch + " to " + e.Epoch; o.epoch != "" && o.epoch != e.Epoch && !c.moves[mv] {
+		c.moves[mv] = true
+		c.moveOrder = append(c.moveOrder, mv)
+	}
 	switch {
 	case e.Reset:
 		if o.epoch != "" {

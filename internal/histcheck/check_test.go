@@ -137,6 +137,12 @@ func TestCheckAnomalies(t *testing.T) {
 			joined("a", "e1", 1, false).final("n1", "e1", 1, "k1"),
 		want: map[string]int{AnomalyDivergent: 1, AnomalyLost: 1},
 	}, {
+		name: "back to an old epoch",
+		s: newScript().joined("a", "e1", 0, true).pub("k1", "e1", 1).deliver("a", "k1@1").
+			joined("a", "e2", 0, true).pub("k2", "e2", 1).deliver("a", "k2@1").
+			joined("a", "e1", 1, true).final("n1", "e1", 1, "k1"),
+		want: map[string]int{AnomalyLost: 1, AnomalyResets: 2, AnomalyEpochChanges: 2},
+	}, {
 		name: "a hole in a node's history",
 		s:    hole(),
 		want: map[string]int{AnomalyGaps: 1, AnomalyLost: 1},
