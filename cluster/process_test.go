@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -14,7 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/roomd/roomd/cluster"
-	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/histcheck"
 	"github.com/roomd/roomd/internal/proctest"
 	"github.com/roomd/roomd/protocol"
 )
@@ -98,11 +97,9 @@ func testProcessCrash(t *testing.T, bin string) {
 	waitProgress(t, members, 20)
 	var resets []time.Duration
 	for _, m := range members[lost] {
-		m.mu.Lock()
-		if !m.reset.IsZero() {
-			resets = append(resets, m.reset.Sub(start).Round(time.Millisecond))
+		if st := m.stats(); !st.reset.IsZero() {
+			resets = append(resets, st.reset.Sub(start).Round(time.Millisecond))
 		}
-		m.mu.Unlock()
 	}
 	t.Logf("SIGKILL -> /v1/cluster says dead: %v; -> members elsewhere get pres leave: %v; -> members of the lost room get reset: %v", dead, leaves, resets)
 	stopPub()
@@ -172,8 +169,6 @@ func testProcessLeave(t *testing.T, bin string) {
 	}
 }
 
-// procRooms picks a room that the victim owns and one that another node
-
 // procLoad starts a member of each room on every node and a publisher
 // through the first node's members, and waits until 20 messages went
 // through; it returns the members, a stop for the publisher, and each
@@ -193,10 +188,20 @@ func procLoad(t *testing.T, nodes []*proctest.Node, rooms ...string) (map[string
 			m := newProcMember(t, r, proctest.URLs(nodes, i))
 			members[r] = append(members[r], m)
 			wg.Add(1)
-			go func() { defer wg.Done(); m.run(ctx) }()
+			go func() { defer wg.Done(); m.Run(ctx) }()
 		}
 		pubs = append(pubs, members[r][0])
 	}
+	checkFor(t, 15*time.Second, func() error {
+		for r, ms := range members {
+			for i, m := range ms {
+				if _, _, ok := m.Position(r); !ok {
+					return fmt.Errorf("%s member %d has not joined", r, i)
+				}
+			}
+		}
+		return nil
+	})
 	pubCtx, stopPub := context.WithCancel(ctx)
 	wg.Add(1)
 	go func() {
@@ -211,6 +216,7 @@ func procLoad(t *testing.T, nodes []*proctest.Node, rooms ...string) (map[string
 	return members, stopPub, epochs
 }
 
+// procRooms picks a room that the victim owns and one that another node
 // owns, by the placement every node computes.
 func procRooms(t *testing.T, nodes []*proctest.Node, victim string) (owned, other string) {
 	t.Helper()
@@ -226,46 +232,60 @@ func procRooms(t *testing.T, nodes []*proctest.Node, victim string) (owned, othe
 	return owned, other
 }
 
-// procMember is a client that stays in one room across reconnects, as the
-// SDK does: after a lost connection or a bye it connects to the next URL
-// with its previous connection id and re-joins with since; after left
-// room_moved it re-joins. It checks that durable events come gapless within
-// an epoch, and that an epoch changes only with reset.
+// procMember is a member of one room on a client that stays in it across
+// reconnects (histcheck.Member): after a lost connection or a bye it
+// connects to the next URL with its previous connection id and re-joins
+// with since; after left room_moved it re-joins. It fails on a gap, a
+// reorder or a duplicate within an epoch, an epoch change without reset,
+// and a left with another code than room_moved.
 type procMember struct {
-	t    *testing.T
+	*histcheck.Member
 	room string
-	urls []string
-	next int
+	hist *histcheck.History
 
 	mu     sync.Mutex
-	conn   *client.Conn
-	id     string // connection id
-	node   string // the node of the current connection
-	epoch  string
-	last   uint64 // last seq seen in epoch
-	count  int    // durable events seen
-	resets int
-	reset  time.Time // when the last reset came
-	byes   []protocol.Code
 	leaves map[string]time.Time // connection id -> when its pres leave came
-	fail   error
 }
 
 type procMemberStats struct {
 	node, epoch string
 	resets      int
+	reset       time.Time // when the last reset came
 	last        uint64
+	count       int // durable events seen
 	byes        []protocol.Code
 	fail        error
 }
 
 func newProcMember(t *testing.T, roomName string, urls []string) *procMember {
 	t.Helper()
-	m := &procMember{t: t, room: roomName, urls: urls, leaves: map[string]time.Time{}}
-	if err := m.connect(context.Background()); err != nil {
+	m := &procMember{room: roomName, hist: histcheck.NewHistory(), leaves: map[string]time.Time{}}
+	var err error
+	m.Member, err = histcheck.NewMember(histcheck.MemberConfig{
+		Name: "member", URLs: urls, Rooms: []string{roomName}, History: m.hist, Record: true,
+		OnFrame: m.frame,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// frame notes when each pres leave comes.
+func (m *procMember) frame(f *protocol.Frame) {
+	if f.T != protocol.TypePres || f.Leave.IsNil() {
+		return
+	}
+	var gone []string
+	_ = msgpack.Unmarshal(f.Leave, &gone)
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range gone {
+		if _, ok := m.leaves[c]; !ok {
+			m.leaves[c] = now
+		}
+	}
 }
 
 // okStats is stats, ending the test if the member (number i of room r)
@@ -279,20 +299,43 @@ func (m *procMember) okStats(t *testing.T, r string, i int) procMemberStats {
 	return st
 }
 
+// stats reads the member's position and history.
 func (m *procMember) stats() procMemberStats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return procMemberStats{node: m.node, epoch: m.epoch, resets: m.resets, last: m.last, byes: slices.Clone(m.byes), fail: m.fail}
+	st := procMemberStats{node: m.Node(), fail: m.Err()}
+	st.epoch, st.last, _ = m.Position(m.room)
+	joined := false
+	for _, e := range m.hist.Events() {
+		switch {
+		case e.Op == histcheck.OpDeliver:
+			st.count++
+		case e.Op == histcheck.OpJoined && e.Reset:
+			if joined {
+				st.resets++
+				st.reset = e.At
+			}
+			joined = true
+		case e.Op == histcheck.OpLeft && e.Room == "":
+			if !slices.Contains(st.byes, e.Code) {
+				st.byes = append(st.byes, e.Code)
+			}
+		case e.Op == histcheck.OpLeft && e.Code != protocol.CodeRoomMoved && st.fail == nil:
+			st.fail = fmt.Errorf("%s: left with code %d %s", m.room, e.Code, e.Err)
+		}
+	}
+	if st.fail == nil {
+		rep := m.hist.CheckRoom(m.room)
+		for _, a := range []string{histcheck.AnomalyGaps, histcheck.AnomalyReorders, histcheck.AnomalyDuplicates, histcheck.AnomalyDivergent} {
+			if rep.Count(a) > 0 {
+				st.fail = fmt.Errorf("%s: %s: %v", m.room, a, rep.Examples[a])
+			}
+		}
+	}
+	return st
 }
 
 func (m *procMember) epochNow() string { return m.stats().epoch }
-func (m *procMember) nodeName() string { return m.stats().node }
-
-func (m *procMember) connID() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.id
-}
+func (m *procMember) nodeName() string { return m.Node() }
+func (m *procMember) connID() string   { return m.ConnID() }
 
 func (m *procMember) leftAt(conn string) (time.Time, bool) {
 	m.mu.Lock()
@@ -301,201 +344,8 @@ func (m *procMember) leftAt(conn string) (time.Time, bool) {
 	return at, ok
 }
 
-func (m *procMember) failf(format string, args ...any) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail == nil {
-		m.fail = fmt.Errorf("%s: "+format, append([]any{m.room}, args...)...)
-	}
-}
-
-// send sends a frame on the current connection.
-func (m *procMember) send(f client.M) {
-	m.mu.Lock()
-	c := m.conn
-	m.mu.Unlock()
-	_ = c.Send(f)
-}
-
-// connect dials the URLs in turn, from the next one, until one takes the
-// hello and the join, for up to 15 s.
-func (m *procMember) connect(ctx context.Context) error {
-	deadline := time.Now().Add(15 * time.Second)
-	var err error
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		url := m.urls[m.next%len(m.urls)]
-		m.next++
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var c *client.Conn
-		c, _, err = client.Dial(dctx, url, nil)
-		if err == nil {
-			extra := client.M{}
-			if id := m.connID(); id != "" {
-				extra["c"] = id
-			}
-			if err = c.Hello(dctx, "", extra); err == nil {
-				m.mu.Lock()
-				m.conn, m.id, m.node = c, c.Welcome.C, c.Welcome.N
-				m.mu.Unlock()
-				err = m.join(dctx)
-			}
-			if err != nil {
-				_ = c.Close()
-			}
-		}
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s: no node took the connection: %w", m.room, err)
-}
-
-// join joins the room, with since when the member has seen an epoch.
-func (m *procMember) join(ctx context.Context) error {
-	j := client.M{"t": "join", "id": 1, "r": m.room}
-	m.mu.Lock()
-	c := m.conn
-	if m.epoch != "" {
-		j["since"] = client.M{"e": m.epoch, "s": m.last}
-	}
-	m.mu.Unlock()
-	if err := c.Send(j); err != nil {
-		return err
-	}
-	for {
-		f, err := c.Next(ctx)
-		if err != nil {
-			return err
-		}
-		switch {
-		case f.T == protocol.TypeErr && f.ID == 1:
-			return protocol.NewError(f.Code, f.Msg)
-		case f.T == protocol.TypeJoined:
-			return m.joined(f)
-		}
-	}
-}
-
-// joined takes a joined answer in: a reset starts the epoch over at its
-// seq; a resume must continue exactly after the last seq seen.
-func (m *procMember) joined(f *protocol.Frame) error {
-	log, err := client.Log(f.Log)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case f.Reset:
-		if m.epoch != "" {
-			m.resets++
-			m.reset = time.Now()
-		}
-		m.epoch, m.last = f.E, f.S
-		return nil
-	case m.epoch != "" && f.E != m.epoch:
-		m.fail = fmt.Errorf("%s: the epoch changed from %s to %s without reset", m.room, m.epoch, f.E)
-		return m.fail
-	}
-	m.epoch = f.E
-	for i := range log {
-		m.recordLocked(&log[i])
-	}
-	if m.last != f.S && m.fail == nil {
-		m.fail = fmt.Errorf("%s: resumed at seq %d, but the room is at %d", m.room, m.last, f.S)
-	}
-	return nil
-}
-
-// recordLocked takes a durable event in. m.mu is held.
-func (m *procMember) recordLocked(f *protocol.Frame) {
-	if f.T != protocol.TypeMsg && f.T != protocol.TypeState {
-		return
-	}
-	if f.S != m.last+1 && m.fail == nil {
-		m.fail = fmt.Errorf("%s: seq %d after %d in epoch %s: a gap", m.room, f.S, m.last, m.epoch)
-	}
-	m.last = f.S
-	m.count++
-}
-
-// run reads until ctx ends, reconnecting when the connection ends.
-func (m *procMember) run(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() {
-		m.mu.Lock()
-		c := m.conn
-		m.mu.Unlock()
-		_ = c.Close()
-	})
-	defer stop()
-	for ctx.Err() == nil {
-		m.mu.Lock()
-		c := m.conn
-		m.mu.Unlock()
-		f, err := c.Next(ctx)
-		if err != nil {
-			_ = c.Close()
-			if ctx.Err() != nil {
-				return
-			}
-			var ce *client.CloseError
-			if errors.As(err, &ce) && ce.Code >= 4000 && ce.Code < 5000 {
-				m.mu.Lock()
-				if !slices.Contains(m.byes, protocol.Code(ce.Code-4000)) {
-					m.byes = append(m.byes, protocol.Code(ce.Code-4000))
-				}
-				m.mu.Unlock()
-			}
-			if cerr := m.connect(ctx); cerr != nil {
-				if ctx.Err() == nil {
-					m.failf("reconnect: %v (after %v)", cerr, err)
-				}
-				return
-			}
-			continue
-		}
-		switch f.T {
-		case protocol.TypeMsg, protocol.TypeState:
-			m.mu.Lock()
-			m.recordLocked(f)
-			m.mu.Unlock()
-		case protocol.TypeBye:
-			m.mu.Lock()
-			m.byes = append(m.byes, f.Code)
-			m.mu.Unlock()
-		case protocol.TypePres:
-			var gone []string
-			if !f.Leave.IsNil() {
-				_ = msgpack.Unmarshal(f.Leave, &gone)
-			}
-			now := time.Now()
-			m.mu.Lock()
-			for _, c := range gone {
-				if _, ok := m.leaves[c]; !ok {
-					m.leaves[c] = now
-				}
-			}
-			m.mu.Unlock()
-		case protocol.TypeLeft:
-			if f.Code != protocol.CodeRoomMoved {
-				m.failf("left with code %d %s", f.Code, f.Msg)
-				return
-			}
-			jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err := m.join(jctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				m.failf("re-join after left room_moved: %v", err)
-				return
-			}
-		}
-	}
-}
-
 // procPublish publishes into each member's room in turn, every 10 ms, from
-// that member's connection, until ctx ends.
+// that member's connection, with idempotency keys, until ctx ends.
 func procPublish(ctx context.Context, pubs []*procMember) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -506,7 +356,7 @@ func procPublish(ctx context.Context, pubs []*procMember) {
 		case <-tick.C:
 		}
 		m := pubs[i%len(pubs)]
-		m.send(client.M{"t": "pub", "r": m.room, "d": fmt.Sprintf("m%d", i)})
+		m.Publish(m.room, fmt.Sprintf("m%d", i))
 	}
 }
 
@@ -516,19 +366,13 @@ func waitProgress(t *testing.T, members map[string][]*procMember, n int) {
 	from := map[*procMember]int{}
 	for _, ms := range members {
 		for _, m := range ms {
-			m.mu.Lock()
-			from[m] = m.count
-			m.mu.Unlock()
+			from[m] = m.stats().count
 		}
 	}
 	checkFor(t, 20*time.Second, func() error {
 		for r, ms := range members {
 			for i, m := range ms {
-				m.okStats(t, r, i)
-				m.mu.Lock()
-				got := m.count - from[m]
-				m.mu.Unlock()
-				if got < n {
+				if got := m.okStats(t, r, i).count - from[m]; got < n {
 					return fmt.Errorf("%s member %d has seen %d new events of %d", r, i, got, n)
 				}
 			}

@@ -37,6 +37,9 @@ type MemberConfig struct {
 	Silence time.Duration
 	// DialTimeout bounds a dial and its hello. Zero means 3 s.
 	DialTimeout time.Duration
+	// OnFrame, when set, sees every frame the client receives, after the
+	// client took it in, on the client's reading goroutine.
+	OnFrame func(*protocol.Frame)
 }
 
 // Member is a client that stays in its rooms across reconnects, as the SDK
@@ -192,7 +195,11 @@ func (m *Member) serve(ctx context.Context, c *client.Conn) error {
 			}
 			return err
 		}
-		if err := m.frame(c, f); err != nil {
+		err = m.frame(c, f)
+		if m.cfg.OnFrame != nil {
+			m.cfg.OnFrame(f)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -462,6 +469,14 @@ func (m *Member) nodeName() string {
 		return ""
 	}
 	return m.node
+}
+
+// ConnID is the id of the member's connection (welcome.c), kept across
+// reconnects to the node that issued it.
+func (m *Member) ConnID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
 }
 
 // Drop closes the current connection: the member reconnects to the next
