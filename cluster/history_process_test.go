@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,24 +57,41 @@ func histRooms(nodes []*proctest.Node, victim string, n int) (owned, others []st
 	return owned, others, otherOwner
 }
 
-// histLoad starts the workload over nodes and rooms: two publishers at
-// 100 msg/s each, one subscriber per node, and waits until 100 publishes
-// were acknowledged.
-func histLoad(t *testing.T, nodes []*proctest.Node, rooms []string) *histcheck.Load {
+// histRun is a scenario's cluster and workload.
+type histRun struct {
+	nodes  []*proctest.Node
+	victim *proctest.Node // the last node, owner of rooms owned
+	owned  []string       // rooms the victim owns
+	others []string       // rooms other nodes own
+	second string         // the owner of others[0]
+	load   *histcheck.Load
+}
+
+// startHistRun starts three nodes and the workload over two rooms that
+// the third node owns and two that others own: two publishers at 100
+// msg/s each, one subscriber per node; it waits until 100 publishes were
+// acknowledged.
+func startHistRun(t *testing.T, prefix string) *histRun {
 	t.Helper()
+	bin := proctest.Build(t)
+	h := &histRun{nodes: proctest.StartCluster(t, histOptions(bin), prefix, 3)}
+	h.victim = h.nodes[2]
+	h.owned, h.others, h.second = histRooms(h.nodes, h.victim.Name, 2)
+	t.Logf("rooms %v are owned by %s, %v by others (the first by %s)", h.owned, h.victim.Name, h.others, h.second)
 	l, err := histcheck.Start(histcheck.LoadConfig{
-		URLs: proctest.URLs(nodes, 0), Rooms: rooms,
-		Publishers: 2, Subscribers: len(nodes), Rate: 100,
+		URLs: proctest.URLs(h.nodes, 0), Rooms: append(slices.Clone(h.owned), h.others...),
+		Publishers: 2, Subscribers: len(h.nodes), Rate: 100,
 		Silence: 3 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Stop)
+	h.load = l
 	if !progress(t, l, 100) {
 		t.FailNow()
 	}
-	return l
+	return h
 }
 
 // progress waits until n more publishes were acknowledged, and reports
@@ -119,64 +137,61 @@ func seedsBut(nodes []*proctest.Node, n *proctest.Node) []string {
 	return out
 }
 
+// run runs each step under load, waiting after each for 100 more
+// acknowledged publishes (and going no further after one that brings
+// none), then judges the run.
+func (h *histRun) run(t *testing.T, steps ...func()) {
+	t.Helper()
+	for _, step := range steps {
+		step()
+		if !progress(t, h.load, 100) {
+			break
+		}
+	}
+	judge(t, h.load)
+}
+
 // TestHistoryRollingRestart: each of three nodes in turn is stopped with
 // SIGTERM and started again (same name and ports, empty memory) under
 // load; nothing acknowledged is lost, no member sees a reset.
 func TestHistoryRollingRestart(t *testing.T) {
-	bin := proctest.Build(t)
-	nodes := proctest.StartCluster(t, histOptions(bin), "roll", 3)
-	owned, others, _ := histRooms(nodes, nodes[2].Name, 2)
-	l := histLoad(t, nodes, append(owned, others...))
-	for _, n := range nodes {
-		start := time.Now()
-		if err := n.Term(20 * time.Second); err != nil {
-			t.Fatalf("%s: %v", n.Name, err)
-		}
-		n.Restart(seedsBut(nodes, n)...)
-		proctest.WaitFormed(t, nodes, 20*time.Second)
-		t.Logf("%s stopped, restarted and back in the cluster in %v", n.Name, time.Since(start).Round(time.Millisecond))
-		if !progress(t, l, 100) {
-			break
-		}
+	h := startHistRun(t, "roll")
+	var steps []func()
+	for _, n := range h.nodes {
+		steps = append(steps, func() {
+			start := time.Now()
+			if err := n.Term(20 * time.Second); err != nil {
+				t.Fatalf("%s: %v", n.Name, err)
+			}
+			n.Restart(seedsBut(h.nodes, n)...)
+			proctest.WaitFormed(t, h.nodes, 20*time.Second)
+			t.Logf("%s stopped, restarted and back in the cluster in %v", n.Name, time.Since(start).Round(time.Millisecond))
+		})
 	}
-	judge(t, l)
+	h.run(t, steps...)
 }
 
 // TestHistoryKillOwner: SIGKILL the owner of busy rooms under load,
 // restart it empty, then SIGKILL the owner of the other rooms.
 func TestHistoryKillOwner(t *testing.T) {
 	faultTests(t)
-	bin := proctest.Build(t)
-	nodes := proctest.StartCluster(t, histOptions(bin), "kill", 3)
-	victim := nodes[2]
-	owned, others, second := histRooms(nodes, victim.Name, 2)
-	t.Logf("rooms %v are owned by %s, %v by others (first by %s)", owned, victim.Name, others, second)
-	l := histLoad(t, nodes, append(owned, others...))
-
-	steps := []func(){
+	h := startHistRun(t, "kill")
+	h.run(t,
 		func() {
-			victim.Kill()
-			proctest.WaitDead(t, nodes[:2], victim.Name, time.Now(), 10*time.Second)
+			h.victim.Kill()
+			proctest.WaitDead(t, h.nodes[:2], h.victim.Name, time.Now(), 10*time.Second)
 		},
 		func() {
-			victim.Restart(seedsBut(nodes, victim)...)
-			proctest.WaitFormed(t, nodes, 20*time.Second)
+			h.victim.Restart(seedsBut(h.nodes, h.victim)...)
+			proctest.WaitFormed(t, h.nodes, 20*time.Second)
 		},
 		func() {
-			for _, n := range nodes {
-				if n.Name == second {
+			for _, n := range h.nodes {
+				if n.Name == h.second {
 					n.Kill()
 				}
 			}
-		},
-	}
-	for _, step := range steps {
-		step()
-		if !progress(t, l, 100) {
-			break
-		}
-	}
-	judge(t, l)
+		})
 }
 
 // TestHistoryFreezeOwner: SIGSTOP the owner of busy rooms for 10 s under
@@ -184,25 +199,20 @@ func TestHistoryKillOwner(t *testing.T) {
 // anything as a stale owner.
 func TestHistoryFreezeOwner(t *testing.T) {
 	faultTests(t)
-	bin := proctest.Build(t)
-	nodes := proctest.StartCluster(t, histOptions(bin), "freeze", 3)
-	victim := nodes[2]
-	owned, others, _ := histRooms(nodes, victim.Name, 2)
-	t.Logf("rooms %v are owned by %s, %v by others", owned, victim.Name, others)
-	l := histLoad(t, nodes, append(owned, others...))
-
-	if err := victim.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = victim.Thaw() })
-	frozen := time.Now()
-	ok := progress(t, l, 100)
-	time.Sleep(10*time.Second - time.Since(frozen)) // the fault's length, not a wait for a condition
-	if err := victim.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	if ok {
-		progress(t, l, 200)
-	}
-	judge(t, l)
+	h := startHistRun(t, "freeze")
+	var frozen time.Time
+	h.run(t,
+		func() {
+			if err := h.victim.Freeze(); err != nil {
+				t.Fatal(err)
+			}
+			frozen = time.Now()
+			t.Cleanup(func() { _ = h.victim.Thaw() })
+		},
+		func() {
+			time.Sleep(10*time.Second - time.Since(frozen)) // the fault's length, not a wait for a condition
+			if err := h.victim.Thaw(); err != nil {
+				t.Fatal(err)
+			}
+		})
 }

@@ -68,27 +68,16 @@ type Report struct {
 	Examples map[string][]string
 }
 
-// Count returns the count of anomaly a (one of the Anomaly* names).
+// Count returns the count of anomaly a (one of the Anomaly* names), 0 for
+// another name.
 func (r *Report) Count(a string) int {
-	switch a {
-	case AnomalyLost:
-		return r.Lost
-	case AnomalyDuplicates:
-		return r.Duplicates
-	case AnomalyReorders:
-		return r.Reorders
-	case AnomalyGaps:
-		return r.Gaps
-	case AnomalyDivergent:
-		return r.Divergent
-	case AnomalyEpochChanges:
-		return r.EpochChanges
-	case AnomalyResets:
-		return r.Resets
+	if !slices.Contains(anomalies, a) {
+		return 0
 	}
-	return 0
+	return *r.counter(a)
 }
 
+// counter points at the count of anomaly a, one of anomalies.
 func (r *Report) counter(a string) *int {
 	switch a {
 	case AnomalyLost:
