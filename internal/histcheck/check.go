@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // maxExamples bounds the examples a report keeps per anomaly.
@@ -35,6 +36,10 @@ type Report struct {
 	// delivered to subscribers; subscribers seen; left frames and byes
 	// received; final histories fetched from nodes.
 	Published, Acked, PubErrors, Unacked, Delivered, Subscribers, Lefts, Histories int
+	// AckPause is the longest time between two successive
+	// acknowledgements in the room: under steady load, how long a fault
+	// kept it from accepting writes.
+	AckPause time.Duration
 
 	// Lost counts acknowledged messages missing from the final history of
 	// a subscriber or of a node's HTTP API: absent at their seq in the
@@ -130,8 +135,8 @@ func (r *Report) Err() error {
 
 // String is a one-line account of the counts.
 func (r *Report) String() string {
-	return fmt.Sprintf("room %s: published=%d acked=%d pub_errors=%d unacked=%d delivered=%d subscribers=%d lefts=%d histories=%d | lost=%d duplicates=%d reorders=%d gaps=%d divergent=%d epoch_changes=%d resets=%d",
-		r.Room, r.Published, r.Acked, r.PubErrors, r.Unacked, r.Delivered, r.Subscribers, r.Lefts, r.Histories,
+	return fmt.Sprintf("room %s: published=%d acked=%d pub_errors=%d unacked=%d delivered=%d subscribers=%d lefts=%d histories=%d ack_pause=%v | lost=%d duplicates=%d reorders=%d gaps=%d divergent=%d epoch_changes=%d resets=%d",
+		r.Room, r.Published, r.Acked, r.PubErrors, r.Unacked, r.Delivered, r.Subscribers, r.Lefts, r.Histories, r.AckPause.Round(time.Millisecond),
 		r.Lost, r.Duplicates, r.Reorders, r.Gaps, r.Divergent, r.EpochChanges, r.Resets)
 }
 
@@ -145,6 +150,7 @@ func (r *Report) add(o *Report) {
 	r.Subscribers += o.Subscribers
 	r.Lefts += o.Lefts
 	r.Histories += o.Histories
+	r.AckPause = max(r.AckPause, o.AckPause)
 	for _, a := range anomalies {
 		*r.counter(a) += o.Count(a)
 		for _, ex := range o.Examples[a] {
@@ -210,12 +216,17 @@ func (h *History) CheckRoom(room string) Report {
 	c := newChecker(room)
 	subs := map[string]*observer{}
 	var order []string
+	var lastAck time.Time
 	for _, e := range evs {
 		switch e.Op {
 		case OpPub:
 			c.published[e.Key] = true
 		case OpAck:
 			c.ack(e)
+			if !lastAck.IsZero() {
+				c.rep.AckPause = max(c.rep.AckPause, e.At.Sub(lastAck))
+			}
+			lastAck = e.At
 		case OpPubErr:
 			c.errored[e.Key] = true
 		case OpLeft:

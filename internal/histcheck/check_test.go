@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // script builds a synthetic history of one room, "r".
@@ -206,4 +207,16 @@ func hole() *script {
 		deliver("a", "k1@1", "k2@2", "k3@3")
 	s.h.AddFinal("r", Final{Node: "n1", Epoch: "e1", Seq: 3, Entries: []Entry{{1, "k1"}, {3, "k3"}}})
 	return s
+}
+
+// TestCheckAckPause: the longest time between two acknowledgements.
+func TestCheckAckPause(t *testing.T) {
+	h := NewHistory()
+	t0 := time.Unix(1000, 0)
+	for i, d := range []time.Duration{0, 10 * time.Millisecond, 2 * time.Second, 2*time.Second + 10*time.Millisecond} {
+		h.Add(Event{Op: OpAck, Room: "r", Key: fmt.Sprint(i), Epoch: "e", Seq: uint64(i + 1), At: t0.Add(d)})
+	}
+	if r := h.CheckRoom("r"); r.AckPause != 1990*time.Millisecond {
+		t.Errorf("AckPause = %v, want 1.99s", r.AckPause)
+	}
 }
