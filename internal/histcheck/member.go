@@ -386,7 +386,8 @@ func (m *Member) deliverLocked(st *roomState, f *protocol.Frame) {
 }
 
 // answerErr takes an err in: a join or a publish that failed is sent again
-// after a pause when its code allows.
+// after a pause when its code is transient; a join that fails otherwise
+// stops the member, a publish is given up.
 func (m *Member) answerErr(c *client.Conn, f *protocol.Frame) {
 	m.mu.Lock()
 	req, ok := m.reqs[f.ID]
@@ -396,7 +397,10 @@ func (m *Member) answerErr(c *client.Conn, f *protocol.Frame) {
 	if !ok {
 		return
 	}
-	retry := f.Code.Reconnect() && f.Code != protocol.CodeBadRequest && f.Code != protocol.CodeTooLarge && f.Code != protocol.CodeInvalidRoom
+	// Codes below 100 are transient (the room moves, a rate, an
+	// overload); a publish may also meet its room between a left and the
+	// re-join (not_joined). Anything else would fail again.
+	retry := f.Code < 100 || (req.key != "" && f.Code == protocol.CodeNotJoined)
 	if req.key == "" {
 		if !retry {
 			m.failf("%w: join %s: %d %s", ErrTerminal, req.room, f.Code, f.Msg)
