@@ -95,11 +95,11 @@ func startHistRun(t *testing.T, prefix string) *histRun {
 }
 
 // progress waits until n more publishes were acknowledged, and reports
-// whether they were, within 20 s.
+// whether they were, within 15 s.
 func progress(t *testing.T, l *histcheck.Load, n int) bool {
 	t.Helper()
 	start := time.Now()
-	if err := l.WaitAcked(l.Acked()+n, 20*time.Second); err != nil {
+	if err := l.WaitAcked(l.Acked()+n, 15*time.Second); err != nil {
 		t.Errorf("no progress: %v", err)
 		return false
 	}
@@ -111,10 +111,17 @@ func progress(t *testing.T, l *histcheck.Load, n int) bool {
 // report either way.
 func judge(t *testing.T, l *histcheck.Load) {
 	t.Helper()
-	sum, err := l.Finish(20 * time.Second)
+	sum, err := l.Finish(15 * time.Second)
 	h := l.History()
-	t.Logf("clients connected %d times (reconnects included), got %d left or bye; history check:\n%s",
-		h.Count(histcheck.OpReconnect), h.Count(histcheck.OpLeft), sum.String())
+	errs := map[string]int{}
+	for _, e := range h.Events() {
+		switch e.Op {
+		case histcheck.OpPubErr, histcheck.OpLeft, histcheck.OpJoinErr:
+			errs[fmt.Sprintf("%s %d %s", e.Op, e.Code, e.Err)]++
+		}
+	}
+	t.Logf("clients connected %d times (reconnects included); errors, left and bye: %v; history check:\n%s",
+		h.Count(histcheck.OpReconnect), errs, sum.String())
 	if err != nil {
 		t.Errorf("the end was not reached: %v", err)
 	}

@@ -32,6 +32,8 @@ const (
 	// OpReconnect is a new connection of a client, to Node (Err: why the
 	// previous one ended).
 	OpReconnect
+	// OpJoinErr is an err answering a join (Code, Err).
+	OpJoinErr
 )
 
 // String names the op.
@@ -51,6 +53,8 @@ func (o Op) String() string {
 		return "left"
 	case OpReconnect:
 		return "reconnect"
+	case OpJoinErr:
+		return "join-err"
 	}
 	return "op?"
 }

@@ -228,6 +228,15 @@ func (m *Member) joinLocked(r string) client.M {
 	return j
 }
 
+// rejoinLocked builds the join of room r, unless the room is joined or a
+// join of it is in flight already (its answer decides). m.mu is held.
+func (m *Member) rejoinLocked(r string) any {
+	if st := m.rooms[r]; st.joined || st.joining != 0 {
+		return nil
+	}
+	return m.joinLocked(r)
+}
+
 // pubLocked builds the publish of p and marks it in flight. m.mu is held.
 func (m *Member) pubLocked(p *pendingPub) client.M {
 	m.nextID++
@@ -296,7 +305,7 @@ func (m *Member) frame(c *client.Conn, f *protocol.Frame) error {
 		if f.Code == protocol.CodeRoomMoved {
 			wait = 0
 		}
-		m.later(c, wait, func() any { return m.joinLocked(f.R) })
+		m.later(c, wait, func() any { return m.rejoinLocked(f.R) })
 	case protocol.TypeBye:
 		m.cfg.History.Add(Event{Op: OpLeft, Client: m.cfg.Name, Node: m.nodeName(), Code: f.Code, Err: "bye: " + f.Msg})
 	}
@@ -402,12 +411,18 @@ func (m *Member) answerErr(c *client.Conn, f *protocol.Frame) {
 	// re-join (not_joined). Anything else would fail again.
 	retry := f.Code < 100 || (req.key != "" && f.Code == protocol.CodeNotJoined)
 	if req.key == "" {
+		m.cfg.History.Add(Event{Op: OpJoinErr, Room: req.room, Client: m.cfg.Name, Node: node, Code: f.Code, Err: f.Msg})
+		m.mu.Lock()
+		if st := m.rooms[req.room]; st.joining == f.ID {
+			st.joining = 0
+		}
+		m.mu.Unlock()
 		if !retry {
 			m.failf("%w: join %s: %d %s", ErrTerminal, req.room, f.Code, f.Msg)
 			_ = c.Close()
 			return
 		}
-		m.later(c, 200*time.Millisecond, func() any { return m.joinLocked(req.room) })
+		m.later(c, 200*time.Millisecond, func() any { return m.rejoinLocked(req.room) })
 		return
 	}
 	m.cfg.History.Add(Event{Op: OpPubErr, Room: req.room, Client: m.cfg.Name, Node: node, Key: req.key, Code: f.Code, Err: f.Msg})
