@@ -44,6 +44,8 @@ type member struct {
 	epoch     string
 	last      uint64 // last durable seq handed to sub
 	rejoining bool
+	joining   bool // the client's own join is under way (Cluster.Join)
+	moveLater bool // the room moved during that join: re-join once it ends
 	gone      bool
 	lost      bool // a re-join found the room restarted (new epoch or reset)
 }
@@ -53,7 +55,7 @@ var _ room.Subscriber = (*member)(nil)
 func newEdge(c *Cluster) *edge { return &edge{c: c, rooms: map[string]*edgeRoom{}} }
 
 func (e *edge) add(req room.JoinRequest, sub room.Subscriber) *member {
-	m := &member{e: e, sub: sub, req: req, firstID: req.ID}
+	m := &member{e: e, sub: sub, req: req, firstID: req.ID, joining: true}
 	m.req.ID = 0 // re-joins carry no client request id
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -216,6 +218,9 @@ func excluded(ev *room.Event, conn string) bool {
 }
 
 func (m *member) setOwner(owner string) {
+	if log := m.e.c.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("member registers", slog.String("room", m.req.Room), slog.String("conn", m.req.Conn), slog.String("owner", owner))
+	}
 	m.mu.Lock()
 	m.owner = owner
 	m.active = false
@@ -305,7 +310,20 @@ func (m *member) joined(ev *room.Event) {
 // moved starts a re-join at the room's new owner.
 func (m *member) moved() {
 	m.mu.Lock()
+	if log := m.e.c.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("member moves", slog.String("room", m.req.Room), slog.String("conn", m.req.Conn),
+			slog.String("owner", m.owner), slog.Bool("gone", m.gone), slog.Bool("rejoining", m.rejoining))
+	}
 	if m.gone || m.rejoining {
+		m.mu.Unlock()
+		return
+	}
+	if m.joining {
+		// The client's own join still routes itself (it retries where
+		// the room is served now); two joins of one member at once would
+		// meet at the owner. If it ends registered where the room moved
+		// from, it re-joins then.
+		m.moveLater = true
 		m.mu.Unlock()
 		return
 	}

@@ -16,8 +16,17 @@ func (c *Cluster) Join(ctx context.Context, req room.JoinRequest, sub room.Subsc
 	err := c.joinAt(ctx, m, req)
 	if err != nil {
 		c.edge.remove(m)
+		return err
 	}
-	return err
+	m.mu.Lock()
+	m.joining = false
+	later := m.moveLater && m.owner != ""
+	m.moveLater = false
+	m.mu.Unlock()
+	if later && !c.servesAt(req.Room, m.ownerName()) {
+		m.moved()
+	}
+	return nil
 }
 
 // joinAt registers member m with its room's owner.

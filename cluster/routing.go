@@ -44,6 +44,13 @@ func (c *Cluster) servingErr(p int) error {
 	return g.notServingLocked()
 }
 
+// servesAt reports whether node is where this node would send the room's
+// ops now.
+func (c *Cluster) servesAt(roomName, node string) bool {
+	_, owner := c.route(roomName)
+	return owner == node
+}
+
 // propose prepares a durable write here and appends its command to the
 // partition's log. It returns the waiter for the commit, or, for a write
 // that needs none (ephemeral, or a known idempotency key), its result.

@@ -29,6 +29,7 @@ const (
 	logKeyEncrypted  = "encrypted"
 	logKeyTook       = "took"
 	logKeyPartitions = "partitions"
+	logKeyReplicas   = "replicas"
 )
 
 // clustered reports whether this node is a member of a cluster (rather
@@ -43,6 +44,9 @@ func (c *Config) validateCluster() error {
 	}
 	if cl.Partitions > 1<<16 {
 		return keyError("cluster.partitions", "at most 65536, got %d", cl.Partitions)
+	}
+	if cl.Replicas > 7 {
+		return keyError("cluster.replicas", "at most 7, got %d", cl.Replicas)
 	}
 	if !c.clustered() {
 		if len(cl.Join) > 0 {
@@ -169,6 +173,7 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 		Rooms:        rooms,
 		Node:         name,
 		Partitions:   c.Cluster.Partitions,
+		Replicas:     c.Cluster.Replicas,
 		RetryTimeout: time.Duration(c.Cluster.RetryTimeout),
 		Logger:       logger,
 	}
@@ -186,6 +191,9 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 		return cc, err
 	}
 	cc.Secret = []byte(c.Cluster.Secret)
+	if c.Cluster.Fast {
+		cc.Timing = cluster.FastTiming
+	}
 	cc.Gossip = &cluster.MembershipConfig{
 		BindAddr:      c.Cluster.Bind,
 		AdvertiseAddr: c.Cluster.Advertise,
@@ -218,7 +226,8 @@ func (n *node) logCluster(cc cluster.Config) {
 		slog.Bool(logKeyEncrypted, len(cc.Gossip.Key) > 0),
 		slog.Bool(logKeyTLS, cc.LinkTLS != nil),
 		slog.Bool(logKeyFast, cfg.Cluster.Fast),
-		slog.Int(logKeyPartitions, cc.Partitions))
+		slog.Int(logKeyPartitions, cc.Partitions),
+		slog.Int(logKeyReplicas, cc.Replicas))
 	if len(cfg.Cluster.Secret) < 32 {
 		n.log.Warn("the cluster secret is shorter than 32 bytes; use at least 32 random bytes")
 	}

@@ -107,6 +107,7 @@ type Config struct {
 		TLSInsecure   bool     `yaml:"tls_insecure"`
 		Fast          bool     `yaml:"fast"`
 		Partitions    int      `yaml:"partitions"`
+		Replicas      int      `yaml:"replicas"`
 		RetryTimeout  Duration `yaml:"retry_timeout"`
 	} `yaml:"cluster"`
 	Rooms struct {

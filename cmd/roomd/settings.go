@@ -116,6 +116,7 @@ var sections = []section{
 		{key: "cluster.tls_insecure", flag: "cluster-tls-insecure", shown: "false", usage: "do not verify other nodes' certificates (the secret is then exposed to an interceptor)"},
 		{key: "cluster.fast", flag: "cluster-fast", shown: "false", usage: "fast failure detection (about 0.4 s) for tests and local clusters, instead of memberlist's LAN timings"},
 		{key: "cluster.partitions", flag: "cluster-partitions", def: "256", positive: true, usage: "partitions rooms hash into; every node of a cluster must have the same"},
+		{key: "cluster.replicas", flag: "cluster-replicas", def: "3", positive: true, usage: "members that replicate each partition (a raft group; a majority must live for its rooms to take writes)"},
 		{key: "cluster.retry_timeout", flag: "cluster-retry-timeout", def: "10s", positive: true, usage: "how long an op retries a room whose owner moves or is unreachable (then err 6)"},
 	}},
 	{"Rooms", []setting{
