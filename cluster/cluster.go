@@ -28,6 +28,14 @@ type Config struct {
 	Secret []byte
 	// LinkTLS, when set, makes peer links dial wss:// with this config.
 	LinkTLS *tls.Config
+	// Expect is how many serving members this node waits to see before it
+	// bootstraps a new cluster with them (as Consul's bootstrap_expect):
+	// until then, or until it finds an existing cluster to join, it owns no
+	// room and Ready says so (formation.go). Every node started together to
+	// form a cluster has the same. Zero means none: a node with seeds
+	// (Gossip.Join) then only joins an existing cluster, and one without
+	// is a cluster of its own at once. It needs Gossip.
+	Expect int
 	// Partitions is the number of partitions rooms hash into. Zero means
 	// DefaultPartitions. Every node of a cluster must use the same.
 	Partitions int
@@ -70,6 +78,11 @@ type Cluster struct {
 	closed   bool
 	paused   bool                // tests: the membership view is frozen
 	orphans  map[string]orphaned // by peer: members whose link dropped, in grace
+	form     formState           // how this node came to own rooms (formation.go)
+
+	// onFormed, when set before the refresh loop starts (in New), is
+	// called once, on the refresh goroutine, when this node has formed.
+	onFormed func()
 
 	refreshCh chan struct{}
 	stop      chan struct{}
@@ -109,6 +122,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Gossip != nil && (len(cfg.Secret) == 0 || cfg.HTTPAddr == "") {
 		return nil, errors.New("cluster: a clustered node needs a Secret and its HTTPAddr")
 	}
+	if cfg.Expect < 0 || cfg.Expect > 0 && cfg.Gossip == nil {
+		return nil, errors.New("cluster: Expect is a count of members, for a node with Gossip")
+	}
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger, self: cfg.Node, rooms: cfg.Rooms,
 		parts:     make([]sync.RWMutex, cfg.Partitions),
@@ -123,14 +139,18 @@ func New(cfg Config) (*Cluster, error) {
 		stop:      make(chan struct{}),
 	}
 	c.edge = newEdge(c)
+	c.form.formedCh = make(chan struct{})
 	c.table = NewTable([]string{c.self}, cfg.Partitions, 0)
-	if cfg.Gossip != nil {
-		// A clustered node owns nothing until it has seen the membership.
+	if cfg.Gossip == nil {
+		c.formAlone()
+	} else {
+		// A clustered node owns nothing until it has formed.
 		c.table = NewTable(nil, cfg.Partitions, 0)
 		g := *cfg.Gossip
 		g.NodeName = cfg.Node
 		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: time.Now().UnixNano(), State: StateServing}
 		g.OnChange = c.requestRefresh
+		g.Forms = true
 		if g.Logger == nil {
 			g.Logger = cfg.Logger
 		}

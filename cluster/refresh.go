@@ -38,8 +38,8 @@ func (c *Cluster) refresh() {
 	if c.ml == nil {
 		return
 	}
-	serving := c.ml.Serving()
 	nodes := c.ml.Nodes()
+	serving := c.formationView(nodes) // none until this node has formed
 	alive := map[string]bool{}
 	for _, n := range nodes {
 		if n.Alive {
@@ -54,9 +54,10 @@ func (c *Cluster) refresh() {
 		return
 	}
 	prev := c.table
-	if len(prev.Members()) == 0 {
+	if len(prev.Members()) == 0 && !(c.form.bootstrapped && !c.form.formed) {
 		// This node's first view: what it gains, it gains from the owners
-		// the others had without it.
+		// the others had without it. (A cluster bootstrapped just now had
+		// no owners before: nothing is handed over.)
 		var others []string
 		for _, name := range serving {
 			if name != c.self {
@@ -119,6 +120,7 @@ func (c *Cluster) refresh() {
 		c.wg.Add(1)
 		go c.handOff(mv)
 	}
+	c.announceFormed()
 	c.ensureLinks(nodes)
 }
 

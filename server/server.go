@@ -60,6 +60,9 @@ func New(cfg Config) (*Server, error) {
 		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},
 	}
+	if cfg.Ready != nil {
+		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
+	}
 	s.flush.srv = s
 	s.park.srv = s
 	s.upgrader = websocket.Upgrader{
@@ -93,6 +96,14 @@ func New(cfg Config) (*Server, error) {
 		p.GaugeFunc("parked_connections", "WebSocket connections idle long enough to wait without a reader goroutine.", func() float64 {
 			return float64(s.parkedN.Load())
 		})
+		if cfg.Ready != nil {
+			p.GaugeFunc("ready", "1 once the node serves rooms (its cluster has formed), 0 while it forms or joins one.", func() float64 {
+				if cfg.Ready() != nil {
+					return 0
+				}
+				return 1
+			})
+		}
 		s.mux.Handle("GET /metrics", p.Handler())
 	}
 	return s, nil
@@ -219,6 +230,13 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("draining\n"))
 		return
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(err.Error() + "\n"))
+			return
+		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }

@@ -29,6 +29,7 @@ const (
 	logKeyEncrypted  = "encrypted"
 	logKeyTook       = "took"
 	logKeyPartitions = "partitions"
+	logKeyExpect     = "expect"
 )
 
 // clustered reports whether this node is a member of a cluster (rather
@@ -44,9 +45,15 @@ func (c *Config) validateCluster() error {
 	if cl.Partitions > 1<<16 {
 		return keyError("cluster.partitions", "at most 65536, got %d", cl.Partitions)
 	}
+	if cl.Expect > 1024 {
+		return keyError("cluster.expect", "at most 1024 members, got %d", cl.Expect)
+	}
 	if !c.clustered() {
 		if len(cl.Join) > 0 {
 			return keyError("cluster.join", "seeds are given but cluster.bind (--cluster-bind) is not: set the gossip address to join a cluster")
+		}
+		if cl.Expect > 0 {
+			return keyError("cluster.expect", "is set but cluster.bind (--cluster-bind) is not: set the gossip address to form a cluster")
 		}
 		return nil
 	}
@@ -186,6 +193,7 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 		return cc, err
 	}
 	cc.Secret = []byte(c.Cluster.Secret)
+	cc.Expect = c.Cluster.Expect
 	cc.Gossip = &cluster.MembershipConfig{
 		BindAddr:      c.Cluster.Bind,
 		AdvertiseAddr: c.Cluster.Advertise,
@@ -214,6 +222,7 @@ func (n *node) logCluster(cc cluster.Config) {
 		slog.String(logKeyAdvertise, cfg.Cluster.Advertise),
 		slog.String(logKeyPeerHTTP, cc.HTTPAddr),
 		slog.Any(logKeySeeds, seeds),
+		slog.Int(logKeyExpect, cfg.Cluster.Expect),
 		slog.String(logKeyLabel, cfg.Cluster.Label),
 		slog.Bool(logKeyEncrypted, len(cc.Gossip.Key) > 0),
 		slog.Bool(logKeyTLS, cc.LinkTLS != nil),
