@@ -260,6 +260,9 @@ func TestFormationRefusesAnotherCluster(t *testing.T) {
 	release[1]()
 	x := startFormNode(t, "other-x", addrs[1], 0)
 	checkFor(t, 10*time.Second, func() error {
+		if !x.cl.Formed() {
+			return errors.New("other-x has not formed")
+		}
 		for _, n := range []*formNode{x, y} {
 			if !strings.Contains(n.logs.String(), "refusing a node of another cluster") {
 				return fmt.Errorf("%s has not refused the other", n.name)
@@ -275,6 +278,9 @@ func TestFormationRefusesAnotherCluster(t *testing.T) {
 		for _, n := range []*formNode{x, y} {
 			if got := n.cl.Placement().Members(); !slices.Equal(got, []string{n.name}) {
 				t.Fatalf("%s places rooms on %v: the clusters merged", n.name, got)
+			}
+			if got := n.cl.Members(context.Background()); len(got) != 1 {
+				t.Fatalf("%s's membership lists %v: the clusters merged", n.name, got)
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
