@@ -184,6 +184,9 @@ func TestFormationExpect(t *testing.T) {
 		if code, body := n.readyz(t); code != http.StatusOK {
 			t.Errorf("%s: /readyz %d %q once formed", n.name, code, body)
 		}
+		if v := apiGet(t, n.URL+"/v1/cluster"); v["cluster_id"] != n.cl.ClusterID() || v["formation"] != "formed" {
+			t.Errorf("%s: /v1/cluster says %v, %v; want ID %s, formed", n.name, v["cluster_id"], v["formation"], n.cl.ClusterID())
+		}
 		if code, _ := n.tryJoin(t, "chat:"+n.name); code != 0 {
 			t.Errorf("%s: a join once formed got code %d", n.name, code)
 		}

@@ -64,6 +64,10 @@ func TestNotReadyAnswersUnavailable(t *testing.T) {
 		t.Errorf("SSE while not ready: %s %q", resp.Status, body)
 	}
 
+	if r := ts.api(t, apiReq{method: "GET", path: "/v1/cluster"}); r.body["formation"] != "forming: 2 of 3 members" {
+		t.Errorf("/v1/cluster while not ready: %s", r.raw)
+	}
+
 	ready.Store(true)
 	join(t, c, 2, "chat:a", nil)
 	if r := ts.api(t, apiReq{method: "POST", path: "/v1/rooms/chat:a/messages", body: `{"data":"x"}`}); r.status != http.StatusOK {

@@ -47,6 +47,10 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// clusterID is the router's cluster identity, for /v1/cluster (nil:
+	// the router has none).
+	clusterID func() string
 }
 
 // New validates cfg, fills its zero values and returns a Server.
@@ -59,6 +63,9 @@ func New(cfg Config) (*Server, error) {
 		sessions: make(map[string]*session),
 		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},
+	}
+	if ci, ok := cfg.Router.(interface{ ClusterID() string }); ok {
+		s.clusterID = ci.ClusterID
 	}
 	if cfg.Ready != nil {
 		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
