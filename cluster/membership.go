@@ -381,23 +381,30 @@ func (m *Membership) SetState(s NodeState) error {
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if m.left.Load() || m.closed.Load() {
-		return ErrMembershipClosed
-	}
-	m.mu.Lock()
-	meta := m.meta
-	meta.State = s
-	b, err := mlEncodeMeta(meta)
-	if err == nil {
-		m.meta, m.metaBytes = meta, b
-	}
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.State = s }); err != nil {
 		return err
 	}
 	if err := m.list.UpdateNode(mlUpdateTimeout); err != nil {
 		return fmt.Errorf("cluster: membership: broadcast state %s: %w", s, err)
 	}
+	return nil
+}
+
+// mlSetMeta changes this node's metadata, which the next broadcast
+// carries. opMu is held on entry.
+func (m *Membership) mlSetMeta(change func(*NodeMeta)) error {
+	if m.left.Load() || m.closed.Load() {
+		return ErrMembershipClosed
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	meta := m.meta
+	change(&meta)
+	b, err := mlEncodeMeta(meta)
+	if err != nil {
+		return err
+	}
+	m.meta, m.metaBytes = meta, b
 	return nil
 }
 

@@ -43,18 +43,7 @@ func (m *Membership) ClusterID() string {
 func (m *Membership) SetClusterID(id string) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if m.left.Load() || m.closed.Load() {
-		return ErrMembershipClosed
-	}
-	m.mu.Lock()
-	meta := m.meta
-	meta.ClusterID = id
-	b, err := mlEncodeMeta(meta)
-	if err == nil {
-		m.meta, m.metaBytes = meta, b
-	}
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.ClusterID = id }); err != nil {
 		return err
 	}
 	m.wg.Add(1)
