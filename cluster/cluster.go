@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomd/roomd/room"
@@ -79,6 +80,7 @@ type Cluster struct {
 	paused   bool                // tests: the membership view is frozen
 	orphans  map[string]orphaned // by peer: members whose link dropped, in grace
 	form     formState           // how this node came to own rooms (formation.go)
+	formed   atomic.Bool         // form.formed, read without c.mu
 
 	// onFormed, when set before the refresh loop starts (in New), is
 	// called once, on the refresh goroutine, when this node has formed.

@@ -57,23 +57,19 @@ const (
 
 // formState is a node's formation, under Cluster.mu.
 type formState struct {
-	decided      bool     // the ID is chosen (and set in the node's metadata)
-	formed       bool     // decided, and the placement built on it is in force
-	id           string   // the cluster ID ("" for a cluster of one without gossip)
-	members      []string // sorted names of the members the node formed with
-	bootstrapped bool     // it started a new cluster; false: it joined one
-	seen         int      // serving members seen at the last refresh, while forming
-	formedSeen   time.Time
+	decided      bool          // the ID is chosen (and set in the node's metadata)
+	formed       bool          // decided, and the placement built on it is in force
+	id           string        // the cluster ID ("" for a cluster of one without gossip)
+	members      []string      // sorted names of the members the node formed with
+	bootstrapped bool          // it started a new cluster; false: it joined one
+	seen         int           // serving members seen at the last refresh, while forming
+	formedSeen   time.Time     // when a member of a formed cluster was first seen, while forming
 	formedCh     chan struct{} // closed once formed
 }
 
 // Formed reports whether this node has formed or joined a cluster, and so
 // may own rooms.
-func (c *Cluster) Formed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.form.formed
-}
+func (c *Cluster) Formed() bool { return c.formed.Load() }
 
 // FormedC returns a channel closed once this node has formed.
 func (c *Cluster) FormedC() <-chan struct{} { return c.form.formedCh }
@@ -101,6 +97,9 @@ func (c *Cluster) ClusterID() string {
 // Ready returns nil once this node has formed, else why it serves no room
 // yet: ErrForming ("forming: 2 of 3 members") or ErrJoining, wrapped.
 func (c *Cluster) Ready() error {
+	if c.formed.Load() { // every op asks: no lock once formed
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -118,6 +117,7 @@ func (c *Cluster) formAlone() {
 	c.form.decided, c.form.formed = true, true
 	c.form.members = []string{c.self}
 	c.form.bootstrapped = true
+	c.formed.Store(true)
 	close(c.form.formedCh)
 }
 
@@ -186,6 +186,7 @@ func (c *Cluster) announceFormed() {
 	}
 	c.mu.Lock()
 	c.form.formed = true
+	c.formed.Store(true)
 	close(c.form.formedCh)
 	c.mu.Unlock()
 	if c.onFormed != nil {

@@ -133,6 +133,8 @@ const (
 	mlKeyErr    = "err"
 	mlKeyJoined = "joined"
 	mlKeyLevel  = "memberlist_level"
+	mlKeyFirst  = "retry_first"
+	mlKeyUpTo   = "retry_up_to"
 )
 
 const (
@@ -507,7 +509,7 @@ func (m *Membership) mlJoin(first bool) {
 	switch {
 	case err != nil && first:
 		m.log.Warn("membership: no seed reachable; retrying", slog.Any(mlKeySeeds, addrs),
-			slog.Duration("first", min(rejoinFirst, m.rejoin)), slog.Duration("up_to", m.rejoin), slog.Any(mlKeyErr, err))
+			slog.Duration(mlKeyFirst, min(rejoinFirst, m.rejoin)), slog.Duration(mlKeyUpTo, m.rejoin), slog.Any(mlKeyErr, err))
 	case err != nil:
 		m.log.Debug("membership: rejoin failed", slog.Any(mlKeySeeds, addrs), slog.Any(mlKeyErr, err))
 	case first:
