@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -36,25 +37,18 @@ func (m *Membership) ClusterID() string {
 	return m.meta.ClusterID
 }
 
-// SetClusterID sets the cluster identity this node carries: at once in
-// its metadata, which a broadcast then spreads (in the background: the
-// caller does not wait for it). From then on, nodes that carry another ID
-// are refused.
+// SetClusterID sets the cluster identity this node carries, in its
+// metadata, and queues the broadcast that spreads it without waiting for it
+// to go out. From then on, nodes that carry another ID are refused.
 func (m *Membership) SetClusterID(id string) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.ClusterID = id }); err != nil {
 		return err
 	}
-	m.wg.Add(1)
-	go func() {
-		// Without opMu: a Shutdown meanwhile waits for it (the broadcast
-		// goes out within a gossip interval while anyone is alive).
-		defer m.wg.Done()
-		if err := m.list.UpdateNode(mlUpdateTimeout); err != nil {
-			m.log.Debug("membership: cluster ID broadcast; it spreads by gossip", slog.Any(mlKeyErr, err))
-		}
-	}()
+	// UpdateNode queues the broadcast, then waits for it to be sent: the
+	// wait is cut short (its timeout error says only that).
+	_ = m.list.UpdateNode(time.Millisecond)
 	return nil
 }
 
