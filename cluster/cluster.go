@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomd/roomd/room"
@@ -28,6 +29,14 @@ type Config struct {
 	Secret []byte
 	// LinkTLS, when set, makes peer links dial wss:// with this config.
 	LinkTLS *tls.Config
+	// Expect is how many serving members this node waits to see before it
+	// bootstraps a new cluster with them (as Consul's bootstrap_expect):
+	// until then, or until it finds an existing cluster to join, it owns no
+	// room and Ready says so (formation.go). Every node started together to
+	// form a cluster has the same. Zero means none: a node with seeds
+	// (Gossip.Join) then only joins an existing cluster, and one without
+	// is a cluster of its own at once. It needs Gossip.
+	Expect int
 	// Partitions is the number of partitions rooms hash into. Zero means
 	// DefaultPartitions. Every node of a cluster must use the same.
 	Partitions int
@@ -74,6 +83,12 @@ type Cluster struct {
 	paused  bool                 // tests: the membership view is frozen
 	orphans map[string]orphaned  // by peer: members whose link dropped, in grace
 	lost    map[string]time.Time // by peer: when its link last failed
+	form    formState            // how this node came to own rooms (formation.go)
+	formed  atomic.Bool          // form.formed, read without c.mu
+
+	// onFormed, when set before the refresh loop starts (in New), is
+	// called once, on the refresh goroutine, when this node has formed.
+	onFormed func()
 
 	refreshCh chan struct{}
 	stop      chan struct{}
@@ -116,6 +131,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Gossip != nil && (len(cfg.Secret) == 0 || cfg.HTTPAddr == "") {
 		return nil, errors.New("cluster: a clustered node needs a Secret and its HTTPAddr")
 	}
+	if cfg.Expect < 0 || cfg.Expect > 0 && cfg.Gossip == nil {
+		return nil, errors.New("cluster: Expect is a count of members, for a node with Gossip")
+	}
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger, self: cfg.Node, rooms: cfg.Rooms,
 		parts:     make([]sync.RWMutex, cfg.Partitions),
@@ -129,17 +147,22 @@ func New(cfg Config) (*Cluster, error) {
 		stop:      make(chan struct{}),
 	}
 	c.edge = newEdge(c)
+	c.form.formedCh = make(chan struct{})
 	incarnation := time.Now().UnixNano()
 	c.repl = newReplication(c, incarnation, cfg.Timing)
 	cfg.Rooms.Replicate(c.roomIdle)
+	c.onFormed = c.bootstrapFormed
 	c.table = NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
-	if cfg.Gossip != nil {
-		// A clustered node owns nothing until it has seen the membership.
+	if cfg.Gossip == nil {
+		c.formAlone()
+	} else {
+		// A clustered node owns nothing until it has formed.
 		c.table = NewTable(nil, cfg.Partitions, cfg.Replicas-1)
 		g := *cfg.Gossip
 		g.NodeName = cfg.Node
 		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: StateServing}
 		g.OnChange = c.requestRefresh
+		g.Forms = true
 		if g.Logger == nil {
 			g.Logger = cfg.Logger
 		}
@@ -150,11 +173,8 @@ func New(cfg Config) (*Cluster, error) {
 		c.ml = ml
 	}
 	c.repl.start(2)
-	if cfg.Gossip == nil || len(cfg.Gossip.Join) == 0 {
-		// A node with nobody to join is a cluster of its own: it is the
-		// one replica of every group, until others join it.
-		self := []uint64{c.repl.id}
-		c.repl.bootstrap(func(int) []uint64 { return self }, func(int) bool { return true })
+	if cfg.Gossip == nil {
+		c.bootstrapFormed() // a cluster of one, formed at once
 	}
 	if c.ml != nil {
 		c.wg.Add(1)

@@ -100,7 +100,7 @@ func newGroup(r *replication, p int, peers []uint64) (*group, error) {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
-		Logger:                    r.raftLog,
+		Logger:                    &raftLogger{log: g.log},
 	})
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ const (
 
 // NodeMeta is a node's metadata, gossiped with its liveness. It is encoded
 // with msgpack and must fit memberlist's limit of 512 bytes
-// (memberlist.MetaMaxSize), which leaves room for an HTTPAddr of about 480.
+// (memberlist.MetaMaxSize), which leaves room for an HTTPAddr of about 440.
 type NodeMeta struct {
 	// HTTPAddr is the host:port at which peers reach the node's HTTP server
 	// (peer links).
@@ -44,6 +44,10 @@ type NodeMeta struct {
 	Incarnation int64 `msgpack:"i,omitempty"`
 	// State is serving or leaving.
 	State NodeState `msgpack:"s,omitempty"`
+	// ClusterID is the identity of the cluster the node has formed or
+	// joined (see formation.go): empty until then. Two nodes with different
+	// non-empty IDs never merge.
+	ClusterID string `msgpack:"c,omitempty"`
 }
 
 // Node is one member of the cluster as this node sees it.
@@ -83,8 +87,10 @@ type MembershipConfig struct {
 	Join []string
 	// RejoinInterval is how often the seeds that are not alive members are
 	// joined again, so that nodes find each other after a partition or a
-	// failed first join (memberlist forgets peers it declared dead). Zero
-	// means 30 s; negative disables it.
+	// failed first join (memberlist forgets peers it declared dead). Until
+	// the node has joined a cluster (see Forms), the seeds are tried with
+	// backoff instead: after 200 ms, then twice as long each time, up to
+	// RejoinInterval. Zero means 30 s; negative disables retries.
 	RejoinInterval time.Duration
 	// Label is memberlist's cluster label: nodes with different labels
 	// never merge. Zero means no label (which only merges with no label).
@@ -95,6 +101,10 @@ type MembershipConfig struct {
 	// Meta is this node's metadata at start. A zero Incarnation means the
 	// current time; a zero State means serving.
 	Meta NodeMeta
+	// Forms says that this node will carry a cluster ID once it has formed
+	// (SetClusterID): until then, the seeds are retried with backoff even
+	// when other members are alive. False: another alive member is enough.
+	Forms bool
 	// Fast selects test timings instead of memberlist's LAN defaults: probe
 	// every 100 ms with a 50 ms timeout, suspicion multiplier 2 (a suspect
 	// is declared dead after 200 ms in clusters under 10 nodes), gossip
@@ -123,6 +133,8 @@ const (
 	mlKeyErr    = "err"
 	mlKeyJoined = "joined"
 	mlKeyLevel  = "memberlist_level"
+	mlKeyFirst  = "retry_first"
+	mlKeyUpTo   = "retry_up_to"
 )
 
 const (
@@ -161,7 +173,9 @@ type Membership struct {
 	meta      NodeMeta
 	metaBytes []byte
 	nodes     map[string]*mlEntry
-	reapAfter time.Duration // how long a dead node stays in nodes
+	reapAfter time.Duration     // how long a dead node stays in nodes
+	refused   map[string]string // nodes of another cluster: their cluster ID
+	usesID    bool              // cfg.Forms
 
 	changed      chan struct{} // capacity 1: a pending OnChange
 	stop         chan struct{}
@@ -176,8 +190,8 @@ type mlEntry struct {
 }
 
 // NewMembership starts gossip on cfg.BindAddr and joins the seeds. A first
-// join that reaches no seed is not fatal: it is logged and retried every
-// RejoinInterval. The Membership runs until Shutdown.
+// join that reaches no seed is not fatal: it is logged and retried with
+// backoff (see RejoinInterval). The Membership runs until Shutdown.
 func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	if cfg.NodeName == "" {
 		return nil, errors.New("cluster: membership: NodeName is required")
@@ -239,6 +253,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		stop:      make(chan struct{}),
 		rejoin:    cfg.RejoinInterval,
 		lookupIP:  net.DefaultResolver.LookupIPAddr,
+		usesID:    cfg.Forms,
 	}
 	if m.rejoin == 0 {
 		m.rejoin = mlRejoinDefault
@@ -256,6 +271,8 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	mc.Delegate = mlDelegate{m}
 	mc.Events = mlDelegate{m}
+	mc.Alive = mlDelegate{m}
+	mc.Merge = mlDelegate{m}
 	mc.Logger = log.New(mlLogWriter{logger}, "", 0)
 	// A node restarted elsewhere (a new address under the same name, as a
 	// rescheduled pod gets) may take its name back once its previous life
@@ -366,23 +383,30 @@ func (m *Membership) SetState(s NodeState) error {
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if m.left.Load() || m.closed.Load() {
-		return ErrMembershipClosed
-	}
-	m.mu.Lock()
-	meta := m.meta
-	meta.State = s
-	b, err := mlEncodeMeta(meta)
-	if err == nil {
-		m.meta, m.metaBytes = meta, b
-	}
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.State = s }); err != nil {
 		return err
 	}
 	if err := m.list.UpdateNode(mlUpdateTimeout); err != nil {
 		return fmt.Errorf("cluster: membership: broadcast state %s: %w", s, err)
 	}
+	return nil
+}
+
+// mlSetMeta changes this node's metadata, which the next broadcast
+// carries. opMu is held on entry.
+func (m *Membership) mlSetMeta(change func(*NodeMeta)) error {
+	if m.left.Load() || m.closed.Load() {
+		return ErrMembershipClosed
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	meta := m.meta
+	change(&meta)
+	b, err := mlEncodeMeta(meta)
+	if err != nil {
+		return err
+	}
+	m.meta, m.metaBytes = meta, b
 	return nil
 }
 
@@ -439,22 +463,34 @@ func (m *Membership) mlNotifyLoop() {
 	}
 }
 
-// mlRejoinLoop joins the seeds that are not alive members every
-// RejoinInterval, until stop.
+// mlRejoinLoop joins the seeds that are not alive members, with backoff
+// until this node has joined a cluster and every RejoinInterval once it
+// has, until stop.
 func (m *Membership) mlRejoinLoop() {
 	defer m.wg.Done()
-	t := time.NewTicker(m.rejoin)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			if !m.left.Load() {
-				m.mlJoin(false)
-			}
+	runRejoin(m.stop, m.rejoin, false, func() bool {
+		if !m.left.Load() {
+			m.mlJoin(false)
+		}
+		return m.mlJoined()
+	})
+}
+
+// mlJoined reports whether this node has joined a cluster: it has another
+// alive member, and it carries a cluster ID (it has formed), or it is used
+// without one (no cluster layer sets it, and then company is enough).
+func (m *Membership) mlJoined() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.meta.ClusterID == "" && m.usesID {
+		return false
+	}
+	for name, e := range m.nodes {
+		if name != m.cfg.NodeName && e.node.Alive {
+			return true
 		}
 	}
+	return false
 }
 
 // mlJoin resolves the seeds and joins those that are not alive members.
@@ -473,7 +509,7 @@ func (m *Membership) mlJoin(first bool) {
 	switch {
 	case err != nil && first:
 		m.log.Warn("membership: no seed reachable; retrying", slog.Any(mlKeySeeds, addrs),
-			slog.Duration("every", m.rejoin), slog.Any(mlKeyErr, err))
+			slog.Duration(mlKeyFirst, min(rejoinFirst, m.rejoin)), slog.Duration(mlKeyUpTo, m.rejoin), slog.Any(mlKeyErr, err))
 	case err != nil:
 		m.log.Debug("membership: rejoin failed", slog.Any(mlKeySeeds, addrs), slog.Any(mlKeyErr, err))
 	case first:
@@ -566,6 +602,11 @@ func (m *Membership) mlSet(n *memberlist.Node, alive bool) {
 		}
 	}
 	m.mu.Unlock()
+	m.mlChanged()
+}
+
+// mlChanged asks for an OnChange.
+func (m *Membership) mlChanged() {
 	select {
 	case m.changed <- struct{}{}:
 	default: // one is pending; it will see this change too

@@ -39,8 +39,8 @@ func (c *Cluster) refresh() {
 		c.repl.reconcile(func(p int) []uint64 { return []uint64{c.repl.id} }, map[uint64]bool{c.repl.id: true})
 		return
 	}
-	serving := c.ml.Serving()
 	nodes := c.ml.Nodes()
+	serving := c.formationView(nodes) // none until this node has formed
 	alive := map[string]bool{}
 	aliveIDs := map[uint64]bool{c.repl.id: true}
 	for _, n := range nodes {
@@ -83,6 +83,7 @@ func (c *Cluster) refresh() {
 		c.edge.ownerLost(name)
 	}
 	c.repl.reconcile(func(p int) []uint64 { return c.targetIDs(next, p) }, aliveIDs)
+	c.announceFormed()
 	c.ensureLinks(nodes)
 }
 

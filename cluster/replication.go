@@ -66,10 +66,9 @@ func replicaID(name string, incarnation int64) uint64 {
 
 // replication runs this node's replicas.
 type replication struct {
-	c       *Cluster
-	id      uint64
-	timing  Timing
-	raftLog *raftLogger
+	c      *Cluster
+	id     uint64
+	timing Timing
 
 	mu     sync.Mutex
 	groups []*group          // by partition; nil where this node has no replica
@@ -82,11 +81,10 @@ type replication struct {
 func newReplication(c *Cluster, incarnation int64, timing Timing) *replication {
 	r := &replication{
 		c: c, id: replicaID(c.self, incarnation), timing: timing.filled(),
-		raftLog: &raftLogger{log: c.log},
-		groups:  make([]*group, c.cfg.Partitions),
-		names:   map[uint64]string{},
-		hints:   map[int]string{},
-		queue:   make(chan *group, c.cfg.Partitions),
+		groups: make([]*group, c.cfg.Partitions),
+		names:  map[uint64]string{},
+		hints:  map[int]string{},
+		queue:  make(chan *group, c.cfg.Partitions),
 	}
 	r.names[r.id] = c.self
 	return r

@@ -225,7 +225,7 @@ func (m *Manager) Apply(c *Command) (uint64, error) {
 		return 0, err
 	}
 	defer r.mu.Unlock()
-	defer r.maybeIdle() // a room the command made idles (once empty) like any
+	defer r.touch() // an empty room lives IdleTTL from its last change
 	now := r.clockAt(time.UnixMilli(c.At))
 	switch c.Op {
 	case CmdMsg:

@@ -78,7 +78,7 @@ func (m *Manager) detach(room string, sub Subscriber, grace bool) {
 			r.removeMember(mem)
 		}
 	}
-	r.maybeIdle()
+	r.emptied()
 }
 
 // startGrace keeps a dropped member's entry for the presence grace. r.mu is
@@ -109,7 +109,7 @@ func (m *Manager) EndGrace(room, conn string) bool {
 	}
 	mem.stopGrace()
 	r.removeMember(mem)
-	r.maybeIdle()
+	r.emptied()
 	return true
 }
 
@@ -121,7 +121,7 @@ func (r *room) graceExpired(mem *member, gen uint64) {
 	}
 	mem.grace = nil
 	r.removeMember(mem)
-	r.maybeIdle()
+	r.emptied()
 }
 
 // stopGrace stops the entry's grace timer; a callback already on its way sees
@@ -184,7 +184,7 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 	if ev := r.presEvent(nil, gone, nil); ev != nil {
 		r.deliver(ev, nil)
 	}
-	r.maybeIdle()
+	r.emptied()
 	return len(gone)
 }
 

@@ -25,13 +25,15 @@ func (m *Manager) Evict(match func(name string) bool) {
 	}
 }
 
-// Serve arms the idle timers of the empty rooms whose name match selects:
-// this node serves them now, and drops them when they stay empty.
+// Serve (re)starts the idle timers of the empty rooms whose name match
+// selects: this node serves them from now, and drops them when they stay
+// empty for their IdleTTL from now (their members, re-joining from where
+// the rooms were served before, have that long).
 func (m *Manager) Serve(match func(name string) bool) {
 	for _, r := range m.matching(match) {
 		r.mu.Lock()
 		r.closing = false
-		r.maybeIdle()
+		r.touch()
 		r.mu.Unlock()
 	}
 }

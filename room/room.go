@@ -326,35 +326,43 @@ func (r *room) empty() bool { return len(r.members) == 0 && r.observers == 0 }
 // r.mu is held on entry.
 func (r *room) maybeIdle() {
 	if r.empty() && r.idle == nil && !r.dead {
-		r.armIdle()
+		r.armIdle(r.ns.IdleTTL)
 	}
 }
 
 // touch restarts the idle timer of an empty room: an API write keeps a room
-// without members alive for another IdleTTL. r.mu is held on entry.
+// without members alive for another IdleTTL, and so does any durable
+// change applied to it. r.mu is held on entry.
 func (r *room) touch() {
 	if r.empty() && !r.dead {
-		r.armIdle()
+		r.armIdle(r.ns.IdleTTL)
 	}
 }
 
-// armIdle (re)starts the idle timer. A room that holds nothing durable (no
-// history, no state) is dropped at once instead (replicated: within
-// hollowTTL): a new one would be the same, and a client that came back would
-// only see a new epoch with nothing to lose. r.mu is held on entry.
-func (r *room) armIdle() {
-	r.stopIdle()
-	ttl := r.ns.IdleTTL
-	if r.hist.n == 0 && len(r.state.kv) == 0 {
-		if r.m.cfg.OnIdle == nil {
-			r.kill()
-			r.m.remove(r) // room.mu -> Manager.mu, the documented order
-			return
-		}
-		// Replicated, its drop is a command like any other; soon, but
-		// not before the join that made it has attached.
-		ttl = min(ttl, hollowTTL)
+// emptied is maybeIdle for a room its last member or observer just left. A
+// room that holds nothing durable (no history, no state) is dropped at once
+// instead (replicated: within hollowTTL, by a command like any drop): a new
+// one would be the same, and a client that came back would only see a new
+// epoch with nothing to lose. r.mu is held on entry.
+func (r *room) emptied() {
+	if !r.empty() || r.dead {
+		return
 	}
+	if r.hist.n > 0 || len(r.state.kv) > 0 {
+		r.maybeIdle()
+		return
+	}
+	if r.m.cfg.OnIdle == nil {
+		r.kill()
+		r.m.remove(r) // room.mu -> Manager.mu, the documented order
+		return
+	}
+	r.armIdle(min(r.ns.IdleTTL, hollowTTL))
+}
+
+// armIdle (re)starts the idle timer with ttl. r.mu is held on entry.
+func (r *room) armIdle(ttl time.Duration) {
+	r.stopIdle()
 	gen := r.idleGen
 	r.idle = time.AfterFunc(ttl, func() { r.idleExpired(gen) })
 }

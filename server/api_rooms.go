@@ -309,14 +309,28 @@ func (s *Server) apiKick(_ http.ResponseWriter, r *http.Request) ([]byte, error)
 	return append(b, '}'), nil
 }
 
-// apiCluster → {"node": this node's name, "members": [node]}.
+// apiCluster → {"node": this node's name, "cluster_id": its cluster's
+// identity (none for a node without gossip), "formation": "formed" or why
+// not yet, "members": [node]}.
 func (s *Server) apiCluster(_ http.ResponseWriter, r *http.Request) ([]byte, error) {
 	members := s.cfg.Router.Members(r.Context())
 	if members == nil {
 		members = []cluster.NodeInfo{}
 	}
+	formation := "formed"
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			formation = err.Error()
+		}
+	}
+	var id string
+	if s.clusterID != nil {
+		id = s.clusterID()
+	}
 	return json.Marshal(struct {
-		Node    string             `json:"node"`
-		Members []cluster.NodeInfo `json:"members"`
-	}{s.cfg.NodeName, members})
+		Node      string             `json:"node"`
+		ClusterID string             `json:"cluster_id,omitempty"`
+		Formation string             `json:"formation"`
+		Members   []cluster.NodeInfo `json:"members"`
+	}{s.cfg.NodeName, id, formation, members})
 }

@@ -319,7 +319,7 @@ func TestAPIReads(t *testing.T) {
 	}
 
 	cl := ts.ok(t, apiReq{method: "GET", path: "/v1/cluster"})
-	if got := jsonText(t, cl); got != `{"members":[{"groups_led":256,"name":"test-node","partitions":256,"rooms":3,"self":true,"settled":true,"state":"alive"}],"node":"test-node"}` {
+	if got := jsonText(t, cl); got != `{"formation":"formed","members":[{"groups_led":256,"name":"test-node","partitions":256,"rooms":3,"self":true,"settled":true,"state":"alive"}],"node":"test-node"}` {
 		t.Fatalf("cluster %s", got)
 	}
 }

@@ -86,6 +86,13 @@ type Config struct {
 	// /sdk/roomd.min.js and the demo apps). Zero serves them.
 	NoWeb bool
 
+	// Ready tells whether the router serves rooms yet (a cluster member's
+	// Cluster.Ready: nil once its cluster has formed). While it returns an
+	// error, /readyz answers 503 with that error, and joins and the other
+	// room ops are answered with unavailable (6) at once. Nil means always
+	// ready.
+	Ready func() error
+
 	// Metrics receives measurements. Nil means none are kept.
 	Metrics Metrics
 	// Logger receives the server's logs. Nil means slog.Default().

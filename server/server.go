@@ -49,6 +49,10 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// clusterID is the router's cluster identity, for /v1/cluster (nil:
+	// the router has none).
+	clusterID func() string
 }
 
 // New validates cfg, fills its zero values and returns a Server.
@@ -66,6 +70,12 @@ func New(cfg Config) (*Server, error) {
 		sessions: make(map[string]*session),
 		perUser:  make(map[string]int),
 		recent:   recentConns{ids: make(map[string]recentConn)},
+	}
+	if ci, ok := cfg.Router.(interface{ ClusterID() string }); ok {
+		s.clusterID = ci.ClusterID
+	}
+	if cfg.Ready != nil {
+		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
 	}
 	s.flush.srv = s
 	s.park.srv = s
@@ -100,6 +110,14 @@ func New(cfg Config) (*Server, error) {
 		p.GaugeFunc("parked_connections", "WebSocket connections idle long enough to wait without a reader goroutine.", func() float64 {
 			return float64(s.parkedN.Load())
 		})
+		if cfg.Ready != nil {
+			p.GaugeFunc("ready", "1 once the node serves rooms (its cluster has formed), 0 while it forms or joins one.", func() float64 {
+				if cfg.Ready() != nil {
+					return 0
+				}
+				return 1
+			})
+		}
 		s.mux.Handle("GET /metrics", p.Handler())
 	}
 	return s, nil
@@ -226,6 +244,13 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("draining\n"))
 		return
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(err.Error() + "\n"))
+			return
+		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }

@@ -30,6 +30,7 @@ const (
 	logKeyTook       = "took"
 	logKeyPartitions = "partitions"
 	logKeyReplicas   = "replicas"
+	logKeyExpect     = "expect"
 )
 
 // clustered reports whether this node is a member of a cluster (rather
@@ -48,9 +49,15 @@ func (c *Config) validateCluster() error {
 	if cl.Replicas > 7 {
 		return keyError("cluster.replicas", "at most 7, got %d", cl.Replicas)
 	}
+	if cl.Expect > 1024 {
+		return keyError("cluster.expect", "at most 1024 members, got %d", cl.Expect)
+	}
 	if !c.clustered() {
 		if len(cl.Join) > 0 {
 			return keyError("cluster.join", "seeds are given but cluster.bind (--cluster-bind) is not: set the gossip address to join a cluster")
+		}
+		if cl.Expect > 0 {
+			return keyError("cluster.expect", "is set but cluster.bind (--cluster-bind) is not: set the gossip address to form a cluster")
 		}
 		return nil
 	}
@@ -194,6 +201,7 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 	if c.Cluster.Fast {
 		cc.Timing = cluster.FastTiming
 	}
+	cc.Expect = c.Cluster.Expect
 	cc.Gossip = &cluster.MembershipConfig{
 		BindAddr:      c.Cluster.Bind,
 		AdvertiseAddr: c.Cluster.Advertise,
@@ -222,6 +230,7 @@ func (n *node) logCluster(cc cluster.Config) {
 		slog.String(logKeyAdvertise, cfg.Cluster.Advertise),
 		slog.String(logKeyPeerHTTP, cc.HTTPAddr),
 		slog.Any(logKeySeeds, seeds),
+		slog.Int(logKeyExpect, cfg.Cluster.Expect),
 		slog.String(logKeyLabel, cfg.Cluster.Label),
 		slog.Bool(logKeyEncrypted, len(cc.Gossip.Key) > 0),
 		slog.Bool(logKeyTLS, cc.LinkTLS != nil),

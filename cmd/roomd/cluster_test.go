@@ -59,6 +59,7 @@ func TestClusterSettings(t *testing.T) {
 		flagValue{"cluster-fast", "true"},
 		flagValue{"cluster-partitions", "512"},
 		flagValue{"cluster-retry-timeout", "3s"},
+		flagValue{"cluster-expect", "3"},
 	)})
 	cc, err = c.clusterConfig("n1", nil, &net.TCPAddr{IP: net.IPv4zero, Port: 8080}, nil)
 	if err != nil {
@@ -69,7 +70,7 @@ func TestClusterSettings(t *testing.T) {
 		len(g.Key) != 32 || !g.Fast || !reflect.DeepEqual(g.Join, []string{"roomd-peers.default.svc:7946"}) {
 		t.Errorf("gossip %+v", g)
 	}
-	if string(cc.Secret) != testClusterSecret || cc.Partitions != 512 || cc.RetryTimeout != 3*time.Second || cc.LinkTLS != nil || cc.Node != "n1" {
+	if string(cc.Secret) != testClusterSecret || cc.Partitions != 512 || cc.RetryTimeout != 3*time.Second || cc.LinkTLS != nil || cc.Node != "n1" || cc.Expect != 3 {
 		t.Errorf("cluster config %+v", cc)
 	}
 	// Listening on every interface: peers dial the listen port at the
@@ -130,6 +131,9 @@ func TestClusterValidation(t *testing.T) {
 		{[]flagValue{{"cluster-partitions", "-1"}}, "cluster.partitions (--cluster-partitions): must not be negative"},
 		{[]flagValue{{"cluster-partitions", "100000"}}, "cluster.partitions (--cluster-partitions): at most 65536"},
 		{[]flagValue{{"cluster-retry-timeout", "-1s"}}, "cluster.retry_timeout (--cluster-retry-timeout): must not be negative"},
+		{[]flagValue{{"cluster-expect", "3"}}, "cluster.expect (--cluster-expect): is set but cluster.bind (--cluster-bind) is not"},
+		{[]flagValue{bind, secret, {"cluster-expect", "-1"}}, "cluster.expect (--cluster-expect): must not be negative"},
+		{[]flagValue{bind, secret, {"cluster-expect", "5000"}}, "cluster.expect (--cluster-expect): at most 1024 members"},
 		{[]flagValue{bind, secret, {"cluster-tls-ca", filepath.Join(dir, "ca.pem")}}, "apply to nodes that serve TLS"},
 		{[]flagValue{bind, secret, {"node-name", "two words"}}, "node_name (--node-name): a cluster member's name is at most 128 bytes, without spaces"},
 	} {

@@ -99,6 +99,7 @@ type Config struct {
 		Bind          string   `yaml:"bind"`
 		Advertise     string   `yaml:"advertise"`
 		Join          []string `yaml:"join"`
+		Expect        int      `yaml:"expect"`
 		Label         string   `yaml:"label"`
 		Key           string   `yaml:"key"`
 		Secret        string   `yaml:"secret"`

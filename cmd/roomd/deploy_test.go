@@ -37,10 +37,11 @@ type k8sObject struct {
 		PublishNotReadyAddresses bool      `yaml:"publishNotReadyAddresses"`
 		Ports                    []k8sPort `yaml:"ports"`
 		// StatefulSet, PodDisruptionBudget
-		Replicas       int    `yaml:"replicas"`
-		ServiceName    string `yaml:"serviceName"`
-		MaxUnavailable any    `yaml:"maxUnavailable"`
-		Template       struct {
+		Replicas            int    `yaml:"replicas"`
+		PodManagementPolicy string `yaml:"podManagementPolicy"`
+		ServiceName         string `yaml:"serviceName"`
+		MaxUnavailable      any    `yaml:"maxUnavailable"`
+		Template            struct {
 			Spec struct {
 				TerminationGracePeriodSeconds int            `yaml:"terminationGracePeriodSeconds"`
 				Containers                    []k8sContainer `yaml:"containers"`
@@ -163,6 +164,9 @@ func TestKubernetesManifests(t *testing.T) {
 	if sts.Spec.Replicas != 3 {
 		t.Errorf("replicas %d, want 3", sts.Spec.Replicas)
 	}
+	if sts.Spec.PodManagementPolicy != "Parallel" {
+		t.Errorf("podManagementPolicy %q, want Parallel: the pods bootstrap the cluster together (cluster.expect)", sts.Spec.PodManagementPolicy)
+	}
 	if !maps.Equal(pdb.selector(), labels) || pdb.Spec.MaxUnavailable != 1 {
 		t.Errorf("PodDisruptionBudget: selector %v, maxUnavailable %v; want the StatefulSet's pods, 1", pdb.selector(), pdb.Spec.MaxUnavailable)
 	}
@@ -265,6 +269,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if !cfg.clustered() || cfg.dev() || len(cfg.APIKeys) == 0 {
 		t.Errorf("the StatefulSet's node is not clustered, or in dev mode, or has no API key: %+v", cfg.Cluster)
+	}
+	if cfg.Cluster.Expect != sts.Spec.Replicas {
+		t.Errorf("cluster.expect %d, want the replicas, %d", cfg.Cluster.Expect, sts.Spec.Replicas)
 	}
 	if cfg.Cluster.Advertise != "10.1.2.3:7946" {
 		t.Errorf("advertise %q: want the pod IP", cfg.Cluster.Advertise)

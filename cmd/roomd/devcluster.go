@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +91,9 @@ const devClusterUsage = `Usage: roomd dev-cluster [-n 3] [--base-port 8080] [--g
 Starts a local cluster of n roomd nodes for trying the cluster out: child
 processes of this binary on 127.0.0.1, node i serving HTTP on base-port+i and
 gossiping on gossip-base-port+i, with fast failure detection
-(--cluster-fast) and a generated cluster secret. It prints each node's URL,
+(--cluster-fast) and a generated cluster secret. The nodes start at once,
+each with the others as seeds and --cluster-expect n: they form one cluster
+once all n see each other, and serve no room before. It prints each node's URL,
 forwards the nodes' logs prefixed with their names, and on Ctrl-C (SIGINT)
 or SIGTERM stops the nodes one by one, each handing its rooms to the others
 (a second Ctrl-C kills them at once). Flags after -- go to every node, e.g.
@@ -157,11 +160,17 @@ func devCluster(ctx, force context.Context, dc devClusterConfig) error {
 			<-n.logs
 		}
 	}()
+	gossips := make([]string, len(dc.GossipPorts))
+	for i, port := range dc.GossipPorts {
+		gossips[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	// Every node starts at once, with the others as seeds, and waits for
+	// all of them (cluster.expect) to bootstrap one cluster together.
 	for i, port := range dc.HTTPPorts {
 		n := &devNode{
 			name:   fmt.Sprintf("dev-%d", i),
 			url:    "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-			gossip: net.JoinHostPort("127.0.0.1", strconv.Itoa(dc.GossipPorts[i])),
+			gossip: gossips[i],
 		}
 		args := []string{"serve",
 			"--addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
@@ -169,14 +178,12 @@ func devCluster(ctx, force context.Context, dc devClusterConfig) error {
 			"--cluster-bind", n.gossip,
 			"--cluster-label", "roomd-dev",
 			"--cluster-fast",
+			"--cluster-expect", strconv.Itoa(len(dc.HTTPPorts)),
 			"--shutdown-grace", "5s",
 			"--drain-delay", "-1s", // no load balancer polls /readyz here
 			"--log-format", "text",
 		}
-		var seeds []string
-		for _, m := range nodes {
-			seeds = append(seeds, m.gossip)
-		}
+		seeds := slices.Delete(slices.Clone(gossips), i, i+1)
 		if len(seeds) > 0 {
 			args = append(args, "--join", strings.Join(seeds, ","))
 		}

@@ -166,6 +166,7 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	sc.Router = n.cl
+	sc.Ready = n.cl.Ready
 	sc.Auth = n.verifier
 	if len(cfg.APIKeys) > 0 {
 		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)

@@ -108,6 +108,7 @@ var sections = []section{
 		{key: "cluster.bind", flag: "cluster-bind", usage: "gossip address, host:port, TCP and UDP (e.g. 0.0.0.0:7946); setting it makes this node a member of a cluster"},
 		{key: "cluster.advertise", flag: "cluster-advertise", shown: "the bind address, or a private address of this machine", usage: "gossip address the other nodes reach this one on, host:port"},
 		{key: "cluster.join", flag: "join", split: true, usage: "seeds: gossip addresses host:port, or DNS names resolving to several nodes; repeatable or comma-separated"},
+		{key: "cluster.expect", flag: "cluster-expect", shown: "0 (none)", usage: "members to wait for before bootstrapping a new cluster together (as bootstrap_expect); until then, or until an existing cluster is joined, the node owns no room, /readyz says 503 and joins get err 6. 0: with --join, only join an existing cluster; without, be a cluster of one"},
 		{key: "cluster.label", flag: "cluster-label", usage: "cluster name: nodes with different labels never merge"},
 		{key: "cluster.key", flag: "cluster-key", secret: true, usage: "gossip encryption key: base64 of 16, 24 or 32 random bytes, the same on every node"},
 		{key: "cluster.secret", flag: "cluster-secret", secret: true, usage: "shared secret of the links between nodes; required with cluster.bind"},

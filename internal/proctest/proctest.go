@@ -96,8 +96,18 @@ func (l *Log) Record(msg string) (map[string]any, bool) {
 // gossips. The process is killed when the test ends.
 func Start(t testing.TB, opt Options, name string, seeds ...string) *Node {
 	t.Helper()
-	n := &Node{Name: name, t: t, opt: opt, addr: "127.0.0.1:0", Gossip: "127.0.0.1:0", seeds: seeds}
-	n.start()
+	n := Launch(t, opt, name, "127.0.0.1:0", seeds...)
+	n.WaitListening()
+	return n
+}
+
+// Launch starts node name gossiping at gossip (127.0.0.1:0 picks a port),
+// joining seeds, without waiting for it: nodes started together start
+// together. WaitListening waits for its addresses.
+func Launch(t testing.TB, opt Options, name, gossip string, seeds ...string) *Node {
+	t.Helper()
+	n := &Node{Name: name, t: t, opt: opt, addr: "127.0.0.1:0", Gossip: gossip, seeds: seeds}
+	n.spawn()
 	t.Cleanup(func() {
 		n.Kill()
 		if t.Failed() {
@@ -143,6 +153,13 @@ func (n *Node) args() []string {
 
 // start runs the process and waits for its addresses.
 func (n *Node) start() {
+	n.t.Helper()
+	n.spawn()
+	n.WaitListening()
+}
+
+// spawn starts the process.
+func (n *Node) spawn() {
 	t := n.t
 	t.Helper()
 	cmd := exec.Command(n.opt.Bin, n.args()...)
@@ -168,6 +185,16 @@ func (n *Node) start() {
 		n.mu.Unlock()
 		close(exited)
 	}()
+}
+
+// WaitListening waits until the node has logged where it listens and
+// gossips, and records those addresses.
+func (n *Node) WaitListening() {
+	t := n.t
+	t.Helper()
+	n.mu.Lock()
+	exited, logs := n.exited, n.Logs
+	n.mu.Unlock()
 	testutil.CheckFor(t, 15*time.Second, func() error {
 		select {
 		case <-exited:
