@@ -55,6 +55,10 @@ type Config struct {
 	// RetryTimeout is how long an op keeps retrying a room whose owner is
 	// moving or unreachable before it fails with unavailable. Zero means 10 s.
 	RetryTimeout time.Duration
+	// Faults, when set, cuts this node off from chosen peers: gossip and
+	// peer links both (tests of network partitions, fault.go). Nil in
+	// production.
+	Faults *Faults
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives measurements. Nil means none are kept.
@@ -162,6 +166,7 @@ func New(cfg Config) (*Cluster, error) {
 		g.NodeName = cfg.Node
 		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: StateServing}
 		g.OnChange = c.requestRefresh
+		g.Faults = cfg.Faults
 		g.Forms = true
 		if g.Logger == nil {
 			g.Logger = cfg.Logger

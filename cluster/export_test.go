@@ -65,3 +65,8 @@ func Unsettled(c *Cluster) string {
 	}
 	return fmt.Sprintf("%d without a leader, %d moving (%s), members rejoining %v", noLeader, moving, example, c.edge.moving())
 }
+
+// Serves reports whether c serves (leads, applied) room's partition now.
+func Serves(c *Cluster, roomName string) bool {
+	return c.servingErr(PartitionOf(roomName, c.cfg.Partitions)) == nil
+}

@@ -68,6 +68,9 @@ func newLink(c *Cluster, peer string, ws *websocket.Conn) *link {
 // send queues a frame. It never blocks: past LinkQueueMaxBytes the link is
 // cut, and both sides recover as after any link loss.
 func (l *link) send(f *linkFrame) {
+	if l.c.cfg.Faults.cutPeer(l.peer) {
+		return // lost on the way (a fault under test)
+	}
 	b, err := msgpack.Marshal(f)
 	if err != nil {
 		l.log.Error("encode link frame", slog.Any("err", err))
@@ -186,6 +189,9 @@ func (l *link) readLoop() {
 		if err != nil {
 			l.log.Warn("undecodable message on peer link", slog.Any("err", err))
 			return
+		}
+		if l.c.cfg.Faults.cutPeer(l.peer) {
+			continue // lost on the way (a fault under test)
 		}
 		for _, b := range split {
 			var f linkFrame

@@ -117,6 +117,9 @@ type MembershipConfig struct {
 	// Logger receives this package's membership logs and memberlist's own
 	// lines, the latter at debug level. Nil means no logs.
 	Logger *slog.Logger
+	// Faults, when set, cuts the node's gossip off from chosen peers (tests
+	// of partitions, fault.go). Nil in production.
+	Faults *Faults
 	// OnChange is called whenever the set of members, their liveness or
 	// their metadata changes. Calls are made from a goroutine of the
 	// Membership, one at a time, never under a lock of it or of
@@ -292,8 +295,25 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	// A dead node stays listed a little longer than memberlist keeps it.
 	m.reapAfter = 2 * mc.GossipToTheDeadTime
 
+	var ft *faultTransport
+	if cfg.Faults != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: membership: %w", err)
+		}
+		mc.BindPort = nt.GetAutoBindPort()
+		if mc.AdvertisePort == 0 {
+			mc.AdvertisePort = mc.BindPort
+		}
+		ft = newFaultTransport(nt, cfg.Faults)
+		mc.Transport = ft
+	}
 	list, err := memberlist.Create(mc)
 	if err != nil {
+		if ft != nil {
+			_ = ft.Shutdown()
+		}
 		return nil, fmt.Errorf("cluster: membership: %w", err)
 	}
 	m.list = list

@@ -28,6 +28,7 @@ import (
 // real memberlist gossip (fast timings), real peer links.
 type node struct {
 	metrics *countingMetrics
+	faults  *cluster.Faults
 	name    string
 	rooms   *room.Manager
 	cl      *cluster.Cluster
@@ -48,6 +49,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
 	metrics := &countingMetrics{}
+	faults := cluster.NewFaults()
 	rooms, err := room.New(room.Config{PresenceGrace: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 	cl, err := cluster.New(cluster.Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte("test-cluster-secret"),
 		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test"},
-		Logger: logger, Metrics: metrics,
+		Logger: logger, Metrics: metrics, Faults: faults,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{metrics: metrics, name: name, rooms: rooms, cl: cl, srv: srv, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
+	n := &node{metrics: metrics, faults: faults, name: name, rooms: rooms, cl: cl, srv: srv, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
 	go func() { n.errc <- srv.Serve(ln) }()
 	t.Cleanup(func() { n.stop(t) })
 	return n

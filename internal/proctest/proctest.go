@@ -259,12 +259,6 @@ func (n *Node) Kill() {
 	<-n.Exited()
 }
 
-// Freeze stops the process (SIGSTOP); Thaw lets it go on (SIGCONT).
-func (n *Node) Freeze() error { return n.Signal(syscall.SIGSTOP) }
-
-// Thaw lets a frozen process go on (SIGCONT).
-func (n *Node) Thaw() error { return n.Signal(syscall.SIGCONT) }
-
 // Term stops the process gracefully (SIGTERM) and waits up to timeout for
 // it to exit; the error is its exit status, or a timeout.
 func (n *Node) Term(timeout time.Duration) error {
