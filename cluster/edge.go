@@ -29,6 +29,7 @@ type edge struct {
 type edgeRoom struct {
 	members map[room.Subscriber]*member
 	byConn  map[string]*member
+	seen    map[string]bool // presence entries this node's members were shown
 }
 
 // member is one local subscriber in one room.
@@ -61,7 +62,7 @@ func (e *edge) add(req room.JoinRequest, sub room.Subscriber) *member {
 	defer e.mu.Unlock()
 	er := e.rooms[req.Room]
 	if er == nil {
-		er = &edgeRoom{members: map[room.Subscriber]*member{}, byConn: map[string]*member{}}
+		er = &edgeRoom{members: map[room.Subscriber]*member{}, byConn: map[string]*member{}, seen: map[string]bool{}}
 		e.rooms[req.Room] = er
 	}
 	er.members[sub] = m
@@ -233,9 +234,59 @@ func (m *member) ownerName() string {
 	return m.owner
 }
 
+// observe keeps the room's presence as this node's members were shown it,
+// for re-joins where the room is served anew (room.JoinRequest.Known).
+func (e *edge) observe(name string, ev *room.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[name]
+	if er == nil {
+		return
+	}
+	switch ev.Kind {
+	case room.KindJoined:
+		if ev.Joined != nil {
+			for _, p := range ev.Joined.Presence {
+				er.seen[p.C] = true
+			}
+		}
+	case room.KindPres:
+		for _, p := range ev.Join {
+			er.seen[p.C] = true
+		}
+		for _, c := range ev.Leave {
+			delete(er.seen, c)
+		}
+	}
+}
+
+// known lists the presence entries this node's members of a room were
+// shown, its own members included.
+func (e *edge) known(name string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	er := e.rooms[name]
+	if er == nil {
+		return nil
+	}
+	out := make([]string, 0, len(er.seen)+len(er.byConn))
+	for c := range er.seen {
+		out = append(out, c)
+	}
+	for c := range er.byConn {
+		if !er.seen[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Deliver implements room.Subscriber: events from a local owner, and from a
 // peer's link through fromLink.
 func (m *member) Deliver(ev *room.Event) {
+	if ev.Kind == room.KindPres || ev.Kind == room.KindJoined {
+		m.e.observe(m.req.Room, ev)
+	}
 	m.mu.Lock()
 	skip := m.gone
 	if !skip && (ev.Kind == room.KindMsg || ev.Kind == room.KindState) {
@@ -388,6 +439,7 @@ func (e *edge) rejoin(m *member) {
 		req.ID = m.firstID // its answer is the client's join's
 	}
 	m.mu.Unlock()
+	req.Known = e.known(req.Room)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RetryTimeout)
 	defer cancel()
 	err := c.joinAt(ctx, m, req)
@@ -408,11 +460,22 @@ func (e *edge) rejoin(m *member) {
 		}
 		return
 	}
-	if err != nil {
-		c.log.Warn("re-join after a move failed", slog.String("room", req.Room), slog.Any("err", err))
-		e.remove(m)
-		m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: req.Room, Code: protocol.CodeUnavailable, Msg: "room unavailable; rejoin"})
+	if err == nil {
+		// Its joined came before the answer (one link, in order) unless
+		// an owner it met earlier in the retries answered it: then its
+		// re-join is not done.
+		m.mu.Lock()
+		stuck := m.rejoining
+		m.rejoining = false
+		m.mu.Unlock()
+		if stuck {
+			m.moved()
+		}
+		return
 	}
+	c.log.Warn("re-join after a move failed", slog.String("room", req.Room), slog.Any("err", err))
+	e.remove(m)
+	m.sub.Deliver(&room.Event{Kind: room.KindLeft, Room: req.Room, Code: protocol.CodeUnavailable, Msg: "room unavailable; rejoin"})
 }
 
 // unregister takes a member out of its owner's room: at once, or (grace)

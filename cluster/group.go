@@ -46,9 +46,15 @@ type group struct {
 	waiters  map[uint64]*waiter
 	nextProp uint64
 	confPend time.Time // a conf change proposed by this leader blocks the next until then
+	gone     []removal // replicas removed by the entries being applied
 	ledSince time.Time // when this replica started serving
 	quiesced bool      // asleep: not ticked until a message or proposal wakes it (quiesce.go)
 	idleTks  int       // ticks since the last proposal or message, as leader
+}
+
+// removal is a replica removed by the conf change at index.
+type removal struct {
+	id, index uint64
 }
 
 // waiter is a proposal waiting to be applied.
@@ -222,6 +228,15 @@ func (g *group) process(out *outbox) transition {
 	for _, e := range rd.CommittedEntries {
 		g.apply(e)
 	}
+	// A replica that was removed may never hear of it (the leader stops
+	// sending to it): tell its node directly, unless a later change of the
+	// same batch added it back.
+	for _, rm := range g.gone {
+		if !inConf(g.cs, rm.id) {
+			g.r.c.tellRemoved(g.r.nameOf(rm.id), g.p, rm.id, rm.index)
+		}
+	}
+	g.gone = g.gone[:0]
 	g.rn.Advance(rd)
 
 	if !g.leader {
@@ -273,11 +288,9 @@ func (g *group) apply(e *raftpb.Entry) {
 		g.cs = g.rn.ApplyConfChange(cc)
 		g.confPend = time.Time{}
 		if g.leader {
-			// A replica that was removed may never hear of it (the
-			// leader stops sending to it): tell its node directly.
-			for _, id := range slices.Concat(before.GetVoters(), before.GetLearners()) {
+			for _, id := range slices.Concat(before.GetVoters(), before.GetLearners(), before.GetVotersOutgoing()) {
 				if id != g.id && !inConf(g.cs, id) {
-					g.r.c.tellRemoved(g.r.nameOf(id), g.p, id)
+					g.gone = append(g.gone, removal{id: id, index: e.GetIndex()})
 				}
 			}
 		}

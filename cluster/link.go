@@ -216,7 +216,7 @@ func (l *link) readLoop() {
 			case lfQuiesce:
 				l.c.repl.sleepAll(f.Q)
 			case lfRemoved:
-				l.c.repl.removedFrom(f.Part, f.S, l.peer)
+				l.c.repl.removedFrom(f.Part, f.S, uint64(f.N), l.peer)
 			case lfAnswer:
 				l.mu.Lock()
 				ch := l.calls[f.ID]

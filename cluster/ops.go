@@ -37,7 +37,7 @@ func (c *Cluster) joinAt(ctx context.Context, m *member, req room.JoinRequest) e
 	}, func(l *link, owner string) error {
 		m.setOwner(owner)
 		_, err := l.call(ctx, &linkFrame{Op: opJoin, R: req.Room, C: req.Conn, U: req.User, I: req.Info,
-			P: req.Presence, Since: req.Since, H: req.History, Obs: req.Observer, Owner: owner, S: req.ID})
+			P: req.Presence, Since: req.Since, H: req.History, Obs: req.Observer, Owner: owner, S: req.ID, Kn: req.Known})
 		return err
 	})
 }

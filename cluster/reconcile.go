@@ -86,15 +86,16 @@ func (g *group) reconcileLocked(want []uint64, alive map[uint64]bool) {
 		g.confChange("promote", changes)
 		return
 	}
-	// Every target is a voter now (or a learner catching up): a voter
-	// that is not a target leaves once the targets are all voters, or at
-	// once when its node is gone.
-	allIn := true
+	// A voter that is no longer a target leaves once every target is a
+	// voter, never before: a node that only seems gone (a slow node's
+	// failure detection) must not shrink the group below its targets.
 	for _, id := range want {
-		allIn = allIn && isVoter(id)
+		if !isVoter(id) {
+			return
+		}
 	}
 	for _, id := range voters {
-		if containsID(want, id) || (!allIn && alive[id]) {
+		if containsID(want, id) {
 			continue
 		}
 		if id == g.id {

@@ -401,13 +401,16 @@ func (r *replication) setMembers(nodes []Node) {
 }
 
 // leaderOf names the node leading partition p, as far as this node knows:
-// its own replica's view, else what a peer announced; "" when unknown.
+// its own replica's view, where it is a member of the group, else what a
+// peer announced; "" when unknown. (A replica outside the configuration,
+// one made by a message that was on its way when it was removed, hears
+// from no leader: its view would go stale.)
 func (r *replication) leaderOf(p int) string {
 	if g := r.group(p); g != nil {
 		g.mu.Lock()
-		lead, removed := g.lead, g.removed
+		lead, member := g.lead, !g.removed && inConf(g.cs, g.id)
 		g.mu.Unlock()
-		if lead != 0 && !removed {
+		if lead != 0 && member {
 			if name := r.nameOf(lead); name != "" {
 				return name
 			}
@@ -535,8 +538,10 @@ func snapStatus(ok bool) raft.SnapshotStatus {
 }
 
 // removedFrom drops this node's replica of partition p when it is replica
-// id, which the group's leader (on node leader) removed.
-func (r *replication) removedFrom(p int, id uint64, leader string) {
+// id, which the group's leader (on node leader) removed by the change at
+// log index. A replica that has applied that index knows its configuration
+// better (it was added back since, and made anew): it stays.
+func (r *replication) removedFrom(p int, id, index uint64, leader string) {
 	if id != r.id {
 		return
 	}
@@ -545,6 +550,10 @@ func (r *replication) removedFrom(p int, id uint64, leader string) {
 		return
 	}
 	g.mu.Lock()
+	if g.applied >= index {
+		g.mu.Unlock()
+		return
+	}
 	g.removed = true
 	wasServing := g.serving
 	g.serving = false

@@ -110,7 +110,7 @@ func (c *Cluster) ownerOp(l *link, f *linkFrame, a *linkFrame) error {
 	case opJoin:
 		s := l.addSub(f.R, f.C)
 		err = c.rooms.Join(room.JoinRequest{ID: f.S, Room: f.R, Conn: f.C, User: f.U, Info: f.I,
-			Presence: f.P, Since: f.Since, History: f.H, Observer: f.Obs}, s)
+			Presence: f.P, Since: f.Since, History: f.H, Observer: f.Obs, Known: f.Kn}, s)
 		if err != nil {
 			l.removeSub(s)
 		}
@@ -182,10 +182,11 @@ func (c *Cluster) leaderAnnounced(peer string, p int) {
 	c.edge.partitionLed(c.inPartition(p), peer)
 }
 
-// tellRemoved tells a node that its replica id left partition p's group.
-func (c *Cluster) tellRemoved(node string, p int, id uint64) {
+// tellRemoved tells a node that its replica id left partition p's group
+// by the change at log index.
+func (c *Cluster) tellRemoved(node string, p int, id, index uint64) {
 	if l := c.linkOf(node); l != nil {
-		l.send(&linkFrame{T: lfRemoved, Part: p, S: id})
+		l.send(&linkFrame{T: lfRemoved, Part: p, S: id, N: int(index)})
 	}
 }
 

@@ -67,6 +67,7 @@ type linkFrame struct {
 	F     []byte          `msgpack:"f,omitempty"` // an event's encoded frame
 	B     []byte          `msgpack:"b,omitempty"` // an op's encoded body
 	RM    []raftWire      `msgpack:"rm,omitempty"`
+	Kn    []string        `msgpack:"kn,omitempty"` // join: presence entries the edge has seen (room.JoinRequest.Known)
 	Q     []quiesceWire   `msgpack:"q,omitempty"`
 }
 

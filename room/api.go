@@ -115,6 +115,10 @@ type JoinRequest struct {
 	Since    *protocol.Since // resume point, nil for none
 	History  int             // recent messages wanted on reset
 	Observer bool            // no presence entry, not counted as a member
+	// Known lists the presence entries the joiner's node has seen in the
+	// room, for a re-join where the room is served anew (replica.go): an
+	// entry nobody brings back is broadcast as gone once.
+	Known []string
 }
 
 // PublishRequest publishes a message. Conn and User are empty when it comes

@@ -1,6 +1,9 @@
 package room
 
 import (
+	"slices"
+	"time"
+
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -19,6 +22,7 @@ func (m *Manager) Evict(match func(name string) bool) {
 		if !r.dead {
 			r.evict("room moved")
 			r.stopIdle()
+			r.stopRecovery()
 			r.closing = false
 		}
 		r.mu.Unlock()
@@ -29,12 +33,63 @@ func (m *Manager) Evict(match func(name string) bool) {
 // selects: this node serves them from now, and drops them when they stay
 // empty for their IdleTTL from now (their members, re-joining from where
 // the rooms were served before, have that long).
+//
+// Each room also starts a recovery of its presence, which was soft state
+// where the room was served before: for the presence grace (at least
+// MinHandoffGrace), re-joining members report the entries their nodes had
+// seen (JoinRequest.Known); at its end, every reported entry that nobody
+// brought back (a member whose node is gone) is broadcast as gone, once.
 func (m *Manager) Serve(match func(name string) bool) {
+	grace := max(m.grace, MinHandoffGrace)
 	for _, r := range m.matching(match) {
 		r.mu.Lock()
 		r.closing = false
 		r.touch()
+		if !r.dead {
+			r.startRecovery(grace)
+		}
 		r.mu.Unlock()
+	}
+}
+
+// startRecovery starts the room's presence recovery. r.mu is held.
+func (r *room) startRecovery(d time.Duration) {
+	r.stopRecovery()
+	r.known = map[string]bool{}
+	gen := r.recGen
+	r.recovery = time.AfterFunc(d, func() { r.endRecovery(gen) })
+}
+
+// stopRecovery ends a recovery without a broadcast. r.mu is held.
+func (r *room) stopRecovery() {
+	if r.recovery != nil {
+		r.recovery.Stop()
+		r.recovery = nil
+	}
+	r.known = nil
+	r.recGen++
+}
+
+// endRecovery broadcasts as gone the reported entries nobody brought back.
+func (r *room) endRecovery(gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead || gen != r.recGen {
+		return
+	}
+	var gone []string
+	for c := range r.known {
+		if r.members[c] == nil {
+			gone = append(gone, c)
+		}
+	}
+	r.stopRecovery()
+	if len(gone) == 0 {
+		return
+	}
+	slices.Sort(gone)
+	if ev := r.presEvent(nil, gone, nil); ev != nil {
+		r.deliver(ev, nil)
 	}
 }
 

@@ -28,11 +28,14 @@ type room struct {
 	hist      history
 	state     state
 	dedupe    dedupe
-	lim       *rate.Limiter // the room's publish rate; nil: no limit
-	idle      *time.Timer   // armed while the room is empty
-	idleGen   uint64        // bumped on every arm and stop; a stale timer sees it changed
-	closing   bool          // replicated: its drop is proposed; joins wait
-	clock     time.Time     // the latest command time applied (command.go)
+	lim       *rate.Limiter   // the room's publish rate; nil: no limit
+	idle      *time.Timer     // armed while the room is empty
+	idleGen   uint64          // bumped on every arm and stop; a stale timer sees it changed
+	closing   bool            // replicated: its drop is proposed; joins wait
+	known     map[string]bool // while recovering: presence entries the re-joining nodes have seen (replica.go)
+	recovery  *time.Timer     // ends the recovery; nil when none
+	recGen    uint64
+	clock     time.Time // the latest command time applied (command.go)
 }
 
 // attachment is one subscriber attached to a room, as a member or observer.
@@ -167,6 +170,11 @@ func (r *room) join(req JoinRequest, sub Subscriber) error {
 		}
 	}
 	r.stopIdle()
+	if r.recovery != nil {
+		for _, c := range req.Known {
+			r.known[c] = true
+		}
+	}
 
 	sub.Deliver(&Event{Kind: KindJoined, Room: r.name, Epoch: r.epoch, Joined: r.joined(req)})
 	att := &attachment{sub: sub, idx: len(r.list), member: mem}
@@ -407,6 +415,7 @@ func (r *room) idleExpired(gen uint64) {
 func (r *room) kill() {
 	r.dead = true
 	r.stopIdle()
+	r.stopRecovery()
 	for _, mem := range r.members {
 		mem.stopGrace()
 	}
