@@ -229,7 +229,7 @@ func (n *node) drain(grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := n.cl.Drain(ctx); err != nil {
-		n.log.Warn("drain did not finish; rooms not handed over restart on their new owners with a new epoch (their members get reset)",
+		n.log.Warn("drain did not finish; the groups this node still leads elect other leaders, as after a crash",
 			slog.Any(logKeyErr, err), slog.Duration(logKeyTook, time.Since(start)))
 		return
 	}
