@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -24,8 +25,12 @@ import (
 // histOptions: fast failure detection, a ping every second (so clients
 // of a frozen node notice within the members' 3 s of silence), and a
 // history long enough to hold a whole run.
+//
+// ROOMD_DEFAULT_TIMINGS=1 runs them with the default failure detection and
+// raft timings instead of --cluster-fast (to measure those).
 func histOptions(bin string) proctest.Options {
-	return proctest.Options{Bin: bin, Fast: true, Args: []string{"--ping-interval", "1s", "--history-size", "100000"}}
+	return proctest.Options{Bin: bin, Fast: os.Getenv("ROOMD_DEFAULT_TIMINGS") == "",
+		Args: []string{"--ping-interval", "1s", "--history-size", "100000"}}
 }
 
 // histRooms picks n rooms that victim owns and n that other nodes own, by
