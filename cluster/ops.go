@@ -295,7 +295,7 @@ func (c *Cluster) Members(ctx context.Context) []NodeInfo {
 		info := NodeInfo{Name: n.Name, Addr: n.Meta.HTTPAddr, State: state, Self: n.Name == c.self, Partitions: led[n.Name]}
 		if info.Self {
 			s := c.repl.stats()
-			info.Led, info.Followed, info.Asleep = s.led, s.followed, s.asleep
+			info.Led, info.Followed, info.Asleep, info.ReplicaLag = s.led, s.followed, s.asleep, s.lag
 			info.Settled = c.Settled()
 		}
 		if n.Name == c.self {

@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -471,7 +472,10 @@ func (r *replication) counts() (led, followed int) {
 	return s.led, s.followed
 }
 
-type replStats struct{ led, followed, asleep int }
+type replStats struct {
+	led, followed, asleep int
+	lag                   uint64 // the most entries a replica of a group this node leads is behind
+}
 
 // stats counts this node's replicas by role, and those asleep.
 func (r *replication) stats() (s replStats) {
@@ -485,6 +489,13 @@ func (r *replication) stats() (s replStats) {
 		g.mu.Lock()
 		if g.leader {
 			s.led++
+			if last, err := g.st.LastIndex(); err == nil {
+				g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+					if last > pr.Match {
+						s.lag = max(s.lag, last-pr.Match)
+					}
+				})
+			}
 		} else if !g.removed {
 			s.followed++
 		}

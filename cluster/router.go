@@ -61,6 +61,9 @@ type NodeInfo struct {
 	Led      int `json:"groups_led,omitempty"`
 	Followed int `json:"groups_followed,omitempty"`
 	Asleep   int `json:"groups_asleep,omitempty"` // quiesced: idle, costing nothing
+	// ReplicaLag is the most log entries a replica of a group it leads is
+	// behind its leader (known for the node answering only).
+	ReplicaLag uint64 `json:"replica_lag,omitempty"`
 	// Settled is, for the node answering, whether every partition has a
 	// leader it knows and every group it leads has its target replicas.
 	Settled bool `json:"settled,omitempty"`
