@@ -203,15 +203,21 @@ func (c *Cluster) Placement() *Table {
 // partition has a leader it knows, each group this node leads has its
 // target replicas, and no member here is re-joining a moved room.
 func (c *Cluster) Settled() bool {
+	return c.unsettled() < 0 && !c.edge.moving()
+}
+
+// unsettled returns a partition without a leader this node knows, or one
+// it leads that is still moving; -1 when there is none.
+func (c *Cluster) unsettled() int {
 	c.mu.Lock()
 	t := c.table
 	c.mu.Unlock()
 	for p := range c.cfg.Partitions {
 		if c.repl.leaderOf(p) == "" || !c.repl.settled(p, c.targetIDs(t, p)) {
-			return false
+			return p
 		}
 	}
-	return !c.edge.moving()
+	return -1
 }
 
 // GossipAddr is the address the node gossips on ("" for a cluster of one).

@@ -28,17 +28,7 @@ func GroupState(c *Cluster, p int) string {
 }
 
 // StuckPartition returns a partition this node is not settled on, or -1.
-func StuckPartition(c *Cluster) int {
-	c.mu.Lock()
-	t := c.table
-	c.mu.Unlock()
-	for p := range c.cfg.Partitions {
-		if c.repl.leaderOf(p) == "" || !c.repl.settled(p, c.targetIDs(t, p)) {
-			return p
-		}
-	}
-	return -1
-}
+func StuckPartition(c *Cluster) int { return c.unsettled() }
 
 // Unsettled describes why a node is not settled (tests' diagnostics).
 func Unsettled(c *Cluster) string {

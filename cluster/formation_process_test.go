@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -42,16 +40,7 @@ func TestSimultaneousStart(t *testing.T) {
 		}
 		runs = n
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build roomd with")
-	}
-	bin := filepath.Join(t.TempDir(), "roomd")
-	build := exec.Command(gobin, "build", "-o", bin, "github.com/roomd/roomd/cmd/roomd")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := proctest.Build(t)
 	formed := 0
 	for run := range runs {
 		if t.Run(fmt.Sprintf("run-%d", run+1), func(t *testing.T) { simultaneousStart(t, bin, run+1, 0) }) {

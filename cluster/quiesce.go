@@ -79,15 +79,7 @@ func (g *group) sleep(q quiesceWire) {
 // wakeLedBy wakes every sleeping follower whose leader is on node: its
 // link failed or the node is gone, so it may have to elect another.
 func (r *replication) wakeLedBy(node string) {
-	r.mu.Lock()
-	gs := make([]*group, 0, len(r.groups))
-	for _, g := range r.groups {
-		if g != nil {
-			gs = append(gs, g)
-		}
-	}
-	r.mu.Unlock()
-	for _, g := range gs {
+	for _, g := range r.all() {
 		g.mu.Lock()
 		if g.quiesced && !g.leader && (g.lead == 0 || r.nameOf(g.lead) == node) {
 			g.wakeLocked()

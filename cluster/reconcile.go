@@ -29,15 +29,7 @@ const preferAfter = time.Second
 // reconcile moves every group this node leads one step toward its target.
 // target gives a partition's target replica IDs, best first.
 func (r *replication) reconcile(target func(p int) []uint64, alive map[uint64]bool) {
-	r.mu.Lock()
-	gs := make([]*group, 0, len(r.groups))
-	for _, g := range r.groups {
-		if g != nil {
-			gs = append(gs, g)
-		}
-	}
-	r.mu.Unlock()
-	for _, g := range gs {
+	for _, g := range r.all() {
 		g.mu.Lock()
 		if g.serving {
 			g.reconcileLocked(target(g.p), alive)

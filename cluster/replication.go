@@ -153,6 +153,19 @@ func (r *replication) elect(g *group) {
 	r.schedule(g)
 }
 
+// all returns this node's replicas.
+func (r *replication) all() []*group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gs := make([]*group, 0, len(r.groups))
+	for _, g := range r.groups {
+		if g != nil {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
 // group returns this node's replica of partition p, or nil.
 func (r *replication) group(p int) *group {
 	r.mu.Lock()
@@ -181,16 +194,8 @@ func (r *replication) tickLoop() {
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
-		gs := make([]*group, 0, len(r.groups))
-		for _, g := range r.groups {
-			if g != nil {
-				gs = append(gs, g)
-			}
-		}
-		r.mu.Unlock()
 		asleep := map[string][]quiesceWire{}
-		for _, g := range gs {
+		for _, g := range r.all() {
 			ready, quiesce := g.tick()
 			if ready {
 				r.schedule(g)
@@ -479,13 +484,7 @@ type replStats struct {
 
 // stats counts this node's replicas by role, and those asleep.
 func (r *replication) stats() (s replStats) {
-	r.mu.Lock()
-	gs := slices.Clone(r.groups)
-	r.mu.Unlock()
-	for _, g := range gs {
-		if g == nil {
-			continue
-		}
+	for _, g := range r.all() {
 		g.mu.Lock()
 		if g.leader {
 			s.led++
