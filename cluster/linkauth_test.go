@@ -153,19 +153,10 @@ func TestPeerLinkHandshakeKeepsSecretAndRefusesReplay(t *testing.T) {
 		}
 		replay.Set(k, upgrade.Get(k))
 	}
-	d := websocket.Dialer{Subprotocols: []string{peerSubprotocol}, HandshakeTimeout: 5 * time.Second}
-	rws, resp, err := d.DialContext(ctx, "ws://"+b.addr+"/v1/peer", replay)
-	if err == nil {
-		_ = rws.Close()
-		t.Fatal("a replayed handshake opened a link")
-	}
-	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("replay: want HTTP 401, got %v (%v)", resp, err)
-	}
-	_ = resp.Body.Close()
+	expectRefused(ctx, t, b.addr, replay, "a replayed handshake")
 
 	// A proof made with another secret for a fresh challenge is refused
-	// too, and a dialer with it does not accept the real node.
+	// too, and leaves the node unverified.
 	rogue := newLinkAuth([]byte("another-secret"), "node-r")
 	ch, err := fetchChallenge(ctx, b.addr)
 	if err != nil {
@@ -178,18 +169,25 @@ func TestPeerLinkHandshakeKeepsSecretAndRefusesReplay(t *testing.T) {
 	forged.Set(hdrChallenge, tr.challenge)
 	forged.Set(hdrNonce, tr.nonce)
 	forged.Set(hdrProof, rogue.dialerProof(tr))
-	fws, resp, err := d.DialContext(ctx, "ws://"+b.addr+"/v1/peer", forged)
-	if err == nil {
-		_ = fws.Close()
-		t.Fatal("a proof with a wrong secret opened a link")
-	}
-	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("wrong secret: want HTTP 401, got %v (%v)", resp, err)
-	}
-	_ = resp.Body.Close()
+	expectRefused(ctx, t, b.addr, forged, "a proof with a wrong secret")
 	if b.cl.isVerified("node-r", 1) {
 		t.Error("a node with a wrong secret was verified")
 	}
+}
+
+// expectRefused upgrades to addr's /v1/peer with h and wants HTTP 401.
+func expectRefused(ctx context.Context, t *testing.T, addr string, h http.Header, what string) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{peerSubprotocol}, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.DialContext(ctx, "ws://"+addr+"/v1/peer", h)
+	if err == nil {
+		_ = ws.Close()
+		t.Fatalf("%s opened a link", what)
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("%s: want HTTP 401, got %v (%v)", what, resp, err)
+	}
+	_ = resp.Body.Close()
 }
 
 func fetchChallenge(ctx context.Context, addr string) (string, error) {
