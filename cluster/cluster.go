@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,10 @@ type Config struct {
 	// Gossip, when set, makes this node a member of a cluster through
 	// memberlist. Nil means a cluster of one.
 	Gossip *MembershipConfig
-	// Secret authenticates peer links; required when Gossip is set. Every
-	// node of a cluster has the same.
+	// Secret authenticates peer links (a challenge and response that never
+	// sends it, linkauth.go) and, unless Gossip.Key is set, keys gossip
+	// (GossipKey); required when Gossip is set. Every node of a cluster has
+	// the same. Only members that proved it on a link are placed.
 	Secret []byte
 	// LinkTLS, when set, makes peer links dial wss:// with this config.
 	LinkTLS *tls.Config
@@ -48,6 +51,11 @@ type Config struct {
 	// LinkQueueMaxBytes bounds a peer link's outbound queue; a link that
 	// falls further behind is cut (and its peers resync). Zero means 64 MiB.
 	LinkQueueMaxBytes int
+	// LinkMaxMessage bounds one inbound message on a peer link (a batch of
+	// frames; a partition's raft snapshot travels in one); a peer that sends
+	// a larger one is cut off, and this node sends none larger. Zero means
+	// DefaultLinkMaxMessage.
+	LinkMaxMessage int
 	// LinkWriteTimeout bounds one write on a peer link. Zero means 10 s.
 	LinkWriteTimeout time.Duration
 	// LinkDialTimeout bounds dialing a peer. Zero means 5 s.
@@ -64,6 +72,12 @@ type Config struct {
 	// Metrics receives measurements. Nil means none are kept.
 	Metrics Metrics
 }
+
+// DefaultLinkMaxMessage is Config.LinkMaxMessage's default: 512 MiB, twice
+// a node's default state budget (rooms.max_state_bytes, 256 MiB), which
+// bounds the state a partition's snapshot carries, leaving as much again
+// for its rooms' history.
+const DefaultLinkMaxMessage = 512 << 20
 
 // Cluster is the Router of a node: it owns the rooms of the partitions
 // placement gives it, and carries every other room's ops to its owner.
@@ -89,6 +103,13 @@ type Cluster struct {
 	lost    map[string]time.Time // by peer: when its link last failed
 	form    formState            // how this node came to own rooms (formation.go)
 	formed  atomic.Bool          // form.formed, read without c.mu
+	// verified holds, by peer name, the incarnation in which the peer last
+	// proved it knows the secret on a link handshake (linkauth.go).
+	verified map[string]int64
+
+	incarnation int64        // this node's life, as in its metadata
+	auth        *linkAuth    // nil for a cluster of one
+	challenger  *http.Client // fetches a peer's link challenge
 
 	// onFormed, when set before the refresh loop starts (in New), is
 	// called once, on the refresh goroutine, when this node has formed.
@@ -120,6 +141,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.LinkQueueMaxBytes <= 0 {
 		cfg.LinkQueueMaxBytes = 64 << 20
 	}
+	if cfg.LinkMaxMessage <= 0 {
+		cfg.LinkMaxMessage = DefaultLinkMaxMessage
+	}
 	if cfg.LinkWriteTimeout <= 0 {
 		cfg.LinkWriteTimeout = 10 * time.Second
 	}
@@ -147,12 +171,14 @@ func New(cfg Config) (*Cluster, error) {
 		dialing:   map[string]bool{},
 		orphans:   map[string]orphaned{},
 		lost:      map[string]time.Time{},
+		verified:  map[string]int64{},
 		refreshCh: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
 	c.edge = newEdge(c)
 	c.form.formedCh = make(chan struct{})
 	incarnation := time.Now().UnixNano()
+	c.incarnation = incarnation
 	c.repl = newReplication(c, incarnation, cfg.Timing)
 	cfg.Rooms.Replicate(c.roomIdle)
 	c.onFormed = c.bootstrapFormed
@@ -168,6 +194,17 @@ func New(cfg Config) (*Cluster, error) {
 		g.OnChange = c.requestRefresh
 		g.Faults = cfg.Faults
 		g.Forms = true
+		if len(g.Key) == 0 {
+			g.Key = GossipKey(cfg.Secret) // one secret secures gossip and links
+		}
+		c.auth = newLinkAuth(cfg.Secret, cfg.Node)
+		c.challenger = &http.Client{
+			Transport: &http.Transport{TLSClientConfig: cfg.LinkTLS, DisableKeepAlives: true},
+			Timeout:   cfg.LinkDialTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
 		if g.Logger == nil {
 			g.Logger = cfg.Logger
 		}

@@ -2,12 +2,12 @@ package cluster
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -76,6 +76,12 @@ func (l *link) send(f *linkFrame) {
 		l.log.Error("encode link frame", slog.Any("err", err))
 		return
 	}
+	if len(b) > l.c.cfg.LinkMaxMessage {
+		// The peer would cut the link for it, and again on every resend.
+		l.log.Error("peer link frame over cluster.link_max_message not sent; raise the setting on every node",
+			slog.Int("bytes", len(b)), slog.Int("limit", l.c.cfg.LinkMaxMessage), slog.String("frame", f.T))
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -106,7 +112,16 @@ func (l *link) writeLoop() {
 			l.mu.Unlock()
 			return
 		}
-		batch, l.queue = l.queue, batch[:0]
+		// One message carries the queued frames up to the peer's bound
+		// (and at least one; send refuses frames over it).
+		batch = batch[:0]
+		size := 0
+		for len(l.queue) > 0 && (len(batch) == 0 || size+len(l.queue[0]) <= l.c.cfg.LinkMaxMessage) {
+			size += len(l.queue[0])
+			batch = append(batch, l.queue[0])
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+		}
 		l.mu.Unlock()
 		n := 0
 		err := l.ws.SetWriteDeadline(time.Now().Add(l.c.cfg.LinkWriteTimeout))
@@ -182,6 +197,11 @@ func (l *link) readLoop() {
 	var split [][]byte
 	for {
 		_, msg, err := l.ws.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			l.log.Warn("peer link message over cluster.link_max_message; cutting the link",
+				slog.Int("limit", l.c.cfg.LinkMaxMessage))
+			l.c.cfg.Metrics.LinkOversized()
+		}
 		if err != nil {
 			return
 		}
@@ -342,7 +362,10 @@ func (s *linkSub) Deliver(ev *room.Event) {
 	}
 }
 
-// PeerHandler serves GET /v1/peer: the upgrade of a link dialed by a peer.
+// PeerHandler serves GET /v1/peer: a plain GET gets a challenge (401 with
+// X-Roomd-Challenge); an upgrade that answers one with the proof of the
+// secret (linkauth.go) becomes a link dialed by a peer. Anything else gets
+// 401 and nothing more.
 func (c *Cluster) PeerHandler() http.Handler {
 	up := websocket.Upgrader{
 		Subprotocols:    []string{peerSubprotocol},
@@ -351,26 +374,68 @@ func (c *Cluster) PeerHandler() http.Handler {
 		CheckOrigin:     func(*http.Request) bool { return true },
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if len(c.cfg.Secret) == 0 || subtle.ConstantTimeCompare([]byte(tok), c.cfg.Secret) != 1 {
+		if c.auth == nil {
 			http.Error(w, "unauthorized peer", http.StatusUnauthorized)
 			return
 		}
-		peer := r.Header.Get(hdrNode)
-		if peer == "" || peer == c.self {
+		if !websocket.IsWebSocketUpgrade(r) {
+			w.Header().Set(hdrChallenge, c.auth.challenge(time.Now()))
+			http.Error(w, "unauthorized peer", http.StatusUnauthorized)
+			return
+		}
+		t, ok := dialerTranscript(r, c.self)
+		err := errBadProof
+		if ok {
+			err = checkProof(r.Header.Get(hdrProof), c.auth.dialerProof(t))
+		}
+		if err == nil {
+			err = c.auth.useChallenge(t.challenge, time.Now())
+		}
+		if err != nil {
+			c.log.Warn("peer link refused", slog.String("remote", r.RemoteAddr), slog.String("peer", t.dialer), slog.Any("err", err))
+			http.Error(w, "unauthorized peer", http.StatusUnauthorized)
+			return
+		}
+		if t.dialer == c.self {
 			http.Error(w, "bad peer name", http.StatusBadRequest)
 			return
 		}
-		ws, err := up.Upgrade(w, r, nil)
+		h := http.Header{}
+		h.Set(hdrIncarnation, strconv.FormatInt(c.incarnation, 10))
+		h.Set(hdrProof, c.auth.serverProof(t, c.incarnation))
+		ws, err := up.Upgrade(w, r, h)
 		if err != nil {
 			return
 		}
-		c.adoptLink(peer, ws)
+		c.markVerified(t.dialer, t.dialerInc)
+		c.adoptLink(t.dialer, ws)
 	})
 }
 
-// dial opens a link to peer at its HTTP address.
+// dial opens a link to peer at its HTTP address: it fetches a challenge,
+// upgrades with its proof, and checks the peer's.
 func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.Conn, error) {
+	unreachable := protocol.Errorf(protocol.CodeUnavailable, "cannot reach node %s", peer)
+	scheme := "http://"
+	if c.cfg.LinkTLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+httpAddr+"/v1/peer", nil)
+	if err != nil {
+		return nil, errors.Join(unreachable, err)
+	}
+	resp, err := c.challenger.Do(req)
+	if err != nil {
+		return nil, errors.Join(unreachable, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	t := linkTranscript{dialer: c.self, server: peer, dialerInc: c.incarnation,
+		challenge: resp.Header.Get(hdrChallenge), nonce: newNonce()}
+	if t.challenge == "" {
+		return nil, errors.Join(unreachable, fmt.Errorf("no challenge from %s (HTTP %d)", httpAddr, resp.StatusCode))
+	}
+
 	d := websocket.Dialer{
 		Subprotocols:     []string{peerSubprotocol},
 		HandshakeTimeout: c.cfg.LinkDialTimeout,
@@ -378,19 +443,32 @@ func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.C
 		WriteBufferSize:  32 << 10,
 		TLSClientConfig:  c.cfg.LinkTLS,
 	}
-	scheme := "ws://"
+	wsScheme := "ws://"
 	if c.cfg.LinkTLS != nil {
-		scheme = "wss://"
+		wsScheme = "wss://"
 	}
 	h := http.Header{}
-	h.Set("Authorization", "Bearer "+string(c.cfg.Secret))
 	h.Set(hdrNode, c.self)
-	ws, resp, err := d.DialContext(ctx, scheme+httpAddr+"/v1/peer", h)
+	h.Set(hdrIncarnation, strconv.FormatInt(c.incarnation, 10))
+	h.Set(hdrChallenge, t.challenge)
+	h.Set(hdrNonce, t.nonce)
+	h.Set(hdrProof, c.auth.dialerProof(t))
+	ws, resp, err := d.DialContext(ctx, wsScheme+httpAddr+"/v1/peer", h)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
 	if err != nil {
-		return nil, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "cannot reach node %s", peer), err)
+		return nil, errors.Join(unreachable, err)
 	}
+	inc, perr := strconv.ParseInt(resp.Header.Get(hdrIncarnation), 10, 64)
+	if perr == nil {
+		perr = checkProof(resp.Header.Get(hdrProof), c.auth.serverProof(t, inc))
+	}
+	if perr != nil {
+		_ = ws.Close()
+		c.log.Warn("peer link refused: the peer did not prove the cluster secret", slog.String("peer", peer), slog.String("addr", httpAddr))
+		return nil, errors.Join(unreachable, perr)
+	}
+	c.markVerified(peer, inc)
 	return ws, nil
 }

@@ -83,6 +83,7 @@ func (c *Cluster) dialPeer(peer string) {
 
 // adoptLink starts a link on a fresh connection, replacing an older one.
 func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
+	ws.SetReadLimit(int64(c.cfg.LinkMaxMessage))
 	l := newLink(c, peer, ws)
 	c.mu.Lock()
 	if c.closed {

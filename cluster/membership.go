@@ -96,7 +96,9 @@ type MembershipConfig struct {
 	// never merge. Zero means no label (which only merges with no label).
 	Label string
 	// Key encrypts and authenticates gossip (AES-GCM): 16, 24 or 32 bytes,
-	// the same on every node. Nil means no encryption.
+	// the same on every node; a node without it (or with another) cannot
+	// join. Nil means none: gossip is open to anyone, and a Warn says so.
+	// A Cluster sets it from its secret (GossipKey) unless one is given.
 	Key []byte
 	// Meta is this node's metadata at start. A zero Incarnation means the
 	// current time; a zero State means serving.
@@ -270,7 +272,11 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.AdvertisePort = advPort
 	mc.Label = cfg.Label
 	if len(cfg.Key) > 0 {
+		// memberlist then refuses every message not sealed with the key
+		// (GossipVerifyIncoming), in both directions.
 		mc.SecretKey = slices.Clone(cfg.Key)
+	} else {
+		logger.Warn("gossip is neither encrypted nor authenticated: no key; anyone who reaches the gossip port can join")
 	}
 	mc.Delegate = mlDelegate{m}
 	mc.Events = mlDelegate{m}

@@ -15,6 +15,9 @@ type Metrics interface {
 	// LinkUp and LinkDown count peer links opened and lost.
 	LinkUp()
 	LinkDown()
+	// LinkOversized counts a peer link cut because the peer sent a message
+	// over Config.LinkMaxMessage.
+	LinkOversized()
 }
 
 type noMetrics struct{}
@@ -24,3 +27,4 @@ func (noMetrics) Committed(time.Duration) {}
 func (noMetrics) LeaderChanged()          {}
 func (noMetrics) LinkUp()                 {}
 func (noMetrics) LinkDown()               {}
+func (noMetrics) LinkOversized()          {}

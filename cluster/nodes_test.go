@@ -40,6 +40,22 @@ type node struct {
 
 func startNode(t *testing.T, name string, seeds ...string) *node {
 	t.Helper()
+	return startNodeWith(t, name, nodeOpts{}, seeds...)
+}
+
+// nodeOpts are a node's deviations from the test cluster's settings.
+type nodeOpts struct {
+	secret string // "" means testSecret
+	key    []byte // explicit gossip key; nil means derived from the secret
+}
+
+const testSecret = "test-cluster-secret"
+
+func startNodeWith(t *testing.T, name string, opts nodeOpts, seeds ...string) *node {
+	t.Helper()
+	if opts.secret == "" {
+		opts.secret = testSecret
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +71,8 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 		t.Fatal(err)
 	}
 	cl, err := cluster.New(cluster.Config{
-		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte("test-cluster-secret"),
-		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test"},
+		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte(opts.secret),
+		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test", Key: opts.key},
 		Logger: logger, Metrics: metrics, Faults: faults,
 	})
 	if err != nil {
@@ -381,7 +397,7 @@ func sseEvents(t *testing.T, url string) <-chan [2]string {
 
 // countingMetrics counts what the cluster layer reports.
 type countingMetrics struct {
-	forwarded, committed, leaderChanges, linksUp, linksDown atomic.Int64
+	forwarded, committed, leaderChanges, linksUp, linksDown, oversized atomic.Int64
 }
 
 func (m *countingMetrics) Forwarded(string)        { m.forwarded.Add(1) }
@@ -389,6 +405,7 @@ func (m *countingMetrics) Committed(time.Duration) { m.committed.Add(1) }
 func (m *countingMetrics) LeaderChanged()          { m.leaderChanges.Add(1) }
 func (m *countingMetrics) LinkUp()                 { m.linksUp.Add(1) }
 func (m *countingMetrics) LinkDown()               { m.linksDown.Add(1) }
+func (m *countingMetrics) LinkOversized()          { m.oversized.Add(1) }
 
 // checkFor polls a condition instead of sleeping (internal/testutil).
 var checkFor = testutil.CheckFor

@@ -40,7 +40,12 @@ func (c *Cluster) refresh() {
 		return
 	}
 	nodes := c.ml.Nodes()
-	serving := c.formationView(nodes) // none until this node has formed
+	// Only members that proved the secret on a link (in either direction)
+	// form and are placed; links are dialed below to every member.
+	c.mu.Lock()
+	placeable := c.verifiedNodesLocked(nodes)
+	c.mu.Unlock()
+	serving := c.formationView(placeable) // none until this node has formed
 	alive := map[string]bool{}
 	aliveIDs := map[uint64]bool{c.repl.id: true}
 	for _, n := range nodes {
@@ -53,7 +58,11 @@ func (c *Cluster) refresh() {
 
 	c.mu.Lock()
 	if c.closed || c.paused {
+		paused := !c.closed
 		c.mu.Unlock()
+		if paused {
+			c.ensureLinks(nodes) // links prove members to the others
+		}
 		return
 	}
 	var died []string

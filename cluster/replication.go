@@ -437,7 +437,7 @@ func (r *replication) hint(p int, leader string) {
 func (r *replication) close() {
 	r.mu.Lock()
 	r.closed = true
-	gs := r.groups
+	gs := slices.Clone(r.groups) // bootstrap may still be filling it
 	r.mu.Unlock()
 	for _, g := range gs {
 		if g != nil {

@@ -39,6 +39,7 @@ type Prometheus struct {
 	leaderChanges              prometheus.Counter
 	peerLinks                  prometheus.Gauge
 	peerLinkDrops              prometheus.Counter
+	peerLinkOversized          prometheus.Counter
 }
 
 var (
@@ -112,6 +113,7 @@ func NewPrometheus() *Prometheus {
 	p.leaderChanges = counter("raft_leader_changes_total", "Partitions this node started or stopped leading.")
 	p.peerLinks = gauge("peer_links", "Open links to other nodes.")
 	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
+	p.peerLinkOversized = counter("peer_link_oversized_total", "Links to other nodes cut for a message over cluster.link_max_message.")
 	return p
 }
 
@@ -177,3 +179,6 @@ func (p *Prometheus) LeaderChanged()            { p.leaderChanges.Inc() }
 
 func (p *Prometheus) LinkUp()   { p.peerLinks.Inc() }
 func (p *Prometheus) LinkDown() { p.peerLinks.Dec(); p.peerLinkDrops.Inc() }
+
+// LinkOversized implements cluster.Metrics.
+func (p *Prometheus) LinkOversized() { p.peerLinkOversized.Inc() }

@@ -198,6 +198,7 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 		return cc, err
 	}
 	cc.Secret = []byte(c.Cluster.Secret)
+	cc.LinkMaxMessage = int(c.Cluster.LinkMaxMessage)
 	if c.Cluster.Fast {
 		cc.Timing = cluster.FastTiming
 	}
@@ -232,7 +233,7 @@ func (n *node) logCluster(cc cluster.Config) {
 		slog.Any(logKeySeeds, seeds),
 		slog.Int(logKeyExpect, cfg.Cluster.Expect),
 		slog.String(logKeyLabel, cfg.Cluster.Label),
-		slog.Bool(logKeyEncrypted, len(cc.Gossip.Key) > 0),
+		slog.Bool(logKeyEncrypted, true), // with cluster.key, else a key derived from the secret
 		slog.Bool(logKeyTLS, cc.LinkTLS != nil),
 		slog.Bool(logKeyFast, cfg.Cluster.Fast),
 		slog.Int(logKeyPartitions, cc.Partitions),
@@ -241,7 +242,7 @@ func (n *node) logCluster(cc cluster.Config) {
 		n.log.Warn("the cluster secret is shorter than 32 bytes; use at least 32 random bytes")
 	}
 	if len(cc.Gossip.Key) == 0 {
-		n.log.Info("gossip is not encrypted: no cluster key is configured")
+		n.log.Info("gossip is encrypted and authenticated with a key derived from the cluster secret")
 	}
 	if cc.LinkTLS != nil && cc.LinkTLS.InsecureSkipVerify {
 		n.log.Warn("peer links do not verify the other nodes' certificates (cluster.tls_insecure)")

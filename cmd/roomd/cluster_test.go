@@ -257,6 +257,10 @@ func TestClusteredNodes(t *testing.T) {
 			if v["node-a"] != "alive "+a.addr() || v["node-b"] != "alive "+b.addr() {
 				return fmt.Errorf("%v", v)
 			}
+			// Placement follows once the peer link proved the secret.
+			if m := n.cl.Placement().Members(); len(m) != 2 {
+				return fmt.Errorf("placement members %v", m)
+			}
 		}
 		return nil
 	})

@@ -110,6 +110,9 @@ type Config struct {
 		Partitions    int      `yaml:"partitions"`
 		Replicas      int      `yaml:"replicas"`
 		RetryTimeout  Duration `yaml:"retry_timeout"`
+		// LinkMaxMessage bounds one inbound peer-link message; zero is
+		// filled with the default, 512MiB.
+		LinkMaxMessage Size `yaml:"link_max_message"`
 	} `yaml:"cluster"`
 	Rooms struct {
 		PresenceGrace Duration `yaml:"presence_grace"`
