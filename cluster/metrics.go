@@ -18,13 +18,18 @@ type Metrics interface {
 	// LinkOversized counts a peer link cut because the peer sent a message
 	// over Config.LinkMaxMessage.
 	LinkOversized()
+	// Groups reports this node's replicas: groups led, followed and asleep
+	// (quiesced), and the most log entries a replica of a group it leads is
+	// behind. Called every refresh (250 ms).
+	Groups(led, followed, asleep int, lag uint64)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) Forwarded(string)        {}
-func (noMetrics) Committed(time.Duration) {}
-func (noMetrics) LeaderChanged()          {}
-func (noMetrics) LinkUp()                 {}
-func (noMetrics) LinkDown()               {}
-func (noMetrics) LinkOversized()          {}
+func (noMetrics) Forwarded(string)             {}
+func (noMetrics) Committed(time.Duration)      {}
+func (noMetrics) LeaderChanged()               {}
+func (noMetrics) LinkUp()                      {}
+func (noMetrics) LinkDown()                    {}
+func (noMetrics) LinkOversized()               {}
+func (noMetrics) Groups(int, int, int, uint64) {}

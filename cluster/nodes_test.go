@@ -400,12 +400,13 @@ type countingMetrics struct {
 	forwarded, committed, leaderChanges, linksUp, linksDown, oversized atomic.Int64
 }
 
-func (m *countingMetrics) Forwarded(string)        { m.forwarded.Add(1) }
-func (m *countingMetrics) Committed(time.Duration) { m.committed.Add(1) }
-func (m *countingMetrics) LeaderChanged()          { m.leaderChanges.Add(1) }
-func (m *countingMetrics) LinkUp()                 { m.linksUp.Add(1) }
-func (m *countingMetrics) LinkDown()               { m.linksDown.Add(1) }
-func (m *countingMetrics) LinkOversized()          { m.oversized.Add(1) }
+func (m *countingMetrics) Forwarded(string)             { m.forwarded.Add(1) }
+func (m *countingMetrics) Committed(time.Duration)      { m.committed.Add(1) }
+func (m *countingMetrics) Groups(int, int, int, uint64) {}
+func (m *countingMetrics) LeaderChanged()               { m.leaderChanges.Add(1) }
+func (m *countingMetrics) LinkUp()                      { m.linksUp.Add(1) }
+func (m *countingMetrics) LinkDown()                    { m.linksDown.Add(1) }
+func (m *countingMetrics) LinkOversized()               { m.oversized.Add(1) }
 
 // checkFor polls a condition instead of sleeping (internal/testutil).
 var checkFor = testutil.CheckFor

@@ -28,6 +28,8 @@ func (c *Cluster) refreshLoop() {
 		case <-tick.C:
 		}
 		c.refresh()
+		s := c.repl.stats()
+		c.cfg.Metrics.Groups(s.led, s.followed, s.asleep, s.lag)
 	}
 }
 

@@ -36,6 +36,8 @@ type Prometheus struct {
 	api, limits                *prometheus.CounterVec
 	forwarded                  *prometheus.CounterVec
 	commit                     prometheus.Histogram
+	groups                     *prometheus.GaugeVec
+	replicaLag                 prometheus.Gauge
 	leaderChanges              prometheus.Counter
 	peerLinks                  prometheus.Gauge
 	peerLinkDrops              prometheus.Counter
@@ -112,6 +114,10 @@ func NewPrometheus() *Prometheus {
 	f(p.commit)
 	p.leaderChanges = counter("raft_leader_changes_total", "Partitions this node started or stopped leading.")
 	p.peerLinks = gauge("peer_links", "Open links to other nodes.")
+	p.groups = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "roomd_raft_groups",
+		Help: "This node's replicas of partitions' raft groups, by role: led, followed, asleep (quiesced, counted in the others too)."}, []string{"role"})
+	f(p.groups)
+	p.replicaLag = gauge("raft_replica_lag_entries", "The most log entries a replica of a group this node leads is behind its leader.")
 	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
 	p.peerLinkOversized = counter("peer_link_oversized_total", "Links to other nodes cut for a message over cluster.link_max_message.")
 	return p
@@ -176,6 +182,13 @@ func (p *Prometheus) Forwarded(op string) { p.forwarded.WithLabelValues(op).Inc(
 
 func (p *Prometheus) Committed(d time.Duration) { p.commit.Observe(d.Seconds()) }
 func (p *Prometheus) LeaderChanged()            { p.leaderChanges.Inc() }
+
+func (p *Prometheus) Groups(led, followed, asleep int, lag uint64) {
+	p.groups.WithLabelValues("led").Set(float64(led))
+	p.groups.WithLabelValues("followed").Set(float64(followed))
+	p.groups.WithLabelValues("asleep").Set(float64(asleep))
+	p.replicaLag.Set(float64(lag))
+}
 
 func (p *Prometheus) LinkUp()   { p.peerLinks.Inc() }
 func (p *Prometheus) LinkDown() { p.peerLinks.Dec(); p.peerLinkDrops.Inc() }

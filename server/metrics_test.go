@@ -159,6 +159,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	p.Forwarded("pub")
 	p.Committed(time.Millisecond)
 	p.LeaderChanged()
+	p.Groups(3, 5, 2, 7)
 	p.LinkUp()
 	p.LinkDown()
 	fams, err := p.Registry().Gather()
