@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -471,6 +472,19 @@ func (e *edge) rejoin(m *member) {
 		if stuck {
 			m.moved()
 		}
+		return
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Code == protocol.CodeAlreadyJoined {
+		// An earlier try of this re-join registered the member there, and
+		// its answer was lost: take that registration back (as a dropped
+		// connection, so its presence entry waits for the re-join to take
+		// it over) and re-join again, in that order on the link.
+		c.unregister(req.Room, m, true)
+		m.mu.Lock()
+		m.rejoining = false
+		m.mu.Unlock()
+		m.moved()
 		return
 	}
 	c.log.Warn("re-join after a move failed", slog.String("room", req.Room), slog.Any("err", err))
