@@ -754,7 +754,9 @@ func (r *runner) collect(res *Result) {
 	if n := res.Published + res.Rejected + res.Unacked; n > 0 {
 		res.AckedPct = 100 * float64(res.Published) / float64(n)
 	}
-	res.AckLatency = latencyOf(r.ackLat.Snapshot())
+	if a := r.ackLat.Snapshot(); a.Count > 0 {
+		res.AckLatency = latencyOf(a) // none in floor: no server answers
+	}
 	res.Latency = latencyOf(r.lat.Snapshot())
 	res.LatencyAt = "read"
 	if r.arrival {
