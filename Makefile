@@ -13,7 +13,7 @@ CROSS     ?= linux/386 linux/arm linux/arm64 darwin/arm64 windows/amd64
 # dependencies changed since.
 JS_DEPS    = client-js/node_modules/.package-lock.json
 
-.PHONY: all build test test-go test-js typecheck cross fmt-check vet lint tools chromium bench targets fuzz run clean
+.PHONY: all build test test-go test-js typecheck cross fmt-check vet lint tools chromium bench bench-cluster targets fuzz run clean
 
 all: build
 
@@ -79,6 +79,13 @@ test-js: $(JS_DEPS) chromium
 # on 2 cores). Figures and how to take them: docs/BENCHMARKS.md.
 bench:
 	GO=$(GO) bash scripts/bench.sh
+
+# The cost of replication: runs alternated between this tree's roomd (A) and
+# an earlier build (B, default /tmp/roomd-base; B=none for A alone), fan-out
+# CPU, publish → ok on one and three nodes, an idle 3-node cluster
+# (scripts/bench-cluster.sh; about 16 minutes on 2 cores).
+bench-cluster:
+	GO=$(GO) bash scripts/bench-cluster.sh
 
 # The single-node targets of docs/BENCHMARKS.md, one run each against a fresh
 # roomd, each figure printed beside its target (about five minutes).

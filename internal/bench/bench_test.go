@@ -270,7 +270,7 @@ func TestResultJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
-	for _, k := range []string{"published_per_s", "delivered_per_s", "expected_per_s", "lost", "duplicates", "out_of_order", "errors", "latency_ms"} {
+	for _, k := range []string{"published_per_s", "delivered_per_s", "expected_per_s", "lost", "duplicates", "out_of_order", "errors", "latency_ms", "acked_pct", "ack_latency_ms"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON has no %q", k)
 		}
@@ -285,7 +285,7 @@ func TestResultJSON(t *testing.T) {
 	if err := res.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fanout:", "delivered", "latency ms", "p99"} {
+	for _, want := range []string{"fanout:", "delivered", "latency ms", "p99", "publish→ok ms"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}

@@ -226,7 +226,7 @@ func (c *wsConn) handle(recvNS int64) error {
 			}
 		case protocol.TypeOK:
 			if c.pub != nil && f.id > joinID {
-				c.pub.onReply(f.id, true)
+				c.pub.onReply(f.id, true, recvNS)
 			}
 		case protocol.TypeErr:
 			c.r.errs.add("err:" + protocol.Code(f.code).String())
@@ -234,7 +234,7 @@ func (c *wsConn) handle(recvNS int64) error {
 				return fmt.Errorf("%w: join: %s", errHandshake, protocol.Code(f.code))
 			}
 			if c.pub != nil && f.id > joinID {
-				c.pub.onReply(f.id, false)
+				c.pub.onReply(f.id, false, recvNS)
 			}
 		case protocol.TypeBye:
 			c.byeCode = int(f.code)

@@ -57,8 +57,11 @@ func checkClean(t *testing.T, res *Result) {
 		t.Errorf("lost %d, duplicates %d, out of order %d, seq regressions %d",
 			res.Lost, res.Duplicates, res.OutOfOrder, res.SeqRegressions)
 	}
-	if res.Rejected != 0 || res.Unacked != 0 {
-		t.Errorf("rejected %d, unacked %d", res.Rejected, res.Unacked)
+	if res.Rejected != 0 || res.Unacked != 0 || res.AckedPct != 100 {
+		t.Errorf("rejected %d, unacked %d, ok rate %.2f %%", res.Rejected, res.Unacked, res.AckedPct)
+	}
+	if a := res.AckLatency; res.Floor == nil && (a == nil || a.Count != res.Published || a.P50 <= 0 || a.Max < a.P99) {
+		t.Errorf("publish→ok %+v for %d published", a, res.Published)
 	}
 	if res.Latency == nil || res.Latency.Count != res.Delivered || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P99 {
 		t.Errorf("latency %+v for %d delivered", res.Latency, res.Delivered)

@@ -29,6 +29,51 @@ type publisher struct {
 	rejected atomic.Int64 // measured frames answered with err
 	accepted bitset       // measured counters acknowledged; reader goroutine only
 	stopped  atomic.Bool  // the publisher gave up (write failed)
+
+	// sentAt holds the send times of the latest pubs, by id modulo its
+	// length (a power of two), so that an ok can be timed (ackLatency).
+	sentAt []sentSlot
+}
+
+// sentSlot is one pub's send time. The writer stores ns then id; the reader
+// loads id, ns and id again, so a slot reused while it reads is not timed.
+type sentSlot struct {
+	id atomic.Uint64
+	ns atomic.Int64
+}
+
+// sentRing sizes a publisher's sentAt for its rate: its pubs of the last
+// 4 s (at least 64, at most 65,536). A pub answered later than that, after
+// its slot was reused, is acknowledged but not timed.
+func sentRing(rate float64) []sentSlot {
+	n := 64
+	for float64(n) < 4*rate && n < 1<<16 {
+		n <<= 1
+	}
+	return make([]sentSlot, n)
+}
+
+// markSent records that pub id was written at ns.
+func (p *publisher) markSent(id uint64, ns int64) {
+	if len(p.sentAt) == 0 {
+		return
+	}
+	s := &p.sentAt[id&uint64(len(p.sentAt)-1)]
+	s.ns.Store(ns)
+	s.id.Store(id)
+}
+
+// sentTime is when pub id was written; false when it is no longer known.
+func (p *publisher) sentTime(id uint64) (int64, bool) {
+	if len(p.sentAt) == 0 {
+		return 0, false
+	}
+	s := &p.sentAt[id&uint64(len(p.sentAt)-1)]
+	if s.id.Load() != id {
+		return 0, false
+	}
+	ns := s.ns.Load()
+	return ns, s.id.Load() == id
 }
 
 // maxBatch bounds the frames a publisher that fell behind sends in one
@@ -72,6 +117,7 @@ func (p *publisher) run(start, measure, stop time.Time) {
 					st.phase, st.counter = phaseMeasured, uint32(nextID-base)
 				}
 				enc.append(nextID, st)
+				p.markSent(nextID, ts)
 				nextID++
 			}
 			_ = ws.SetWriteDeadline(t.Add(10 * time.Second))
@@ -98,8 +144,10 @@ func (p *publisher) run(start, measure, stop time.Time) {
 	}
 }
 
-// onReply records the server's answer to pub id. Reader goroutine only.
-func (p *publisher) onReply(id uint64, ok bool) {
+// onReply records the server's answer to pub id, read at recvNS: an ok of
+// a measured pub is timed from its send into the run's ack latency. Reader
+// goroutine only.
+func (p *publisher) onReply(id uint64, ok bool, recvNS int64) {
 	base := p.baseID.Load()
 	if base == 0 || id < base {
 		return // a warmup message
@@ -107,6 +155,9 @@ func (p *publisher) onReply(id uint64, ok bool) {
 	if ok {
 		p.accepted.set(uint32(id - base))
 		p.acked.Add(1)
+		if ns, known := p.sentTime(id); known {
+			p.conn.r.ackLat.Record(int(p.id), timeDur(recvNS-ns))
+		}
 	} else {
 		p.rejected.Add(1)
 	}

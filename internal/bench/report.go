@@ -32,6 +32,14 @@ type Result struct {
 	PublishedPerS float64 `json:"published_per_s"`
 	Rejected      int64   `json:"rejected"`
 	Unacked       int64   `json:"unacked"`
+	// AckedPct is published ÷ (published + rejected + unacked): the ok rate.
+	AckedPct float64 `json:"acked_pct"`
+	// AckLatency is from a measured pub's write to the publisher's read of
+	// its ok (at the bench's read, like LatencyAt "read"): what a publisher
+	// waits to learn that a message is committed. An ok that comes after
+	// the publisher's next 4 s of pubs is counted but not timed. Nil
+	// when no ok was timed (floor: no server answers).
+	AckLatency *LatencyMS `json:"ack_latency_ms,omitempty"`
 	// Expected: published messages × the readers of their room.
 	Expected     int64   `json:"expected"`
 	ExpectedPerS float64 `json:"expected_per_s"`
@@ -217,6 +225,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	} else {
 		row("published", "%.1f/s  (%d acknowledged, %d rejected, %d unanswered; asked %.1f/s)",
 			r.PublishedPerS, r.Published, r.Rejected, r.Unacked, p.Rate)
+		if r.Floor == nil {
+			row("publish→ok ms", "%s  (write of a pub to the read of its ok; ok rate %.2f %%)", fmtLatency(r.AckLatency), r.AckedPct)
+		}
 		row("expected", "%.1f/s  (%d = published × %d readers' rooms)", r.ExpectedPerS, r.Expected, r.Readers)
 		row("delivered", "%.1f/s  %.2f %%", r.DeliveredPerS, r.DeliveredPct)
 		row("lost", "%d", r.Lost)

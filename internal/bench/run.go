@@ -183,6 +183,7 @@ type runner struct {
 	arrival  bool
 	readLag  *Histogram
 	connLat  *Histogram // dial to joined (or to first SSE event)
+	ackLat   *Histogram // pub written to its ok read, measured pubs
 	rooms    []*roomState
 	pubs     []*publisher // by global id
 	conns    []*wsConn
@@ -222,7 +223,7 @@ func (r *runner) addConn(rs *roomState, track bool, pubRate float64) *wsConn {
 		c.tr = newTracker(rs, c.idx)
 	}
 	if pubRate > 0 {
-		p := &publisher{id: uint32(len(r.pubs)), local: len(rs.pubs), room: rs, conn: c, rate: pubRate}
+		p := &publisher{id: uint32(len(r.pubs)), local: len(rs.pubs), room: rs, conn: c, rate: pubRate, sentAt: sentRing(pubRate)}
 		rs.pubs = append(rs.pubs, p)
 		r.pubs = append(r.pubs, p)
 		c.pub = p
@@ -318,7 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, lat: NewHistogram(), connLat: NewHistogram(), readLag: NewHistogram()}
+	r := &runner{cfg: cfg, lat: NewHistogram(), connLat: NewHistogram(), readLag: NewHistogram(), ackLat: NewHistogram()}
 	r.wsDialer = r.dialer(false)
 	r.nrDialer = r.dialer(true)
 	r.sse = r.sseClient()
@@ -749,6 +750,12 @@ func (r *runner) collect(res *Result) {
 	res.DeliveredPerS = float64(res.Delivered) / secs
 	if res.Expected > 0 {
 		res.DeliveredPct = 100 * float64(res.Delivered) / float64(res.Expected)
+	}
+	if n := res.Published + res.Rejected + res.Unacked; n > 0 {
+		res.AckedPct = 100 * float64(res.Published) / float64(n)
+	}
+	if a := r.ackLat.Snapshot(); a.Count > 0 {
+		res.AckLatency = latencyOf(a) // none in floor: no server answers
 	}
 	res.Latency = latencyOf(r.lat.Snapshot())
 	res.LatencyAt = "read"
