@@ -81,20 +81,28 @@ func (n *formNode) readyz(t *testing.T) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// dialHello opens a connection to url and says hello, anonymously.
+func dialHello(t *testing.T, ctx context.Context, url string) *client.Conn {
+	t.Helper()
+	c, _, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello(ctx, "", nil); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
+}
+
 // tryJoin joins a room through a new connection and returns the error
 // code of the answer (0: joined) and how long the answer took.
 func (n *formNode) tryJoin(t *testing.T, roomName string) (protocol.Code, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, _, err := client.Dial(ctx, n.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialHello(t, ctx, n.URL)
 	defer c.Close()
-	if err := c.Hello(ctx, "", nil); err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
 	if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName}); err != nil {
 		t.Fatal(err)

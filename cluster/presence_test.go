@@ -42,14 +42,8 @@ func TestPresenceAfterLeaderLoss(t *testing.T) {
 	)
 	defer wg.Wait()
 	for _, n := range nodes {
-		c, _, err := client.Dial(ctx, n.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialHello(t, ctx, n.URL)
 		defer c.Close()
-		if err := c.Hello(ctx, "", nil); err != nil {
-			t.Fatal(err)
-		}
 		if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName}); err != nil {
 			t.Fatal(err)
 		}
