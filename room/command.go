@@ -230,8 +230,7 @@ func (m *Manager) Apply(c *Command) (uint64, error) {
 	switch c.Op {
 	case CmdMsg:
 		if c.Key != "" {
-			r.dedupe.expire(now)
-			if seq, ok := r.dedupe.seen[c.Key]; ok {
+			if seq, ok := r.dedupe.lookup(c.Key, now); ok {
 				return seq, nil
 			}
 		}
