@@ -17,8 +17,9 @@ import (
 func (c *Cluster) handleRequest(l *link, f *linkFrame, reply func(*linkFrame)) *linkFrame {
 	a := &linkFrame{}
 	var (
-		err error
-		w   *waiter
+		err  error
+		w    *waiter
+		then func() error // what follows the commit, before the answer
 	)
 	switch f.Op {
 	case opRooms:
@@ -47,20 +48,7 @@ func (c *Cluster) handleRequest(l *link, f *linkFrame, reply func(*linkFrame)) *
 		if err == room.ErrNoRoom {
 			// The room is made first (committed), then joined, off the reader.
 			w, _, err = c.propose(f.R, func() (*room.Command, uint64, error) { return room.NewCreate(f.R), 0, nil })
-			if err == nil {
-				c.wg.Add(1)
-				go func() {
-					defer c.wg.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RetryTimeout)
-					defer cancel()
-					_, err := w.wait(ctx)
-					if err == nil {
-						err = c.local(f.R, func() error { return c.ownerOp(l, f, a) })
-					}
-					reply(c.answer(f, a, err))
-				}()
-				return nil
-			}
+			then = func() error { return c.local(f.R, func() error { return c.ownerOp(l, f, a) }) }
 		}
 	default:
 		err = c.local(f.R, func() error { return c.ownerOp(l, f, a) })
@@ -71,7 +59,14 @@ func (c *Cluster) handleRequest(l *link, f *linkFrame, reply func(*linkFrame)) *
 			defer c.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RetryTimeout)
 			defer cancel()
-			a.S, err = w.wait(ctx)
+			seq, err := w.wait(ctx)
+			switch {
+			case err != nil:
+			case then != nil:
+				err = then()
+			default:
+				a.S = seq
+			}
 			reply(c.answer(f, a, err))
 		}()
 		return nil
