@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/room"
 )
 
@@ -41,7 +42,7 @@ type Config struct {
 	// is a cluster of its own at once. It needs Gossip.
 	Expect int
 	// Partitions is the number of partitions rooms hash into. Zero means
-	// DefaultPartitions. Every node of a cluster must use the same.
+	// placement.DefaultPartitions. Every node of a cluster must use the same.
 	Partitions int
 	// Replicas is how many members replicate each partition (a consensus
 	// group; fewer while the cluster is smaller). Zero means 3.
@@ -92,7 +93,7 @@ type Cluster struct {
 	parts []sync.RWMutex // per partition: ops that checked this node serves it read-lock; losing it write-locks
 
 	mu      sync.Mutex
-	table   *Table           // HRW over the serving members: each partition's target replicas
+	table   *placement.Table // HRW over the serving members: each partition's target replicas
 	alive   map[string]bool  // nodes alive at the last refresh
 	links   map[string]*link // by peer name
 	linkCh  chan struct{}    // closed (and replaced) whenever links change
@@ -136,7 +137,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Metrics = noMetrics{}
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
+		cfg.Partitions = placement.DefaultPartitions
 	}
 	if cfg.LinkQueueMaxBytes <= 0 {
 		cfg.LinkQueueMaxBytes = 64 << 20
@@ -182,12 +183,12 @@ func New(cfg Config) (*Cluster, error) {
 	c.repl = newReplication(c, incarnation, cfg.Timing)
 	cfg.Rooms.Replicate(c.roomIdle)
 	c.onFormed = c.bootstrapFormed
-	c.table = NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
+	c.table = placement.NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
 	if cfg.Gossip == nil {
 		c.formAlone()
 	} else {
 		// A clustered node owns nothing until it has formed.
-		c.table = NewTable(nil, cfg.Partitions, cfg.Replicas-1)
+		c.table = placement.NewTable(nil, cfg.Partitions, cfg.Replicas-1)
 		g := *cfg.Gossip
 		g.NodeName = cfg.Node
 		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: StateServing}
@@ -230,7 +231,7 @@ func New(cfg Config) (*Cluster, error) {
 func (c *Cluster) Self() string { return c.self }
 
 // Placement is the placement table in force on this node.
-func (c *Cluster) Placement() *Table {
+func (c *Cluster) Placement() *placement.Table {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.table

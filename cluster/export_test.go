@@ -1,6 +1,10 @@
 package cluster
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/roomd/roomd/cluster/placement"
+)
 
 // PauseRefresh freezes (or thaws) a node's view of the membership, so that
 // a test can hold two nodes in disagreement about owners.
@@ -58,5 +62,5 @@ func Unsettled(c *Cluster) string {
 
 // Serves reports whether c serves (leads, applied) room's partition now.
 func Serves(c *Cluster, roomName string) bool {
-	return c.servingErr(PartitionOf(roomName, c.cfg.Partitions)) == nil
+	return c.servingErr(placement.PartitionOf(roomName, c.cfg.Partitions)) == nil
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/roomd/roomd/cluster/placement"
 )
 
 // Formation: how a node comes to own rooms. Until it has formed, a node's
@@ -305,7 +307,7 @@ func (c *Cluster) bootstrapFormed() {
 	if !ok || !bootstrapped {
 		return
 	}
-	t := NewTable(members, c.cfg.Partitions, c.cfg.Replicas-1)
+	t := placement.NewTable(members, c.cfg.Partitions, c.cfg.Replicas-1)
 	c.repl.bootstrap(func(p int) []uint64 {
 		ids := c.targetIDs(t, p)
 		if len(ids) != 1+len(t.Replicas(p)) {
@@ -313,5 +315,5 @@ func (c *Cluster) bootstrapFormed() {
 		}
 		return ids
 	}, func(p int) bool { return t.Owner(p) == c.self })
-	c.log.Info("replication groups bootstrapped", slog.Int("partitions", c.cfg.Partitions), slog.Int("replicas", 1+t.replicas))
+	c.log.Info("replication groups bootstrapped", slog.Int("partitions", c.cfg.Partitions), slog.Int("replicas", 1+t.ReplicaCount()))
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/internal/histcheck"
 	"github.com/roomd/roomd/internal/proctest"
 )
@@ -36,7 +36,7 @@ func histOptions(bin string) proctest.Options {
 // histRooms picks n rooms that victim owns and n that other nodes own, by
 // the placement every node computes, and the owner of the first of those.
 func histRooms(nodes []*proctest.Node, victim string, n int) (owned, others []string, otherOwner string) {
-	table := cluster.NewTable(proctest.Names(nodes), cluster.DefaultPartitions, 0)
+	table := placement.NewTable(proctest.Names(nodes), placement.DefaultPartitions, 0)
 	for i := 0; len(owned) < n || len(others) < n; i++ {
 		r := fmt.Sprintf("hist:room-%d", i)
 		switch _, o := table.OwnerOf(r); {

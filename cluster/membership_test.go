@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-sockaddr"
 
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/internal/testutil"
 )
 
@@ -123,15 +124,15 @@ func TestMembershipThreeNodes(t *testing.T) {
 		}
 	})
 
-	var tables []*Table
+	var tables []*placement.Table
 	for _, m := range ms {
-		tables = append(tables, NewTable(m.Serving(), DefaultPartitions, 1))
+		tables = append(tables, placement.NewTable(m.Serving(), placement.DefaultPartitions, 1))
 	}
 	for i, tb := range tables[1:] {
 		if tb.Version() != tables[0].Version() {
 			t.Fatalf("node %d built table %x, node 0 %x", i+1, tb.Version(), tables[0].Version())
 		}
-		for p := range DefaultPartitions {
+		for p := range placement.DefaultPartitions {
 			if tb.Owner(p) != tables[0].Owner(p) {
 				t.Fatalf("partition %d: owner %s on node %d, %s on node 0", p, tb.Owner(p), i+1, tables[0].Owner(p))
 			}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/internal/histcheck"
 	"github.com/roomd/roomd/internal/proctest"
 	"github.com/roomd/roomd/protocol"
@@ -215,7 +215,7 @@ func procLoad(t *testing.T, nodes []*proctest.Node, rooms ...string) (map[string
 // owns, by the placement every node computes.
 func procRooms(t *testing.T, nodes []*proctest.Node, victim string) (owned, other string) {
 	t.Helper()
-	table := cluster.NewTable(proctest.Names(nodes), cluster.DefaultPartitions, 0)
+	table := placement.NewTable(proctest.Names(nodes), placement.DefaultPartitions, 0)
 	for i := 0; owned == "" || other == ""; i++ {
 		r := fmt.Sprintf("proc:room-%d", i)
 		if _, o := table.OwnerOf(r); o == victim && owned == "" {

@@ -3,6 +3,8 @@ package cluster
 import (
 	"log/slog"
 	"time"
+
+	"github.com/roomd/roomd/cluster/placement"
 )
 
 // How a node follows membership: the placement table, the partitions it
@@ -56,7 +58,7 @@ func (c *Cluster) refresh() {
 			aliveIDs[replicaID(n.Name, n.Meta.Incarnation)] = true
 		}
 	}
-	next := NewTable(serving, c.cfg.Partitions, c.cfg.Replicas-1)
+	next := placement.NewTable(serving, c.cfg.Partitions, c.cfg.Replicas-1)
 
 	c.mu.Lock()
 	if c.closed || c.paused {
@@ -100,7 +102,7 @@ func (c *Cluster) refresh() {
 
 // targetIDs returns the replica IDs of partition p's target replicas in t,
 // best first; a member whose incarnation is unknown is left out.
-func (c *Cluster) targetIDs(t *Table, p int) []uint64 {
+func (c *Cluster) targetIDs(t *placement.Table, p int) []uint64 {
 	names := append([]string{t.Owner(p)}, t.Replicas(p)...)
 	out := make([]uint64, 0, len(names))
 	for _, name := range names {

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/roomd/roomd/cluster/placement"
 )
 
 // Replication: every partition is a consensus group (etcd raft) over its R
@@ -54,12 +56,12 @@ var FastTiming = Timing{Tick: 50 * time.Millisecond, ElectionTicks: 8, Heartbeat
 // its name and incarnation, so that a node that restarts (with an empty
 // memory) is a new replica, never its old self.
 func replicaID(name string, incarnation int64) uint64 {
-	h := plHashString(name)
+	h := placement.HashString(name)
 	for i := range 8 {
 		h ^= uint64(byte(uint64(incarnation) >> (8 * i)))
 		h *= 1099511628211
 	}
-	if h = plMix(h); h != 0 {
+	if h = placement.Mix(h); h != 0 {
 		return h
 	}
 	return 1

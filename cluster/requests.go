@@ -5,6 +5,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -81,7 +82,7 @@ func (c *Cluster) answer(f *linkFrame, a *linkFrame, err error) *linkFrame {
 		a.Err = true
 		a.Code, a.Msg = linkErr(err)
 		if a.Code == protocol.CodeRoomMoved && f.R != "" {
-			a.Owner = c.repl.leaderOf(PartitionOf(f.R, c.cfg.Partitions))
+			a.Owner = c.repl.leaderOf(placement.PartitionOf(f.R, c.cfg.Partitions))
 		}
 	}
 	return a
@@ -188,13 +189,13 @@ func (c *Cluster) tellRemoved(node string, p int, id, index uint64) {
 // inPartition returns a matcher of the room names of partition p.
 func (c *Cluster) inPartition(p int) func(string) bool {
 	n := c.cfg.Partitions
-	return func(name string) bool { return PartitionOf(name, n) == p }
+	return func(name string) bool { return placement.PartitionOf(name, n) == p }
 }
 
 // roomIdle proposes the drop of a room that stayed empty (room.Config's
 // OnIdle). Where this node does not serve the room, the room stays open.
 func (c *Cluster) roomIdle(name, epoch string, seq uint64) {
-	g := c.repl.group(PartitionOf(name, c.cfg.Partitions))
+	g := c.repl.group(placement.PartitionOf(name, c.cfg.Partitions))
 	if g == nil {
 		c.rooms.Reopen(name, false)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -15,7 +16,7 @@ import (
 // route returns the node serving a room in this node's view: the leader of
 // its partition's group, else the partition's preferred replica.
 func (c *Cluster) route(roomName string) (part int, owner string) {
-	p := PartitionOf(roomName, c.cfg.Partitions)
+	p := placement.PartitionOf(roomName, c.cfg.Partitions)
 	if name := c.repl.leaderOf(p); name != "" && (name == c.self || c.aliveNode(name)) {
 		return p, name
 	}
@@ -65,7 +66,7 @@ func (c *Cluster) propose(roomName string, prepare func() (*room.Command, uint64
 			seq = s
 			return err
 		}
-		g := c.repl.group(PartitionOf(roomName, c.cfg.Partitions))
+		g := c.repl.group(placement.PartitionOf(roomName, c.cfg.Partitions))
 		if g == nil {
 			return protocol.NewError(protocol.CodeUnavailable, "this room's partition has no leader now")
 		}
@@ -103,7 +104,7 @@ func (c *Cluster) joinHere(ctx context.Context, req room.JoinRequest, sub room.S
 // local runs fn for a room this node owns, with its partition read-locked,
 // so that a handoff cannot seal the room halfway through.
 func (c *Cluster) local(roomName string, fn func() error) error {
-	p := PartitionOf(roomName, c.cfg.Partitions)
+	p := placement.PartitionOf(roomName, c.cfg.Partitions)
 	c.parts[p].RLock()
 	defer c.parts[p].RUnlock()
 	if err := c.servingErr(p); err != nil {
@@ -139,7 +140,7 @@ func (c *Cluster) doAs(ctx context.Context, op, roomName, conn string, here func
 			}
 			var moved *movedError
 			if errors.As(err, &moved) && moved.leader != "" {
-				c.repl.hint(PartitionOf(roomName, c.cfg.Partitions), moved.leader)
+				c.repl.hint(placement.PartitionOf(roomName, c.cfg.Partitions), moved.leader)
 			}
 			c.cfg.Metrics.Forwarded(op)
 		}

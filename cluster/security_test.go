@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/placement"
 )
 
 // seesMember reports whether n's membership lists name.
@@ -102,7 +103,7 @@ func TestWrongSecretNodeIsNeverPlaced(t *testing.T) {
 			if m := p.Members(); slices.Contains(m, "node-ab") || len(m) != 2 {
 				return fmt.Errorf("%s places %v", n.name, m)
 			}
-			for part := range cluster.DefaultPartitions {
+			for part := range placement.DefaultPartitions {
 				if p.Owner(part) == "node-ab" || slices.Contains(p.Replicas(part), "node-ab") {
 					return fmt.Errorf("%s gives partition %d to the rogue", n.name, part)
 				}

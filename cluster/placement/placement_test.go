@@ -1,4 +1,4 @@
-package cluster
+package placement
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func plNames(n int) []string {
+func memberNames(n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fmt.Sprintf("node-%d", i+1)
@@ -54,7 +54,7 @@ func TestPartitionOfDistribution(t *testing.T) {
 }
 
 func TestTableDeterministic(t *testing.T) {
-	members := plNames(7)
+	members := memberNames(7)
 	want := NewTable(members, DefaultPartitions, 2)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
@@ -75,7 +75,7 @@ func TestTableDeterministic(t *testing.T) {
 		t.Errorf("Members() = %v, want sorted %v", want.Members(), members)
 	}
 	// Another member set, another version; so does another shape.
-	if NewTable(plNames(6), DefaultPartitions, 2).Version() == want.Version() {
+	if NewTable(memberNames(6), DefaultPartitions, 2).Version() == want.Version() {
 		t.Error("a different member set has the same version")
 	}
 	if NewTable(members, 128, 2).Version() == want.Version() {
@@ -108,14 +108,14 @@ func TestTableShape(t *testing.T) {
 		t.Errorf("Owned(solo) = %d partitions, want 16", len(got))
 	}
 
-	tb := NewTable(plNames(5), 64, 2)
+	tb := NewTable(memberNames(5), 64, 2)
 	for _, p := range []int{-1, 64} {
 		if tb.Owner(p) != "" || tb.Replicas(p) != nil {
 			t.Errorf("partition %d out of range: %q %v", p, tb.Owner(p), tb.Replicas(p))
 		}
 	}
 	owned := 0
-	for _, n := range plNames(5) {
+	for _, n := range memberNames(5) {
 		owned += len(tb.Owned(n))
 	}
 	if owned != 64 || tb.Owned("stranger") != nil {
@@ -139,9 +139,9 @@ func TestTableShape(t *testing.T) {
 	}
 }
 
-// plSpread returns the largest relative deviation of a member's owned count
+// spread returns the largest relative deviation of a member's owned count
 // from partitions/N.
-func plSpread(tb *Table) (worst float64, counts map[string]int) {
+func spread(tb *Table) (worst float64, counts map[string]int) {
 	counts = map[string]int{}
 	for p := range tb.Partitions() {
 		counts[tb.Owner(p)]++
@@ -155,8 +155,8 @@ func plSpread(tb *Table) (worst float64, counts map[string]int) {
 
 func TestTableBalance(t *testing.T) {
 	for n := 3; n <= 10; n++ {
-		tb := NewTable(plNames(n), DefaultPartitions, 0)
-		worst, counts := plSpread(tb)
+		tb := NewTable(memberNames(n), DefaultPartitions, 0)
+		worst, counts := spread(tb)
 		lo, hi := DefaultPartitions, 0
 		for _, c := range counts {
 			lo, hi = min(lo, c), max(hi, c)
@@ -189,7 +189,7 @@ func TestTableBalanceRandomNames(t *testing.T) {
 			for i := range names {
 				names[i] = fmt.Sprintf("roomd-%x", rng.Uint64())
 			}
-			worst, _ := plSpread(NewTable(names, DefaultPartitions, 0))
+			worst, _ := spread(NewTable(names, DefaultPartitions, 0))
 			hrw.sum += worst
 			if worst > 0.35 {
 				hrw.over++
@@ -218,8 +218,8 @@ func TestTableBalanceRandomNames(t *testing.T) {
 }
 
 func TestTableMinimalMovement(t *testing.T) {
-	three := NewTable(plNames(3), DefaultPartitions, 0)
-	four := NewTable(plNames(4), DefaultPartitions, 0)
+	three := NewTable(memberNames(3), DefaultPartitions, 0)
+	four := NewTable(memberNames(4), DefaultPartitions, 0)
 	moves := Moves(three, four)
 	for _, mv := range moves {
 		if mv.To != "node-4" || mv.From == "" {
@@ -236,8 +236,8 @@ func TestTableMinimalMovement(t *testing.T) {
 	}
 
 	// Removing a node moves only what it owned, to the survivors.
-	for _, gone := range plNames(4) {
-		rest := slices.DeleteFunc(plNames(4), func(s string) bool { return s == gone })
+	for _, gone := range memberNames(4) {
+		rest := slices.DeleteFunc(memberNames(4), func(s string) bool { return s == gone })
 		after := NewTable(rest, DefaultPartitions, 0)
 		moves := Moves(four, after)
 		if want := four.Owned(gone); len(moves) != len(want) {
@@ -286,7 +286,7 @@ func TestMoves(t *testing.T) {
 
 func BenchmarkOwnerOf(b *testing.B) {
 	for _, n := range []int{1, 3, 10, 100} {
-		tb := NewTable(plNames(n), DefaultPartitions, 2)
+		tb := NewTable(memberNames(n), DefaultPartitions, 2)
 		rooms := make([]string, 1024)
 		for i := range rooms {
 			rooms[i] = fmt.Sprintf("chat:room-%d", i)
@@ -307,7 +307,7 @@ func BenchmarkOwnerOf(b *testing.B) {
 
 func BenchmarkNewTable(b *testing.B) {
 	for _, n := range []int{3, 10, 100} {
-		names := plNames(n)
+		names := memberNames(n)
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

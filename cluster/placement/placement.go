@@ -1,4 +1,4 @@
-package cluster
+package placement
 
 import "slices"
 
@@ -12,7 +12,7 @@ func PartitionOf(room string, partitions int) int {
 	if partitions < 1 {
 		partitions = DefaultPartitions
 	}
-	return int(plHashString(room) % uint64(partitions))
+	return int(HashString(room) % uint64(partitions))
 }
 
 // Table says which node owns each partition and which nodes replicate it.
@@ -46,14 +46,14 @@ func NewTable(members []string, partitions, replicas int) *Table {
 	ms = slices.Compact(ms)
 	replicas = max(0, min(replicas, len(ms)-1))
 	t := &Table{members: ms, partitions: partitions, replicas: replicas}
-	t.version = plVersion(ms, partitions, replicas)
+	t.version = tableVersion(ms, partitions, replicas)
 	if len(ms) == 0 {
 		return t
 	}
 
 	keys := make([]uint64, len(ms))
 	for i, name := range ms {
-		keys[i] = plHashString(name)
+		keys[i] = HashString(name)
 	}
 	width := 1 + replicas
 	t.ranked = make([]uint32, partitions*width)
@@ -63,9 +63,9 @@ func NewTable(members []string, partitions, replicas int) *Table {
 	}
 	cand := make([]scored, len(ms))
 	for p := range partitions {
-		pk := plMix(uint64(p) + 0x9e3779b97f4a7c15)
+		pk := Mix(uint64(p) + 0x9e3779b97f4a7c15)
 		for i, k := range keys {
-			cand[i] = scored{score: plMix(k ^ pk), idx: uint32(i)}
+			cand[i] = scored{score: Mix(k ^ pk), idx: uint32(i)}
 		}
 		// Highest score first; equal scores (practically never) fall back
 		// to the name order, so the result stays deterministic.
@@ -88,6 +88,10 @@ func NewTable(members []string, partitions, replicas int) *Table {
 
 // Partitions returns the number of partitions.
 func (t *Table) Partitions() int { return t.partitions }
+
+// ReplicaCount returns how many members each partition lists after its
+// owner: the replicas asked for, capped at the member count minus one.
+func (t *Table) ReplicaCount() int { return t.replicas }
 
 // Members returns the members the table was built from, sorted by name.
 func (t *Table) Members() []string { return slices.Clone(t.members) }
@@ -181,9 +185,9 @@ func Moves(old, new *Table) []Move {
 	return out
 }
 
-// plHashString is FNV-1a 64 of s (the same as hash/fnv's New64a), without
+// HashString is FNV-1a 64 of s (the same as hash/fnv's New64a), without
 // allocating.
-func plHashString(s string) uint64 {
+func HashString(s string) uint64 {
 	const (
 		offset = 14695981039346656037
 		prime  = 1099511628211
@@ -196,9 +200,9 @@ func plHashString(s string) uint64 {
 	return h
 }
 
-// plMix is the 64-bit finalizer of MurmurHash3 (fmix64): every input bit
+// Mix is the 64-bit finalizer of MurmurHash3 (fmix64): every input bit
 // affects every output bit, so scores built from FNV keys are well spread.
-func plMix(x uint64) uint64 {
+func Mix(x uint64) uint64 {
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33
@@ -207,9 +211,9 @@ func plMix(x uint64) uint64 {
 	return x
 }
 
-// plVersion hashes the sorted member list with the table's shape.
-func plVersion(members []string, partitions, replicas int) uint64 {
-	h := plHashString("")
+// tableVersion hashes the sorted member list with the table's shape.
+func tableVersion(members []string, partitions, replicas int) uint64 {
+	h := HashString("")
 	add := func(b byte) {
 		h ^= uint64(b)
 		h *= 1099511628211
