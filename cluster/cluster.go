@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
 	"github.com/roomd/roomd/room"
 )
@@ -25,7 +26,7 @@ type Config struct {
 	HTTPAddr string
 	// Gossip, when set, makes this node a member of a cluster through
 	// memberlist. Nil means a cluster of one.
-	Gossip *MembershipConfig
+	Gossip *membership.Config
 	// Secret authenticates peer links (a challenge and response that never
 	// sends it, linkauth.go) and, unless Gossip.Key is set, keys gossip
 	// (GossipKey); required when Gossip is set. Every node of a cluster has
@@ -67,7 +68,7 @@ type Config struct {
 	// Faults, when set, cuts this node off from chosen peers: gossip and
 	// peer links both (tests of network partitions, fault.go). Nil in
 	// production.
-	Faults *Faults
+	Faults *membership.Faults
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives measurements. Nil means none are kept.
@@ -87,7 +88,7 @@ type Cluster struct {
 	log   *slog.Logger
 	self  string
 	rooms *room.Manager
-	ml    *Membership // nil for a cluster of one
+	ml    *membership.Membership // nil for a cluster of one
 	edge  *edge
 	repl  *replication
 	parts []sync.RWMutex // per partition: ops that checked this node serves it read-lock; losing it write-locks
@@ -191,7 +192,7 @@ func New(cfg Config) (*Cluster, error) {
 		c.table = placement.NewTable(nil, cfg.Partitions, cfg.Replicas-1)
 		g := *cfg.Gossip
 		g.NodeName = cfg.Node
-		g.Meta = NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: StateServing}
+		g.Meta = membership.NodeMeta{HTTPAddr: cfg.HTTPAddr, Incarnation: incarnation, State: membership.StateServing}
 		g.OnChange = c.requestRefresh
 		g.Faults = cfg.Faults
 		g.Forms = true
@@ -209,7 +210,7 @@ func New(cfg Config) (*Cluster, error) {
 		if g.Logger == nil {
 			g.Logger = cfg.Logger
 		}
-		ml, err := NewMembership(g)
+		ml, err := membership.New(g)
 		if err != nil {
 			return nil, err
 		}
@@ -283,7 +284,7 @@ func (c *Cluster) Drain(ctx context.Context) error {
 	if others == 0 {
 		return nil // no node to hand the rooms to: they end with this one
 	}
-	if err := c.ml.SetState(StateLeaving); err != nil {
+	if err := c.ml.SetState(membership.StateLeaving); err != nil {
 		return err
 	}
 	c.requestRefresh()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
 )
 
@@ -30,7 +31,7 @@ import (
 // cluster ID or none yet (those form or join at once: a node that joins is
 // placed as it did before formation existed, so that every member computes
 // the same table), and memberlist refuses nodes that carry another ID
-// (membership_identity.go): two clusters that formed apart never merge. A
+// (cluster/membership, identity.go): two clusters that formed apart never merge. A
 // node that is placed before it has formed answers its rooms' ops with
 // room_moved until it has, and its peers retry.
 
@@ -126,7 +127,7 @@ func (c *Cluster) formAlone() {
 // formationView returns the members placement is built on: none until this
 // node has formed, which it does here when it can. It runs on the refresh
 // goroutine.
-func (c *Cluster) formationView(nodes []Node) []string {
+func (c *Cluster) formationView(nodes []membership.Node) []string {
 	c.mu.Lock()
 	st := c.form
 	c.mu.Unlock()
@@ -152,7 +153,7 @@ func (c *Cluster) formationView(nodes []Node) []string {
 	}
 	var out []string
 	for _, n := range nodes {
-		if !n.Alive || n.Meta.State != StateServing {
+		if !n.Alive || n.Meta.State != membership.StateServing {
 			continue
 		}
 		// A node without an ID is forming or joining (it adopts the ID as
@@ -209,12 +210,12 @@ type formDecision struct {
 // decideFormation decides, from the nodes this node sees, whether it forms
 // now and how (see the top of this file). formedSeen is when this node
 // first saw a formed member while forming (zero: not yet).
-func decideFormation(self string, expect int, seeds bool, nodes []Node, now, formedSeen time.Time) formDecision {
+func decideFormation(self string, expect int, seeds bool, nodes []membership.Node, now, formedSeen time.Time) formDecision {
 	var d formDecision
-	var fresh []Node            // serving, no cluster ID (this node among them)
-	byID := map[string][]Node{} // serving members of formed clusters
+	var fresh []membership.Node            // serving, no cluster ID (this node among them)
+	byID := map[string][]membership.Node{} // serving members of formed clusters
 	for _, n := range nodes {
-		if !n.Alive || n.Meta.State != StateServing {
+		if !n.Alive || n.Meta.State != membership.StateServing {
 			continue
 		}
 		d.seen++
@@ -226,7 +227,7 @@ func decideFormation(self string, expect int, seeds bool, nodes []Node, now, for
 	}
 	if expect <= 0 && !seeds {
 		d.ok, d.bootstrapped, d.members = true, true, []string{self}
-		d.id = formClusterID([]Node{{Name: self, Meta: selfMeta(nodes, self)}})
+		d.id = formClusterID([]membership.Node{{Name: self, Meta: selfMeta(nodes, self)}})
 		return d
 	}
 	if len(byID) > 0 {
@@ -251,7 +252,7 @@ func decideFormation(self string, expect int, seeds bool, nodes []Node, now, for
 				return d // the rest of its set may be on its way
 			}
 		}
-		d.ok, d.id, d.members = true, id, formNames(append(byID[id], Node{Name: self}))
+		d.ok, d.id, d.members = true, id, formNames(append(byID[id], membership.Node{Name: self}))
 		return d
 	}
 	if expect > 0 && len(fresh) >= expect {
@@ -264,9 +265,9 @@ func decideFormation(self string, expect int, seeds bool, nodes []Node, now, for
 // bootstrapped with: every node that saw the same set (names and
 // incarnations) derives the same ID, and a cluster bootstrapped again (new
 // incarnations) gets a new one. 24 hex digits.
-func formClusterID(set []Node) string {
+func formClusterID(set []membership.Node) string {
 	set = slices.Clone(set)
-	slices.SortFunc(set, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(set, func(a, b membership.Node) int { return cmp.Compare(a.Name, b.Name) })
 	h := sha256.New()
 	for _, n := range set {
 		h.Write([]byte(n.Name))
@@ -278,7 +279,7 @@ func formClusterID(set []Node) string {
 }
 
 // formNames returns the sorted, unique names of nodes.
-func formNames(nodes []Node) []string {
+func formNames(nodes []membership.Node) []string {
 	out := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		out = append(out, n.Name)
@@ -288,13 +289,13 @@ func formNames(nodes []Node) []string {
 }
 
 // selfMeta returns the metadata of the node named self among nodes.
-func selfMeta(nodes []Node, self string) NodeMeta {
+func selfMeta(nodes []membership.Node, self string) membership.NodeMeta {
 	for _, n := range nodes {
 		if n.Name == self {
 			return n.Meta
 		}
 	}
-	return NodeMeta{}
+	return membership.NodeMeta{}
 }
 
 // bootstrapFormed creates this node's replicas of a cluster it bootstrapped

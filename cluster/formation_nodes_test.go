@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
@@ -48,7 +49,7 @@ func startFormNode(t *testing.T, name, bind string, expect int, seeds ...string)
 	}
 	cl, err := cluster.New(cluster.Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte("test-cluster-secret"),
-		Gossip: &cluster.MembershipConfig{BindAddr: bind, Join: seeds, Fast: true, Label: "test"},
+		Gossip: &membership.Config{BindAddr: bind, Join: seeds, Fast: true, Label: "test"},
 		Expect: expect, Logger: logger,
 	})
 	if err != nil {
@@ -123,7 +124,7 @@ func (n *formNode) tryJoin(t *testing.T, roomName string) (protocol.Code, time.D
 // node to bind.
 func formAddrs(t *testing.T, n int) (addrs []string, release []func()) {
 	for range n {
-		a, r := cluster.FreeGossipAddr(t)
+		a, r := testutil.FreeGossipAddr(t)
 		addrs, release = append(addrs, a), append(release, r)
 	}
 	return addrs, release

@@ -68,7 +68,7 @@ func newLink(c *Cluster, peer string, ws *websocket.Conn) *link {
 // send queues a frame. It never blocks: past LinkQueueMaxBytes the link is
 // cut, and both sides recover as after any link loss.
 func (l *link) send(f *linkFrame) {
-	if l.c.cfg.Faults.cutPeer(l.peer) {
+	if l.c.cfg.Faults.CutPeer(l.peer) {
 		return // lost on the way (a fault under test)
 	}
 	b, err := msgpack.Marshal(f)
@@ -210,7 +210,7 @@ func (l *link) readLoop() {
 			l.log.Warn("undecodable message on peer link", slog.Any("err", err))
 			return
 		}
-		if l.c.cfg.Faults.cutPeer(l.peer) {
+		if l.c.cfg.Faults.CutPeer(l.peer) {
 			continue // lost on the way (a fault under test)
 		}
 		for _, b := range split {

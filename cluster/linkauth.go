@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/roomd/roomd/cluster/membership"
 )
 
 // How peer links prove that both ends know the cluster secret without
@@ -200,8 +202,8 @@ func (c *Cluster) markVerified(peer string, inc int64) {
 // verifiedNodesLocked returns nodes less the peers not verified in their
 // current incarnation (this node always is), and forgets the verifications
 // of names no longer known.
-func (c *Cluster) verifiedNodesLocked(nodes []Node) []Node {
-	out := make([]Node, 0, len(nodes))
+func (c *Cluster) verifiedNodesLocked(nodes []membership.Node) []membership.Node {
+	out := make([]membership.Node, 0, len(nodes))
 	known := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		known[n.Name] = true

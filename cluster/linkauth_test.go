@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/room"
 )
@@ -49,7 +50,7 @@ func startLinkNode(t *testing.T, name, secret string, maxMsg int, seeds ...strin
 	m := &oversizeMetrics{}
 	cl, err := New(Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte(secret),
-		Gossip:         &MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true},
+		Gossip:         &membership.Config{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true},
 		LinkMaxMessage: maxMsg, Metrics: m,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -135,7 +136,7 @@ func (c *Cluster) linkClosed(l *link) {
 }
 
 // ensureLinks dials the alive peers this node is the dialer for.
-func (c *Cluster) ensureLinks(nodes []Node) {
+func (c *Cluster) ensureLinks(nodes []membership.Node) {
 	for _, n := range nodes {
 		if !n.Alive || n.Name == c.self || c.self > n.Name {
 			continue

@@ -7,7 +7,7 @@ import (
 )
 
 // TestMain fails the package's tests if any goroutine outlives them: every
-// Membership's Shutdown must stop memberlist and its own goroutines.
+// node it starts must stop its raft groups, links and membership.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
@@ -28,7 +29,7 @@ import (
 // real memberlist gossip (fast timings), real peer links.
 type node struct {
 	metrics *countingMetrics
-	faults  *cluster.Faults
+	faults  *membership.Faults
 	name    string
 	rooms   *room.Manager
 	cl      *cluster.Cluster
@@ -65,14 +66,14 @@ func startNodeWith(t *testing.T, name string, opts nodeOpts, seeds ...string) *n
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
 	metrics := &countingMetrics{}
-	faults := cluster.NewFaults()
+	faults := membership.NewFaults()
 	rooms, err := room.New(room.Config{PresenceGrace: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl, err := cluster.New(cluster.Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte(opts.secret),
-		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test", Key: opts.key},
+		Gossip: &membership.Config{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test", Key: opts.key},
 		Logger: logger, Metrics: metrics, Faults: faults,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/vmihailenco/msgpack/v5"
@@ -289,7 +290,7 @@ func (c *Cluster) Members(ctx context.Context) []NodeInfo {
 		switch {
 		case !n.Alive:
 			state = "dead"
-		case n.Meta.State == StateLeaving:
+		case n.Meta.State == membership.StateLeaving:
 			state = "leaving"
 		}
 		info := NodeInfo{Name: n.Name, Addr: n.Meta.HTTPAddr, State: state, Self: n.Name == c.self, Partitions: led[n.Name]}

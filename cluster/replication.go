@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
 )
 
@@ -396,7 +397,7 @@ func (r *replication) nameOf(id uint64) string {
 }
 
 // setMembers records the replica IDs of the known members.
-func (r *replication) setMembers(nodes []Node) {
+func (r *replication) setMembers(nodes []membership.Node) {
 	names := map[uint64]string{r.id: r.c.self}
 	for _, n := range nodes {
 		if n.Name != r.c.self {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
 )
 
@@ -22,7 +23,7 @@ func seesMember(n *node, name string) bool {
 }
 
 // mlSees reports whether a bare membership lists name.
-func mlSees(m *cluster.Membership, name string) bool {
+func mlSees(m *membership.Membership, name string) bool {
 	_, ok := m.Node(name)
 	return ok
 }
@@ -42,11 +43,11 @@ func holdFor(t *testing.T, d time.Duration, cond func() error) {
 // another, cannot join, while one with the derived key can.
 func TestGossipRefusesNodesWithoutTheKey(t *testing.T) {
 	a := startNode(t, "node-a")
-	newML := func(name string, key []byte) *cluster.Membership {
-		m, err := cluster.NewMembership(cluster.MembershipConfig{
+	newML := func(name string, key []byte) *membership.Membership {
+		m, err := membership.New(membership.Config{
 			NodeName: name, BindAddr: "127.0.0.1:0", Join: []string{a.cl.GossipAddr()},
 			Fast: true, Label: "test", Key: key,
-			Meta: cluster.NodeMeta{HTTPAddr: "127.0.0.1:1"},
+			Meta: membership.NodeMeta{HTTPAddr: "127.0.0.1:1"},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-sockaddr"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/room"
 )
 
@@ -203,7 +204,7 @@ func (c *Config) clusterConfig(name string, rooms *room.Manager, bound net.Addr,
 		cc.Timing = cluster.FastTiming
 	}
 	cc.Expect = c.Cluster.Expect
-	cc.Gossip = &cluster.MembershipConfig{
+	cc.Gossip = &membership.Config{
 		BindAddr:      c.Cluster.Bind,
 		AdvertiseAddr: c.Cluster.Advertise,
 		Join:          c.Cluster.Join,

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"errors"
@@ -19,17 +19,17 @@ import (
 // same, is let in, and a node that has no ID yet lets everyone in.
 func TestMembershipRefusesForeignClusterID(t *testing.T) {
 	var logs testutil.SyncBuffer
-	a := mlStart(t, "a", func(c *MembershipConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	b := mlStart(t, "b", func(c *MembershipConfig) { c.Join = []string{a.GossipAddr()} })
-	mlWaitFor(t, 3*time.Second, "b did not join", mlAll([]*Membership{a, b}, mlServingIs("a", "b")))
+	a := startNode(t, "a", func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := startNode(t, "b", func(c *Config) { c.Join = []string{a.GossipAddr()} })
+	waitFor(t, 3*time.Second, "b did not join", allOf([]*Membership{a, b}, servingIs("a", "b")))
 	node := func(name, id string) *memberlist.Node {
-		b, err := mlEncodeMeta(NodeMeta{State: StateServing, ClusterID: id})
+		b, err := encodeMeta(NodeMeta{State: StateServing, ClusterID: id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return &memberlist.Node{Name: name, Meta: b}
 	}
-	d := mlDelegate{a}
+	d := delegate{a}
 
 	// Without an ID of its own, a lets everyone in.
 	if err := d.NotifyAlive(node("b", "other")); err != nil {
@@ -43,7 +43,7 @@ func TestMembershipRefusesForeignClusterID(t *testing.T) {
 	}
 	for _, n := range []*memberlist.Node{node("b", ""), node("b", "ours"), node("a", "other")} {
 		if err := d.NotifyAlive(n); err != nil {
-			t.Errorf("%s with ID %q refused: %v", n.Name, mlMetaID(n), err)
+			t.Errorf("%s with ID %q refused: %v", n.Name, metaID(n), err)
 		}
 	}
 	for range 3 {
@@ -65,7 +65,7 @@ func TestMembershipRefusesForeignClusterID(t *testing.T) {
 	}
 }
 
-func mlMetaID(n *memberlist.Node) string {
-	m, _ := mlDecodeMeta(n.Meta)
+func metaID(n *memberlist.Node) string {
+	m, _ := decodeMeta(n.Meta)
 	return m.ClusterID
 }

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"errors"
@@ -20,13 +20,13 @@ var ErrForeignCluster = errors.New("cluster: the node belongs to another cluster
 
 // Log keys of this file.
 const (
-	mlKeyCluster      = "cluster_id"
-	mlKeyOtherCluster = "other_cluster_id"
+	keyCluster      = "cluster_id"
+	keyOtherCluster = "other_cluster_id"
 )
 
 var (
-	_ memberlist.AliveDelegate = mlDelegate{}
-	_ memberlist.MergeDelegate = mlDelegate{}
+	_ memberlist.AliveDelegate = delegate{}
+	_ memberlist.MergeDelegate = delegate{}
 )
 
 // ClusterID returns the cluster identity this node carries ("" before it
@@ -43,7 +43,7 @@ func (m *Membership) ClusterID() string {
 func (m *Membership) SetClusterID(id string) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.ClusterID = id }); err != nil {
+	if err := m.setMeta(func(meta *NodeMeta) { meta.ClusterID = id }); err != nil {
 		return err
 	}
 	// UpdateNode queues the broadcast, then waits for it to be sent: the
@@ -52,13 +52,13 @@ func (m *Membership) SetClusterID(id string) error {
 	return nil
 }
 
-// mlForeign returns the refusal of a node that carries a cluster ID other
+// foreign returns the refusal of a node that carries a cluster ID other
 // than this node's, or nil. It runs under memberlist's node lock.
-func (m *Membership) mlForeign(name string, rawMeta []byte) error {
+func (m *Membership) foreign(name string, rawMeta []byte) error {
 	if name == m.cfg.NodeName {
 		return nil
 	}
-	meta, err := mlDecodeMeta(rawMeta)
+	meta, err := decodeMeta(rawMeta)
 	if err != nil || meta.ClusterID == "" {
 		return nil
 	}
@@ -83,19 +83,19 @@ func (m *Membership) mlForeign(name string, rawMeta []byte) error {
 	m.mu.Unlock()
 	if warn {
 		m.log.Warn("membership: refusing a node of another cluster: both formed apart, and clusters never merge (restart the nodes of one of them empty, with the other's members as seeds, to join them)",
-			slog.String(mlKeyNode, name), slog.String(mlKeyCluster, ours), slog.String(mlKeyOtherCluster, meta.ClusterID))
+			slog.String(keyNode, name), slog.String(keyCluster, ours), slog.String(keyOtherCluster, meta.ClusterID))
 	}
 	if changed {
-		m.mlChanged()
+		m.notifyChange()
 	}
 	return fmt.Errorf("%w: %s carries cluster ID %s, this node %s", ErrForeignCluster, name, meta.ClusterID, ours)
 }
 
-func (d mlDelegate) NotifyAlive(n *memberlist.Node) error { return d.m.mlForeign(n.Name, n.Meta) }
+func (d delegate) NotifyAlive(n *memberlist.Node) error { return d.m.foreign(n.Name, n.Meta) }
 
-func (d mlDelegate) NotifyMerge(peers []*memberlist.Node) error {
+func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
 	for _, n := range peers {
-		if err := d.m.mlForeign(n.Name, n.Meta); err != nil {
+		if err := d.m.foreign(n.Name, n.Meta); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"errors"
@@ -13,8 +13,9 @@ import (
 // gossip packets and streams to and from a cut peer's gossip address are
 // dropped (memberlist's transport), and so is every peer-link frame to and
 // from a cut peer (the links' TCP connections stay open, as through a
-// network that silently loses traffic). It is for tests of partitions;
-// production nodes have none (Config.Faults nil).
+// network that silently loses traffic): the cluster package asks CutPeer
+// before each. It is for tests of partitions; production nodes have none
+// (Config.Faults and cluster.Config.Faults nil).
 type Faults struct {
 	mu    sync.Mutex
 	names map[string]bool // cut peers, by node name
@@ -42,9 +43,9 @@ func (f *Faults) Heal() {
 	clear(f.addrs)
 }
 
-// cutPeer reports whether the peer named name is cut off (a nil Faults
+// CutPeer reports whether the peer named name is cut off (a nil Faults
 // cuts nothing).
-func (f *Faults) cutPeer(name string) bool {
+func (f *Faults) CutPeer(name string) bool {
 	if f == nil {
 		return false
 	}

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"bytes"
@@ -19,11 +19,11 @@ import (
 	"github.com/roomd/roomd/internal/testutil"
 )
 
-// mlStart starts a Membership on 127.0.0.1 with a free port and Fast
+// startNode starts a Membership on 127.0.0.1 with a free port and Fast
 // timings, shut down when the test ends.
-func mlStart(t *testing.T, name string, mod func(*MembershipConfig)) *Membership {
+func startNode(t *testing.T, name string, mod func(*Config)) *Membership {
 	t.Helper()
-	cfg := MembershipConfig{
+	cfg := Config{
 		NodeName: name,
 		BindAddr: "127.0.0.1:0",
 		Fast:     true,
@@ -32,16 +32,16 @@ func mlStart(t *testing.T, name string, mod func(*MembershipConfig)) *Membership
 	if mod != nil {
 		mod(&cfg)
 	}
-	m, err := NewMembership(cfg)
+	m, err := New(cfg)
 	if err != nil {
-		t.Fatalf("NewMembership(%s): %v", name, err)
+		t.Fatalf("New(%s): %v", name, err)
 	}
 	t.Cleanup(func() { _ = m.Shutdown() })
 	return m
 }
 
-// mlWaitFor polls fn until it is true, failing the test after timeout.
-func mlWaitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
+// waitFor polls fn until it is true, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !fn() {
@@ -52,9 +52,9 @@ func mlWaitFor(t *testing.T, timeout time.Duration, what string, fn func() bool)
 	}
 }
 
-// mlNever polls fn for d and fails the test if it is ever true. It is for
+// never polls fn for d and fails the test if it is ever true. It is for
 // what must not happen, where waiting a while is the only proof.
-func mlNever(t *testing.T, d time.Duration, what string, fn func() bool) {
+func never(t *testing.T, d time.Duration, what string, fn func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -65,12 +65,12 @@ func mlNever(t *testing.T, d time.Duration, what string, fn func() bool) {
 	}
 }
 
-func mlServingIs(want ...string) func(*Membership) bool {
+func servingIs(want ...string) func(*Membership) bool {
 	slices.Sort(want)
 	return func(m *Membership) bool { return slices.Equal(m.Serving(), want) }
 }
 
-func mlAll(ms []*Membership, fn func(*Membership) bool) func() bool {
+func allOf(ms []*Membership, fn func(*Membership) bool) func() bool {
 	return func() bool {
 		for _, m := range ms {
 			if !fn(m) {
@@ -81,30 +81,30 @@ func mlAll(ms []*Membership, fn func(*Membership) bool) func() bool {
 	}
 }
 
-// mlSees says whether m knows name, alive or not as asked.
-func mlSees(m *Membership, name string, alive bool) bool {
+// sees says whether m knows name, alive or not as asked.
+func sees(m *Membership, name string, alive bool) bool {
 	n, ok := m.Node(name)
 	return ok && n.Alive == alive
 }
 
-// mlTrio starts a, then b and c joining a and b: a cluster of three.
-func mlTrio(t *testing.T, mod func(*MembershipConfig)) []*Membership {
+// trio starts a, then b and c joining a and b: a cluster of three.
+func trio(t *testing.T, mod func(*Config)) []*Membership {
 	t.Helper()
-	a := mlStart(t, "a", mod)
-	b := mlStart(t, "b", func(c *MembershipConfig) {
+	a := startNode(t, "a", mod)
+	b := startNode(t, "b", func(c *Config) {
 		c.Join = []string{a.GossipAddr()}
 		if mod != nil {
 			mod(c)
 		}
 	})
-	c := mlStart(t, "c", func(c *MembershipConfig) {
+	c := startNode(t, "c", func(c *Config) {
 		c.Join = []string{b.GossipAddr()}
 		if mod != nil {
 			mod(c)
 		}
 	})
 	ms := []*Membership{a, b, c}
-	mlWaitFor(t, 5*time.Second, "three nodes do not see each other serving", mlAll(ms, mlServingIs("a", "b", "c")))
+	waitFor(t, 5*time.Second, "three nodes do not see each other serving", allOf(ms, servingIs("a", "b", "c")))
 	return ms
 }
 
@@ -112,7 +112,7 @@ func TestMembershipThreeNodes(t *testing.T) {
 	// OnChange per node: counted, and checked never to overlap itself.
 	type counter struct{ calls, inFlight, overlap atomic.Int32 }
 	counters := map[string]*counter{"a": {}, "b": {}, "c": {}}
-	ms := mlTrio(t, func(c *MembershipConfig) {
+	ms := trio(t, func(c *Config) {
 		n := counters[c.NodeName]
 		c.OnChange = func() {
 			if n.inFlight.Add(1) > 1 {
@@ -160,7 +160,7 @@ func TestMembershipThreeNodes(t *testing.T) {
 		t.Error(`Node("nobody") found`)
 	}
 	for name, n := range counters {
-		mlWaitFor(t, time.Second, name+": OnChange was not called", func() bool { return n.calls.Load() >= 1 })
+		waitFor(t, time.Second, name+": OnChange was not called", func() bool { return n.calls.Load() >= 1 })
 		if n.overlap.Load() != 0 {
 			t.Errorf("%s: OnChange ran concurrently with itself %d times", name, n.overlap.Load())
 		}
@@ -168,11 +168,11 @@ func TestMembershipThreeNodes(t *testing.T) {
 }
 
 func TestMembershipSetStateLeaving(t *testing.T) {
-	ms := mlTrio(t, nil)
+	ms := trio(t, nil)
 	if err := ms[2].SetState(StateLeaving); err != nil {
 		t.Fatal(err)
 	}
-	mlWaitFor(t, 3*time.Second, "c is still serving somewhere", mlAll(ms, mlServingIs("a", "b")))
+	waitFor(t, 3*time.Second, "c is still serving somewhere", allOf(ms, servingIs("a", "b")))
 	for _, m := range ms {
 		n, ok := m.Node("c")
 		if !ok || !n.Alive || n.Meta.State != StateLeaving {
@@ -182,20 +182,20 @@ func TestMembershipSetStateLeaving(t *testing.T) {
 	if err := ms[2].SetState(StateServing); err != nil {
 		t.Fatal(err)
 	}
-	mlWaitFor(t, 3*time.Second, "c is not serving again", mlAll(ms, mlServingIs("a", "b", "c")))
+	waitFor(t, 3*time.Second, "c is not serving again", allOf(ms, servingIs("a", "b", "c")))
 	if err := ms[0].SetState("resting"); err == nil {
 		t.Error("SetState(resting) did not fail")
 	}
 }
 
 func TestMembershipLeave(t *testing.T) {
-	ms := mlTrio(t, nil)
+	ms := trio(t, nil)
 	start := time.Now()
 	if err := ms[2].Leave(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	mlWaitFor(t, 2*time.Second, "the others still see c alive", mlAll(ms[:2], func(m *Membership) bool {
-		return mlSees(m, "c", false) && mlServingIs("a", "b")(m)
+	waitFor(t, 2*time.Second, "the others still see c alive", allOf(ms[:2], func(m *Membership) bool {
+		return sees(m, "c", false) && servingIs("a", "b")(m)
 	}))
 	t.Logf("a graceful leave was seen everywhere after %v", time.Since(start).Round(time.Millisecond))
 	if ms[2].Self().Alive || slices.Contains(ms[2].Serving(), "c") {
@@ -204,8 +204,8 @@ func TestMembershipLeave(t *testing.T) {
 	if err := ms[2].Leave(time.Second); err != nil {
 		t.Errorf("second Leave: %v", err)
 	}
-	if err := ms[2].SetState(StateLeaving); !errors.Is(err, ErrMembershipClosed) {
-		t.Errorf("SetState after Leave = %v, want ErrMembershipClosed", err)
+	if err := ms[2].SetState(StateLeaving); !errors.Is(err, ErrClosed) {
+		t.Errorf("SetState after Leave = %v, want ErrClosed", err)
 	}
 }
 
@@ -215,13 +215,13 @@ func TestMembershipLeave(t *testing.T) {
 func TestMembershipCrashDetected(t *testing.T) {
 	var took []time.Duration
 	for range 3 {
-		ms := mlTrio(t, nil)
+		ms := trio(t, nil)
 		start := time.Now()
 		if err := ms[2].Shutdown(); err != nil {
 			t.Fatal(err)
 		}
-		mlWaitFor(t, 5*time.Second, "the others still see c alive", mlAll(ms[:2], func(m *Membership) bool {
-			return mlSees(m, "c", false)
+		waitFor(t, 5*time.Second, "the others still see c alive", allOf(ms[:2], func(m *Membership) bool {
+			return sees(m, "c", false)
 		}))
 		took = append(took, time.Since(start).Round(time.Millisecond))
 		if !slices.Equal(ms[0].Serving(), []string{"a", "b"}) {
@@ -235,20 +235,20 @@ func TestMembershipCrashDetected(t *testing.T) {
 }
 
 func TestMembershipLabel(t *testing.T) {
-	a := mlStart(t, "a", func(c *MembershipConfig) { c.Label = "blue" })
-	b := mlStart(t, "b", func(c *MembershipConfig) {
+	a := startNode(t, "a", func(c *Config) { c.Label = "blue" })
+	b := startNode(t, "b", func(c *Config) {
 		c.Label = "green"
 		c.Join = []string{a.GossipAddr()}
 		c.RejoinInterval = 100 * time.Millisecond
 	})
-	c := mlStart(t, "c", func(c *MembershipConfig) {
+	c := startNode(t, "c", func(c *Config) {
 		c.Label = "blue"
 		c.Join = []string{a.GossipAddr()}
 	})
-	mlWaitFor(t, 3*time.Second, "same label did not merge", func() bool {
-		return mlServingIs("a", "c")(a) && mlServingIs("a", "c")(c)
+	waitFor(t, 3*time.Second, "same label did not merge", func() bool {
+		return servingIs("a", "c")(a) && servingIs("a", "c")(c)
 	})
-	mlNever(t, 1500*time.Millisecond, "clusters with different labels merged", func() bool {
+	never(t, 1500*time.Millisecond, "clusters with different labels merged", func() bool {
 		_, ab := a.Node("b")
 		_, ba := b.Node("a")
 		return ab || ba || len(b.Serving()) != 1
@@ -258,40 +258,40 @@ func TestMembershipLabel(t *testing.T) {
 func TestMembershipKey(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 32)
 	other := bytes.Repeat([]byte{9}, 32)
-	a := mlStart(t, "a", func(c *MembershipConfig) { c.Key = key })
-	b := mlStart(t, "b", func(c *MembershipConfig) { c.Key = key; c.Join = []string{a.GossipAddr()} })
-	mlWaitFor(t, 3*time.Second, "two nodes with the same key did not merge", mlAll([]*Membership{a, b}, mlServingIs("a", "b")))
+	a := startNode(t, "a", func(c *Config) { c.Key = key })
+	b := startNode(t, "b", func(c *Config) { c.Key = key; c.Join = []string{a.GossipAddr()} })
+	waitFor(t, 3*time.Second, "two nodes with the same key did not merge", allOf([]*Membership{a, b}, servingIs("a", "b")))
 
-	wrong := mlStart(t, "wrong", func(c *MembershipConfig) {
+	wrong := startNode(t, "wrong", func(c *Config) {
 		c.Key = other
 		c.Join = []string{a.GossipAddr()}
 		c.RejoinInterval = 100 * time.Millisecond
 	})
-	plain := mlStart(t, "plain", func(c *MembershipConfig) {
+	plain := startNode(t, "plain", func(c *Config) {
 		c.Join = []string{a.GossipAddr()}
 		c.RejoinInterval = 100 * time.Millisecond
 	})
-	mlNever(t, 1500*time.Millisecond, "a node with another key, or none, merged", func() bool {
+	never(t, 1500*time.Millisecond, "a node with another key, or none, merged", func() bool {
 		_, w := a.Node("wrong")
 		_, p := a.Node("plain")
 		return w || p || len(wrong.Serving()) != 1 || len(plain.Serving()) != 1
 	})
 
-	if _, err := NewMembership(MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", Key: []byte("short")}); err == nil {
+	if _, err := New(Config{NodeName: "x", BindAddr: "127.0.0.1:0", Key: []byte("short")}); err == nil {
 		t.Error("a 5-byte key was accepted")
 	}
 }
 
 func TestMembershipDNSSeed(t *testing.T) {
-	a := mlStart(t, "a", nil)
+	a := startNode(t, "a", nil)
 	_, port, _ := net.SplitHostPort(a.GossipAddr())
 	// "localhost" may also resolve to ::1, where nothing listens: each
 	// address is tried and one success is a join.
-	b := mlStart(t, "b", func(c *MembershipConfig) { c.Join = []string{"localhost:" + port} })
-	mlWaitFor(t, 3*time.Second, "a seed given as localhost:port did not join", mlAll([]*Membership{a, b}, mlServingIs("a", "b")))
+	b := startNode(t, "b", func(c *Config) { c.Join = []string{"localhost:" + port} })
+	waitFor(t, 3*time.Second, "a seed given as localhost:port did not join", allOf([]*Membership{a, b}, servingIs("a", "b")))
 
 	// Seeds resolve to addresses, without this node or the alive members.
-	if got := b.mlSeedAddrs(); len(got) != 0 {
+	if got := b.seedAddrs(); len(got) != 0 {
 		t.Errorf("seeds to join once a is a member: %v", got)
 	}
 
@@ -300,17 +300,17 @@ func TestMembershipDNSSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, _ := mlFreeAddr(t)
+	free, _ := testutil.FreeGossipAddr(t)
 	_, freePort, _ := net.SplitHostPort(free)
 	var want []string
 	for _, ip := range ips {
 		want = append(want, net.JoinHostPort(ip.IP.String(), freePort))
 	}
-	x := mlStart(t, "x", func(c *MembershipConfig) {
+	x := startNode(t, "x", func(c *Config) {
 		c.Join = []string{"localhost:" + freePort, free} // the same address twice
 		c.RejoinInterval = -1
 	})
-	got := x.mlSeedAddrs()
+	got := x.seedAddrs()
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, slices.Compact(want)) {
@@ -321,7 +321,7 @@ func TestMembershipDNSSeed(t *testing.T) {
 	// A name with several records, the first of which has nobody: each is
 	// tried, and the live one is joined. (No rejoin loop runs on y, so the
 	// resolver can be swapped.)
-	y := mlStart(t, "y", func(c *MembershipConfig) {
+	y := startNode(t, "y", func(c *Config) {
 		c.Join = []string{"seeds.roomd.test:" + port}
 		c.RejoinInterval = -1
 	})
@@ -332,11 +332,11 @@ func TestMembershipDNSSeed(t *testing.T) {
 		return []net.IPAddr{{IP: net.ParseIP("127.0.0.2")}, {IP: net.ParseIP("127.0.0.1")}, {IP: net.ParseIP("::1")}}, nil
 	}
 	want = []string{"127.0.0.2:" + port, "127.0.0.1:" + port, "[::1]:" + port}
-	if got := y.mlSeedAddrs(); !slices.Equal(got, want) {
+	if got := y.seedAddrs(); !slices.Equal(got, want) {
 		t.Errorf("seeds.roomd.test:%s resolves to seeds %v, want %v", port, got, want)
 	}
-	y.mlJoin(false)
-	mlWaitFor(t, 3*time.Second, "a seed name with a dead first record did not join", mlAll([]*Membership{a, b, y}, mlServingIs("a", "b", "y")))
+	y.joinSeeds(false)
+	waitFor(t, 3*time.Second, "a seed name with a dead first record did not join", allOf([]*Membership{a, b, y}, servingIs("a", "b", "y")))
 }
 
 func TestMembershipSplitHostPort(t *testing.T) {
@@ -357,9 +357,9 @@ func TestMembershipSplitHostPort(t *testing.T) {
 		{in: "roomd:70000", def: 7946, bad: true},
 		{in: "", def: 7946, bad: true},
 	} {
-		host, port, err := mlSplitHostPort(tc.in, tc.def)
+		host, port, err := splitHostPort(tc.in, tc.def)
 		if (err != nil) != tc.bad || (!tc.bad && (host != tc.host || port != tc.port)) {
-			t.Errorf("mlSplitHostPort(%q, %d) = %q %d %v", tc.in, tc.def, host, port, err)
+			t.Errorf("splitHostPort(%q, %d) = %q %d %v", tc.in, tc.def, host, port, err)
 		}
 	}
 }
@@ -368,8 +368,8 @@ func TestMembershipSplitHostPort(t *testing.T) {
 // the failed first join is not fatal, and once a comes up at that address
 // (a has no seeds of its own) only b's rejoin loop can bring them together.
 func TestMembershipRejoinLoop(t *testing.T) {
-	addr, release := mlFreeAddr(t)
-	b := mlStart(t, "b", func(c *MembershipConfig) {
+	addr, release := testutil.FreeGossipAddr(t)
+	b := startNode(t, "b", func(c *Config) {
 		c.Join = []string{addr}
 		c.RejoinInterval = 100 * time.Millisecond
 	})
@@ -377,92 +377,67 @@ func TestMembershipRejoinLoop(t *testing.T) {
 		t.Fatalf("b alone serves %v", got)
 	}
 	release()
-	a := mlStart(t, "a", func(c *MembershipConfig) { c.BindAddr = addr })
-	mlWaitFor(t, 3*time.Second, "the rejoin loop did not merge b into a", mlAll([]*Membership{a, b}, mlServingIs("a", "b")))
+	a := startNode(t, "a", func(c *Config) { c.BindAddr = addr })
+	waitFor(t, 3*time.Second, "the rejoin loop did not merge b into a", allOf([]*Membership{a, b}, servingIs("a", "b")))
 }
 
 // TestMembershipNewLife crashes b and starts it again under the same name
 // with a newer incarnation: the others see the new life, at its new address
 // (as a rescheduled pod gets) and at the same address (a restarted process).
 func TestMembershipNewLife(t *testing.T) {
-	ms := mlTrio(t, nil)
+	ms := trio(t, nil)
 	a, b, c := ms[0], ms[1], ms[2]
 	old := b.Self()
 
 	// Crash, wait for the others to declare it dead, start elsewhere.
 	_ = b.Shutdown()
-	mlWaitFor(t, 5*time.Second, "b's crash was not detected", mlAll([]*Membership{a, c}, func(m *Membership) bool {
-		return mlSees(m, "b", false)
+	waitFor(t, 5*time.Second, "b's crash was not detected", allOf([]*Membership{a, c}, func(m *Membership) bool {
+		return sees(m, "b", false)
 	}))
-	b2 := mlStart(t, "b", func(cf *MembershipConfig) {
+	b2 := startNode(t, "b", func(cf *Config) {
 		cf.Join = []string{a.GossipAddr()}
 		cf.RejoinInterval = 100 * time.Millisecond
 	})
 	if b2.Self().Meta.Incarnation <= old.Meta.Incarnation || b2.Self().Addr == old.Addr {
 		t.Fatalf("new life %+v, old %+v", b2.Self(), old)
 	}
-	mlWaitFor(t, 5*time.Second, "the others do not see b's new life", mlAll([]*Membership{a, c}, func(m *Membership) bool {
+	waitFor(t, 5*time.Second, "the others do not see b's new life", allOf([]*Membership{a, c}, func(m *Membership) bool {
 		n, ok := m.Node("b")
 		return ok && n.Alive && n.Meta.Incarnation == b2.Self().Meta.Incarnation && n.Addr == b2.Self().Addr
 	}))
-	mlWaitFor(t, 3*time.Second, "b's new life does not see the cluster", mlAll([]*Membership{a, b2, c}, mlServingIs("a", "b", "c")))
+	waitFor(t, 3*time.Second, "b's new life does not see the cluster", allOf([]*Membership{a, b2, c}, servingIs("a", "b", "c")))
 
 	// Restart at once on the same address, before anyone noticed the crash.
 	addr := b2.GossipAddr()
 	_ = b2.Shutdown()
-	b3 := mlStart(t, "b", func(cf *MembershipConfig) {
+	b3 := startNode(t, "b", func(cf *Config) {
 		cf.BindAddr = addr
 		cf.Join = []string{c.GossipAddr()}
 	})
-	mlWaitFor(t, 5*time.Second, "the others do not see b's third life", mlAll([]*Membership{a, c}, func(m *Membership) bool {
+	waitFor(t, 5*time.Second, "the others do not see b's third life", allOf([]*Membership{a, c}, func(m *Membership) bool {
 		n, ok := m.Node("b")
 		return ok && n.Alive && n.Meta.Incarnation == b3.Self().Meta.Incarnation
 	}))
-	mlWaitFor(t, 3*time.Second, "b's third life does not see the cluster", mlAll([]*Membership{a, b3, c}, mlServingIs("a", "b", "c")))
-}
-
-// mlFreeAddr returns a 127.0.0.1 address whose port is free for TCP and UDP,
-// where nothing answers: its UDP port stays bound until release is called
-// (or the test ends), so that a node binding port 0 meanwhile cannot be
-// given it (memberlist binds TCP, then UDP on the same port, and tries
-// another port when UDP is taken) and find only itself at its seed.
-func mlFreeAddr(t *testing.T) (addr string, release func()) {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err == nil {
-			release := sync.OnceFunc(func() { _ = u.Close() })
-			t.Cleanup(release)
-			return addr, release
-		}
-	}
-	t.Fatal("no free port for TCP and UDP")
-	return "", nil
+	waitFor(t, 3*time.Second, "b's third life does not see the cluster", allOf([]*Membership{a, b3, c}, servingIs("a", "b", "c")))
 }
 
 func TestMembershipConfigErrors(t *testing.T) {
 	long := strings.Repeat("h", 600)
 	for _, tc := range []struct {
 		name string
-		cfg  MembershipConfig
+		cfg  Config
 		want string
 	}{
-		{"no name", MembershipConfig{BindAddr: "127.0.0.1:0"}, "NodeName"},
-		{"meta too big", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", Meta: NodeMeta{HTTPAddr: long}}, "limit of 512"},
-		{"bad state", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", Meta: NodeMeta{State: "sleeping"}}, "state"},
-		{"bad key", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", Key: make([]byte, 20)}, "Key"},
-		{"host bind", MembershipConfig{NodeName: "x", BindAddr: "localhost:0"}, "IP address"},
-		{"no port", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1"}, "BindAddr"},
-		{"long label", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", Label: strings.Repeat("l", 300)}, "Label"},
-		{"unspecified advertise", MembershipConfig{NodeName: "x", BindAddr: "127.0.0.1:0", AdvertiseAddr: "0.0.0.0:7946"}, "reach"},
+		{"no name", Config{BindAddr: "127.0.0.1:0"}, "NodeName"},
+		{"meta too big", Config{NodeName: "x", BindAddr: "127.0.0.1:0", Meta: NodeMeta{HTTPAddr: long}}, "limit of 512"},
+		{"bad state", Config{NodeName: "x", BindAddr: "127.0.0.1:0", Meta: NodeMeta{State: "sleeping"}}, "state"},
+		{"bad key", Config{NodeName: "x", BindAddr: "127.0.0.1:0", Key: make([]byte, 20)}, "Key"},
+		{"host bind", Config{NodeName: "x", BindAddr: "localhost:0"}, "IP address"},
+		{"no port", Config{NodeName: "x", BindAddr: "127.0.0.1"}, "BindAddr"},
+		{"long label", Config{NodeName: "x", BindAddr: "127.0.0.1:0", Label: strings.Repeat("l", 300)}, "Label"},
+		{"unspecified advertise", Config{NodeName: "x", BindAddr: "127.0.0.1:0", AdvertiseAddr: "0.0.0.0:7946"}, "reach"},
 	} {
-		m, err := NewMembership(tc.cfg)
+		m, err := New(tc.cfg)
 		if err == nil {
 			_ = m.Shutdown()
 			t.Errorf("%s: no error", tc.name)
@@ -475,11 +450,11 @@ func TestMembershipConfigErrors(t *testing.T) {
 
 	// The largest HTTP address that fits, and a meta that does.
 	meta := NodeMeta{HTTPAddr: strings.Repeat("h", 480), Incarnation: time.Now().UnixNano(), State: StateServing}
-	b, err := mlEncodeMeta(meta)
+	b, err := encodeMeta(meta)
 	if err != nil {
 		t.Fatalf("a 480-byte HTTP address: %v", err)
 	}
-	got, err := mlDecodeMeta(b)
+	got, err := decodeMeta(b)
 	if err != nil || got != meta {
 		t.Errorf("meta round trip: %+v %v", got, err)
 	}
@@ -489,7 +464,7 @@ func TestMembershipConfigErrors(t *testing.T) {
 
 func mustEncodeMeta(t *testing.T, meta NodeMeta) []byte {
 	t.Helper()
-	b, err := mlEncodeMeta(meta)
+	b, err := encodeMeta(meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +473,7 @@ func mustEncodeMeta(t *testing.T, meta NodeMeta) []byte {
 
 func TestMembershipAdvertise(t *testing.T) {
 	// A host without a port advertises the bound port.
-	m := mlStart(t, "a", func(c *MembershipConfig) { c.AdvertiseAddr = "127.0.0.1" })
+	m := startNode(t, "a", func(c *Config) { c.AdvertiseAddr = "127.0.0.1" })
 	if m.Self().Addr != m.GossipAddr() {
 		t.Errorf("advertised %s, bound %s", m.Self().Addr, m.GossipAddr())
 	}
@@ -506,7 +481,7 @@ func TestMembershipAdvertise(t *testing.T) {
 	// An unspecified bind host advertises a real address, or fails clearly.
 	priv, _ := sockaddr.GetPrivateIP()
 	pub, _ := sockaddr.GetPublicIP()
-	u, err := NewMembership(MembershipConfig{NodeName: "u", BindAddr: "0.0.0.0:0", Fast: true})
+	u, err := New(Config{NodeName: "u", BindAddr: "0.0.0.0:0", Fast: true})
 	if priv == "" && pub == "" {
 		if err == nil || !strings.Contains(err.Error(), "AdvertiseAddr") {
 			t.Errorf("no address to advertise: err = %v", err)
@@ -527,7 +502,7 @@ func TestMembershipAdvertise(t *testing.T) {
 }
 
 func TestMembershipShutdown(t *testing.T) {
-	a := mlStart(t, "a", nil)
+	a := startNode(t, "a", nil)
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
@@ -540,10 +515,10 @@ func TestMembershipShutdown(t *testing.T) {
 	if err := a.Shutdown(); err != nil {
 		t.Errorf("Shutdown again: %v", err)
 	}
-	if err := a.Leave(time.Second); !errors.Is(err, ErrMembershipClosed) {
+	if err := a.Leave(time.Second); !errors.Is(err, ErrClosed) {
 		t.Errorf("Leave after Shutdown = %v", err)
 	}
-	if err := a.SetState(StateLeaving); !errors.Is(err, ErrMembershipClosed) {
+	if err := a.SetState(StateLeaving); !errors.Is(err, ErrClosed) {
 		t.Errorf("SetState after Shutdown = %v", err)
 	}
 	if a.Self().Alive {
@@ -554,9 +529,9 @@ func TestMembershipShutdown(t *testing.T) {
 func TestMembershipLogs(t *testing.T) {
 	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := mlStart(t, "a", func(c *MembershipConfig) {
+	a := startNode(t, "a", func(c *Config) {
 		c.Logger = logger
-		free, _ := mlFreeAddr(t)
+		free, _ := testutil.FreeGossipAddr(t)
 		c.Join = []string{free} // nobody there: a warning, not an error
 	})
 	if err := a.Shutdown(); err != nil {
@@ -566,7 +541,7 @@ func TestMembershipLogs(t *testing.T) {
 	if !strings.Contains(out, "level=WARN msg=\"membership: no seed reachable; retrying\"") {
 		t.Errorf("no warning for the failed first join in:\n%s", out)
 	}
-	if !strings.Contains(out, "level=DEBUG msg=\"memberlist: ") || !strings.Contains(out, mlKeyLevel+"=") {
+	if !strings.Contains(out, "level=DEBUG msg=\"memberlist: ") || !strings.Contains(out, keyLevel+"=") {
 		t.Errorf("memberlist's lines are not at debug level in:\n%s", out)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package membership
 
 import (
 	"context"
@@ -45,7 +45,7 @@ type NodeMeta struct {
 	// State is serving or leaving.
 	State NodeState `msgpack:"s,omitempty"`
 	// ClusterID is the identity of the cluster the node has formed or
-	// joined (see formation.go): empty until then. Two nodes with different
+	// joined (cluster/formation.go): empty until then. Two nodes with different
 	// non-empty IDs never merge.
 	ClusterID string `msgpack:"c,omitempty"`
 }
@@ -61,13 +61,13 @@ type Node struct {
 	Alive bool
 }
 
-// ErrMembershipClosed is returned by operations on a Membership that has
+// ErrClosed is returned by operations on a Membership that has
 // left the cluster or been shut down.
-var ErrMembershipClosed = errors.New("cluster: membership has left or is shut down")
+var ErrClosed = errors.New("cluster: membership has left or is shut down")
 
-// MembershipConfig configures a Membership. Every zero value means the
+// Config configures a Membership. Every zero value means the
 // default given.
-type MembershipConfig struct {
+type Config struct {
 	// NodeName is this node's name, unique in the cluster. Required.
 	NodeName string
 	// BindAddr is the host:port gossip listens on (TCP and UDP). The host
@@ -79,7 +79,7 @@ type MembershipConfig struct {
 	// name is resolved once, at start. A missing or zero port means the
 	// bound port. Zero means BindAddr; when that host is unspecified
 	// (0.0.0.0, ::), a private address of this machine, else a public one,
-	// and NewMembership fails if it has none.
+	// and New fails if it has none.
 	AdvertiseAddr string
 	// Join lists the seeds: host:port, or a DNS name, with or without a
 	// port (default: the bind port, else 7946), every A/AAAA record of which
@@ -98,7 +98,7 @@ type MembershipConfig struct {
 	// Key encrypts and authenticates gossip (AES-GCM): 16, 24 or 32 bytes,
 	// the same on every node; a node without it (or with another) cannot
 	// join. Nil means none: gossip is open to anyone, and a Warn says so.
-	// A Cluster sets it from its secret (GossipKey) unless one is given.
+	// A cluster.Cluster sets it from its secret (cluster.GossipKey) unless one is given.
 	Key []byte
 	// Meta is this node's metadata at start. A zero Incarnation means the
 	// current time; a zero State means serving.
@@ -132,24 +132,24 @@ type MembershipConfig struct {
 
 // Log keys of this file.
 const (
-	mlKeyNode   = "node"
-	mlKeyAddr   = "addr"
-	mlKeySeeds  = "seeds"
-	mlKeyErr    = "err"
-	mlKeyJoined = "joined"
-	mlKeyLevel  = "memberlist_level"
-	mlKeyFirst  = "retry_first"
-	mlKeyUpTo   = "retry_up_to"
+	keyNode   = "node"
+	keyAddr   = "addr"
+	keySeeds  = "seeds"
+	keyErr    = "err"
+	keyJoined = "joined"
+	keyLevel  = "memberlist_level"
+	keyFirst  = "retry_first"
+	keyUpTo   = "retry_up_to"
 )
 
 const (
-	mlDefaultBind   = "0.0.0.0:7946"
-	mlDefaultPort   = 7946
-	mlRejoinDefault = 30 * time.Second
-	// mlUpdateTimeout bounds how long SetState waits for its broadcast.
-	mlUpdateTimeout = 5 * time.Second
-	// mlResolveTimeout bounds resolving one seed name.
-	mlResolveTimeout = 5 * time.Second
+	defaultBind   = "0.0.0.0:7946"
+	defaultPort   = 7946
+	defaultRejoin = 30 * time.Second
+	// updateTimeout bounds how long SetState waits for its broadcast.
+	updateTimeout = 5 * time.Second
+	// resolveTimeout bounds resolving one seed name.
+	resolveTimeout = 5 * time.Second
 )
 
 // Membership is this node's view of the cluster, kept by hashicorp/memberlist:
@@ -161,7 +161,7 @@ const (
 // opMu serializes the operations that change this node's membership
 // (SetState, Leave, Shutdown) and is taken before m.mu.
 type Membership struct {
-	cfg        MembershipConfig
+	cfg        Config
 	log        *slog.Logger
 	list       *memberlist.Memberlist
 	gossipAddr string
@@ -177,7 +177,7 @@ type Membership struct {
 	mu        sync.Mutex
 	meta      NodeMeta
 	metaBytes []byte
-	nodes     map[string]*mlEntry
+	nodes     map[string]*entry
 	reapAfter time.Duration     // how long a dead node stays in nodes
 	refused   map[string]string // nodes of another cluster: their cluster ID
 	usesID    bool              // cfg.Forms
@@ -189,15 +189,15 @@ type Membership struct {
 	shutdownErr  error
 }
 
-type mlEntry struct {
+type entry struct {
 	node  Node
 	since time.Time // when it was last seen to change liveness
 }
 
-// NewMembership starts gossip on cfg.BindAddr and joins the seeds. A first
+// New starts gossip on cfg.BindAddr and joins the seeds. A first
 // join that reaches no seed is not fatal: it is logged and retried with
 // backoff (see RejoinInterval). The Membership runs until Shutdown.
-func NewMembership(cfg MembershipConfig) (*Membership, error) {
+func New(cfg Config) (*Membership, error) {
 	if cfg.NodeName == "" {
 		return nil, errors.New("cluster: membership: NodeName is required")
 	}
@@ -216,19 +216,19 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	if meta.State == "" {
 		meta.State = StateServing
 	}
-	if err := mlValidState(meta.State); err != nil {
+	if err := validState(meta.State); err != nil {
 		return nil, err
 	}
-	metaBytes, err := mlEncodeMeta(meta)
+	metaBytes, err := encodeMeta(meta)
 	if err != nil {
 		return nil, err
 	}
 
 	bindAddr := cfg.BindAddr
 	if bindAddr == "" {
-		bindAddr = mlDefaultBind
+		bindAddr = defaultBind
 	}
-	bindHost, bindPort, err := mlSplitHostPort(bindAddr, -1)
+	bindHost, bindPort, err := splitHostPort(bindAddr, -1)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: membership: BindAddr %q: %w", cfg.BindAddr, err)
 	}
@@ -239,7 +239,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	if bindIP == nil {
 		return nil, fmt.Errorf("cluster: membership: BindAddr %q: the host must be an IP address", cfg.BindAddr)
 	}
-	advHost, advPort, err := mlAdvertise(cfg.AdvertiseAddr, bindIP, bindPort)
+	advHost, advPort, err := advertise(cfg.AdvertiseAddr, bindIP, bindPort)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		log:       logger,
 		meta:      meta,
 		metaBytes: metaBytes,
-		nodes:     map[string]*mlEntry{},
+		nodes:     map[string]*entry{},
 		changed:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		rejoin:    cfg.RejoinInterval,
@@ -261,7 +261,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		usesID:    cfg.Forms,
 	}
 	if m.rejoin == 0 {
-		m.rejoin = mlRejoinDefault
+		m.rejoin = defaultRejoin
 	}
 
 	mc := memberlist.DefaultLANConfig()
@@ -278,11 +278,11 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	} else {
 		logger.Warn("gossip is neither encrypted nor authenticated: no key; anyone who reaches the gossip port can join")
 	}
-	mc.Delegate = mlDelegate{m}
-	mc.Events = mlDelegate{m}
-	mc.Alive = mlDelegate{m}
-	mc.Merge = mlDelegate{m}
-	mc.Logger = log.New(mlLogWriter{logger}, "", 0)
+	mc.Delegate = delegate{m}
+	mc.Events = delegate{m}
+	mc.Alive = delegate{m}
+	mc.Merge = delegate{m}
+	mc.Logger = log.New(logWriter{logger}, "", 0)
 	// A node restarted elsewhere (a new address under the same name, as a
 	// rescheduled pod gets) may take its name back once its previous life
 	// has been dead this long; memberlist would otherwise refuse it until it
@@ -328,12 +328,12 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	m.selfAddr = list.LocalNode().Address()
 
 	m.wg.Add(1)
-	go m.mlNotifyLoop()
+	go m.notifyLoop()
 
-	m.mlJoin(true)
+	m.joinSeeds(true)
 	if m.rejoin > 0 && len(cfg.Join) > 0 {
 		m.wg.Add(1)
-		go m.mlRejoinLoop()
+		go m.rejoinLoop()
 	}
 	return m, nil
 }
@@ -404,31 +404,31 @@ func (m *Membership) GossipAddr() string { return m.gossipAddr }
 // up to 5 s for the broadcast to go out. When that times out the new state
 // still spreads by gossip, and the error says so.
 func (m *Membership) SetState(s NodeState) error {
-	if err := mlValidState(s); err != nil {
+	if err := validState(s); err != nil {
 		return err
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	if err := m.mlSetMeta(func(meta *NodeMeta) { meta.State = s }); err != nil {
+	if err := m.setMeta(func(meta *NodeMeta) { meta.State = s }); err != nil {
 		return err
 	}
-	if err := m.list.UpdateNode(mlUpdateTimeout); err != nil {
+	if err := m.list.UpdateNode(updateTimeout); err != nil {
 		return fmt.Errorf("cluster: membership: broadcast state %s: %w", s, err)
 	}
 	return nil
 }
 
-// mlSetMeta changes this node's metadata, which the next broadcast
+// setMeta changes this node's metadata, which the next broadcast
 // carries. opMu is held on entry.
-func (m *Membership) mlSetMeta(change func(*NodeMeta)) error {
+func (m *Membership) setMeta(change func(*NodeMeta)) error {
 	if m.left.Load() || m.closed.Load() {
-		return ErrMembershipClosed
+		return ErrClosed
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	meta := m.meta
 	change(&meta)
-	b, err := mlEncodeMeta(meta)
+	b, err := encodeMeta(meta)
 	if err != nil {
 		return err
 	}
@@ -444,7 +444,7 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	if m.closed.Load() {
-		return ErrMembershipClosed
+		return ErrClosed
 	}
 	if m.left.Load() {
 		return nil
@@ -474,8 +474,8 @@ func (m *Membership) Shutdown() error {
 	return m.shutdownErr
 }
 
-// mlNotifyLoop calls OnChange once per burst of changes, until stop.
-func (m *Membership) mlNotifyLoop() {
+// notifyLoop calls OnChange once per burst of changes, until stop.
+func (m *Membership) notifyLoop() {
 	defer m.wg.Done()
 	for {
 		select {
@@ -489,23 +489,23 @@ func (m *Membership) mlNotifyLoop() {
 	}
 }
 
-// mlRejoinLoop joins the seeds that are not alive members, with backoff
+// rejoinLoop joins the seeds that are not alive members, with backoff
 // until this node has joined a cluster and every RejoinInterval once it
 // has, until stop.
-func (m *Membership) mlRejoinLoop() {
+func (m *Membership) rejoinLoop() {
 	defer m.wg.Done()
 	runRejoin(m.stop, m.rejoin, false, func() bool {
 		if !m.left.Load() {
-			m.mlJoin(false)
+			m.joinSeeds(false)
 		}
-		return m.mlJoined()
+		return m.hasJoined()
 	})
 }
 
-// mlJoined reports whether this node has joined a cluster: it has another
+// hasJoined reports whether this node has joined a cluster: it has another
 // alive member, and it carries a cluster ID (it has formed), or it is used
 // without one (no cluster layer sets it, and then company is enough).
-func (m *Membership) mlJoined() bool {
+func (m *Membership) hasJoined() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.meta.ClusterID == "" && m.usesID {
@@ -519,37 +519,37 @@ func (m *Membership) mlJoined() bool {
 	return false
 }
 
-// mlJoin resolves the seeds and joins those that are not alive members.
-func (m *Membership) mlJoin(first bool) {
+// joinSeeds resolves the seeds and joins those that are not alive members.
+func (m *Membership) joinSeeds(first bool) {
 	if len(m.cfg.Join) == 0 {
 		return
 	}
-	addrs := m.mlSeedAddrs()
+	addrs := m.seedAddrs()
 	if len(addrs) == 0 {
 		if first {
-			m.log.Warn("membership: no seed resolved; retrying", slog.Any(mlKeySeeds, m.cfg.Join))
+			m.log.Warn("membership: no seed resolved; retrying", slog.Any(keySeeds, m.cfg.Join))
 		}
 		return
 	}
 	n, err := m.list.Join(addrs)
 	switch {
 	case err != nil && first:
-		m.log.Warn("membership: no seed reachable; retrying", slog.Any(mlKeySeeds, addrs),
-			slog.Duration(mlKeyFirst, min(rejoinFirst, m.rejoin)), slog.Duration(mlKeyUpTo, m.rejoin), slog.Any(mlKeyErr, err))
+		m.log.Warn("membership: no seed reachable; retrying", slog.Any(keySeeds, addrs),
+			slog.Duration(keyFirst, min(rejoinFirst, m.rejoin)), slog.Duration(keyUpTo, m.rejoin), slog.Any(keyErr, err))
 	case err != nil:
-		m.log.Debug("membership: rejoin failed", slog.Any(mlKeySeeds, addrs), slog.Any(mlKeyErr, err))
+		m.log.Debug("membership: rejoin failed", slog.Any(keySeeds, addrs), slog.Any(keyErr, err))
 	case first:
-		m.log.Info("membership: joined", slog.Int(mlKeyJoined, n), slog.Any(mlKeySeeds, addrs))
+		m.log.Info("membership: joined", slog.Int(keyJoined, n), slog.Any(keySeeds, addrs))
 	default:
-		m.log.Info("membership: rejoined seeds", slog.Int(mlKeyJoined, n), slog.Any(mlKeySeeds, addrs))
+		m.log.Info("membership: rejoined seeds", slog.Int(keyJoined, n), slog.Any(keySeeds, addrs))
 	}
 }
 
-// mlSeedAddrs resolves the seeds to ip:port addresses, leaving out this
+// seedAddrs resolves the seeds to ip:port addresses, leaving out this
 // node and the alive members.
-func (m *Membership) mlSeedAddrs() []string {
-	defPort := mlDefaultPort
-	if _, p, err := mlSplitHostPort(m.cfg.BindAddr, -1); err == nil && p > 0 {
+func (m *Membership) seedAddrs() []string {
+	defPort := defaultPort
+	if _, p, err := splitHostPort(m.cfg.BindAddr, -1); err == nil && p > 0 {
 		defPort = p
 	}
 	skip := map[string]bool{m.selfAddr: true, m.gossipAddr: true}
@@ -561,7 +561,7 @@ func (m *Membership) mlSeedAddrs() []string {
 	}
 	m.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), mlResolveTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	go func() { // a Shutdown cuts resolution short
 		select {
@@ -572,9 +572,9 @@ func (m *Membership) mlSeedAddrs() []string {
 	}()
 	var out []string
 	for _, seed := range m.cfg.Join {
-		host, port, err := mlSplitHostPort(seed, defPort)
+		host, port, err := splitHostPort(seed, defPort)
 		if err != nil {
-			m.log.Warn("membership: bad seed", slog.String(mlKeyAddr, seed), slog.Any(mlKeyErr, err))
+			m.log.Warn("membership: bad seed", slog.String(keyAddr, seed), slog.Any(keyErr, err))
 			continue
 		}
 		var ips []net.IP
@@ -583,7 +583,7 @@ func (m *Membership) mlSeedAddrs() []string {
 		} else {
 			as, err := m.lookupIP(ctx, host)
 			if err != nil {
-				m.log.Debug("membership: seed does not resolve", slog.String(mlKeyAddr, seed), slog.Any(mlKeyErr, err))
+				m.log.Debug("membership: seed does not resolve", slog.String(keyAddr, seed), slog.Any(keyErr, err))
 				continue
 			}
 			for _, a := range as {
@@ -604,18 +604,18 @@ func (m *Membership) mlSeedAddrs() []string {
 	return out
 }
 
-// mlSet records what memberlist says of n and asks for an OnChange. It runs
+// record records what memberlist says of n and asks for an OnChange. It runs
 // under memberlist's node lock.
-func (m *Membership) mlSet(n *memberlist.Node, alive bool) {
-	meta, err := mlDecodeMeta(n.Meta)
+func (m *Membership) record(n *memberlist.Node, alive bool) {
+	meta, err := decodeMeta(n.Meta)
 	if err != nil {
-		m.log.Debug("membership: undecodable node meta", slog.String(mlKeyNode, n.Name), slog.Any(mlKeyErr, err))
+		m.log.Debug("membership: undecodable node meta", slog.String(keyNode, n.Name), slog.Any(keyErr, err))
 	}
 	now := time.Now()
 	m.mu.Lock()
 	e, ok := m.nodes[n.Name]
 	if !ok {
-		e = &mlEntry{}
+		e = &entry{}
 		m.nodes[n.Name] = e
 	}
 	if !ok || e.node.Alive != alive {
@@ -628,28 +628,28 @@ func (m *Membership) mlSet(n *memberlist.Node, alive bool) {
 		}
 	}
 	m.mu.Unlock()
-	m.mlChanged()
+	m.notifyChange()
 }
 
-// mlChanged asks for an OnChange.
-func (m *Membership) mlChanged() {
+// notifyChange asks for an OnChange.
+func (m *Membership) notifyChange() {
 	select {
 	case m.changed <- struct{}{}:
 	default: // one is pending; it will see this change too
 	}
 }
 
-// mlDelegate is memberlist's view of a Membership: its Delegate (metadata)
+// delegate is memberlist's view of a Membership: its Delegate (metadata)
 // and EventDelegate. It is a separate type so that these methods stay off
 // Membership's API.
-type mlDelegate struct{ m *Membership }
+type delegate struct{ m *Membership }
 
 var (
-	_ memberlist.Delegate      = mlDelegate{}
-	_ memberlist.EventDelegate = mlDelegate{}
+	_ memberlist.Delegate      = delegate{}
+	_ memberlist.EventDelegate = delegate{}
 )
 
-func (d mlDelegate) NodeMeta(limit int) []byte {
+func (d delegate) NodeMeta(limit int) []byte {
 	d.m.mu.Lock()
 	defer d.m.mu.Unlock()
 	if len(d.m.metaBytes) > limit { // cannot happen: checked when set
@@ -658,16 +658,16 @@ func (d mlDelegate) NodeMeta(limit int) []byte {
 	return d.m.metaBytes
 }
 
-func (mlDelegate) NotifyMsg([]byte)                           {}
-func (mlDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (mlDelegate) LocalState(join bool) []byte                { return nil }
-func (mlDelegate) MergeRemoteState(buf []byte, join bool)     {}
+func (delegate) NotifyMsg([]byte)                           {}
+func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (delegate) LocalState(join bool) []byte                { return nil }
+func (delegate) MergeRemoteState(buf []byte, join bool)     {}
 
-func (d mlDelegate) NotifyJoin(n *memberlist.Node)   { d.m.mlSet(n, true) }
-func (d mlDelegate) NotifyUpdate(n *memberlist.Node) { d.m.mlSet(n, true) }
-func (d mlDelegate) NotifyLeave(n *memberlist.Node)  { d.m.mlSet(n, false) }
+func (d delegate) NotifyJoin(n *memberlist.Node)   { d.m.record(n, true) }
+func (d delegate) NotifyUpdate(n *memberlist.Node) { d.m.record(n, true) }
+func (d delegate) NotifyLeave(n *memberlist.Node)  { d.m.record(n, false) }
 
-func mlValidState(s NodeState) error {
+func validState(s NodeState) error {
 	switch s {
 	case StateServing, StateLeaving:
 		return nil
@@ -675,7 +675,7 @@ func mlValidState(s NodeState) error {
 	return fmt.Errorf("cluster: membership: unknown node state %q", s)
 }
 
-func mlEncodeMeta(meta NodeMeta) ([]byte, error) {
+func encodeMeta(meta NodeMeta) ([]byte, error) {
 	b, err := msgpack.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: membership: encode meta: %w", err)
@@ -686,7 +686,7 @@ func mlEncodeMeta(meta NodeMeta) ([]byte, error) {
 	return b, nil
 }
 
-func mlDecodeMeta(b []byte) (NodeMeta, error) {
+func decodeMeta(b []byte) (NodeMeta, error) {
 	var meta NodeMeta
 	if len(b) == 0 {
 		return meta, errors.New("no meta")
@@ -695,9 +695,9 @@ func mlDecodeMeta(b []byte) (NodeMeta, error) {
 	return meta, err
 }
 
-// mlSplitHostPort splits host:port; a missing port is defPort, or an error
+// splitHostPort splits host:port; a missing port is defPort, or an error
 // when defPort is negative.
-func mlSplitHostPort(addr string, defPort int) (string, int, error) {
+func splitHostPort(addr string, defPort int) (string, int, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		if defPort < 0 {
@@ -717,11 +717,11 @@ func mlSplitHostPort(addr string, defPort int) (string, int, error) {
 	return host, int(p), nil
 }
 
-// mlAdvertise decides the address and port to advertise. A port of 0 means
+// advertise decides the address and port to advertise. A port of 0 means
 // the bound port (memberlist fills it in when bindPort is 0 too).
-func mlAdvertise(adv string, bindIP net.IP, bindPort int) (string, int, error) {
+func advertise(adv string, bindIP net.IP, bindPort int) (string, int, error) {
 	if adv != "" {
-		host, port, err := mlSplitHostPort(adv, 0)
+		host, port, err := splitHostPort(adv, 0)
 		if err != nil {
 			return "", 0, fmt.Errorf("cluster: membership: AdvertiseAddr %q: %w", adv, err)
 		}
@@ -730,7 +730,7 @@ func mlAdvertise(adv string, bindIP net.IP, bindPort int) (string, int, error) {
 		}
 		ip := net.ParseIP(host)
 		if ip == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), mlResolveTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 			defer cancel()
 			ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
 			if err != nil || len(ips) == 0 {
@@ -756,11 +756,11 @@ func mlAdvertise(adv string, bindIP net.IP, bindPort int) (string, int, error) {
 	return ip, bindPort, nil
 }
 
-// mlLogWriter turns memberlist's log lines ("[LEVEL] memberlist: text")
+// logWriter turns memberlist's log lines ("[LEVEL] memberlist: text")
 // into debug records.
-type mlLogWriter struct{ l *slog.Logger }
+type logWriter struct{ l *slog.Logger }
 
-func (w mlLogWriter) Write(p []byte) (int, error) {
+func (w logWriter) Write(p []byte) (int, error) {
 	ctx := context.Background()
 	if !w.l.Enabled(ctx, slog.LevelDebug) {
 		return len(p), nil
@@ -773,6 +773,6 @@ func (w mlLogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
-	w.l.LogAttrs(ctx, slog.LevelDebug, "memberlist: "+line, slog.String(mlKeyLevel, level))
+	w.l.LogAttrs(ctx, slog.LevelDebug, "memberlist: "+line, slog.String(keyLevel, level))
 	return len(p), nil
 }
