@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/internal/testnode"
 )
 
@@ -82,5 +83,16 @@ func TestPerConnRateWarning(t *testing.T) {
 	_ = benchCommand(context.Background(), args, &out, &errOut, nil)
 	if !strings.Contains(errOut.String(), "--frame-rate") {
 		t.Errorf("no rate warning:\n%s", errOut.String())
+	}
+}
+
+// roomd bench's hints name the server's defaults.
+func TestBenchHintsMatchServerDefaults(t *testing.T) {
+	l := mustLoad(t, config.Sources{}).Limits
+	if l.FrameRate != defaultServerFrameRate || l.ConnRatePerAddr != defaultServerConnRatePerAddr ||
+		l.MaxPendingPerAddr != defaultServerPendingPerAddr {
+		t.Errorf("server defaults %v frames/s, %v connections/s, %d pending; bench's hints say %d, %d, %d",
+			l.FrameRate, l.ConnRatePerAddr, l.MaxPendingPerAddr,
+			defaultServerFrameRate, defaultServerConnRatePerAddr, defaultServerPendingPerAddr)
 	}
 }

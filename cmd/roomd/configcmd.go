@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/room"
 )
 
@@ -46,7 +47,7 @@ func runConfig(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "# %s: OK. Effective configuration, defaults filled, secrets masked:\n", file)
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2)
-	if err := enc.Encode(cfg.masked()); err != nil {
+	if err := enc.Encode(cfg.Masked()); err != nil {
 		return err
 	}
 	return enc.Close()
@@ -55,18 +56,18 @@ func runConfig(args []string, stdout io.Writer) error {
 // checkConfigFile loads a file with nothing over it, and loads what it
 // names: the token keys, the TLS key pair, the cluster's CA file, the room
 // settings.
-func checkConfigFile(file string) (*Config, error) {
-	cfg, err := loadConfig(sources{file: file})
+func checkConfigFile(file string) (*config.Config, error) {
+	cfg, err := config.Load(config.Sources{File: file})
 	if err != nil {
 		return nil, err
 	}
 	if _, _, err := prepare(cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if _, err := cfg.linkTLS(); err != nil {
+	if _, err := cfg.LinkTLS(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	m, err := room.New(cfg.roomConfig())
+	m, err := room.New(cfg.RoomConfig())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}

@@ -6,10 +6,13 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/roomd/roomd/internal/config"
+	"github.com/roomd/roomd/internal/testutil"
 )
 
 func TestConfigCheckMasksSecrets(t *testing.T) {
-	file := writeFile(t, "roomd.yaml", `
+	file := testutil.WriteFile(t, "roomd.yaml", `
 auth:
   jwt_secrets: [first-very-secret-value-0123456789, second-very-secret-value-012345678]
 api_keys: [api-key-value-abcdef]
@@ -50,10 +53,10 @@ namespaces:
 	if chat["history_size"] != 200 || chat["history_ttl"] != "10m" || chat["presence"] != true {
 		t.Errorf("namespace chat not filled: %v", chat)
 	}
-	again := writeFile(t, "effective.yaml", out)
-	if c, err := loadConfig(sources{file: again}); err != nil {
+	again := testutil.WriteFile(t, "effective.yaml", out)
+	if c, err := config.Load(config.Sources{File: again}); err != nil {
 		t.Errorf("the printed configuration does not load: %v", err)
-	} else if c.Namespaces["chat"].namespace() != mustLoad(t, sources{file: file}).Namespaces["chat"].namespace() {
+	} else if c.RoomConfig().Namespaces["chat"] != mustLoad(t, config.Sources{File: file}).RoomConfig().Namespaces["chat"] {
 		t.Errorf("the printed configuration differs from the original")
 	}
 }
@@ -67,7 +70,7 @@ func TestConfigCheckErrors(t *testing.T) {
 		{"auth: {public_key_files: [/nonexistent/key.pem]}", "/nonexistent/key.pem"},
 		{"tls: {cert: /nonexistent/c.pem, key: /nonexistent/k.pem}", "/nonexistent/c.pem"},
 	} {
-		file := writeFile(t, "bad.yaml", tc.yaml)
+		file := testutil.WriteFile(t, "bad.yaml", tc.yaml)
 		code, out, errOut := runCLI(t, "config", "check", file)
 		if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.yaml, code, out, errOut, tc.want)
@@ -93,8 +96,8 @@ func TestExampleConfigPassesCheck(t *testing.T) {
 	if !strings.Contains(out, "OK") {
 		t.Errorf("output %q", out)
 	}
-	c := mustLoad(t, sources{file: file})
-	if ns := c.roomConfig().Namespaces["feed"]; !ns.APIPublishOnly || ns.HistorySize != 1000 {
+	c := mustLoad(t, config.Sources{File: file})
+	if ns := c.RoomConfig().Namespaces["feed"]; !ns.APIPublishOnly || ns.HistorySize != 1000 {
 		t.Errorf("feed namespace %+v", ns)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/roomd/roomd/internal/config"
 )
 
 // runDevCluster is `roomd dev-cluster`: a local cluster of N nodes, child
@@ -236,7 +238,7 @@ func (n *devNode) start(dc devClusterConfig, args []string, secret []byte, logs 
 	n.cmd = exec.Command(dc.Exe, args...)
 	// The secret goes through the environment, not the command line that
 	// ps shows.
-	n.cmd.Env = append(append(os.Environ(), dc.Env...), envName("cluster-secret")+"="+hex.EncodeToString(secret))
+	n.cmd.Env = append(append(os.Environ(), dc.Env...), config.EnvName("cluster-secret")+"="+hex.EncodeToString(secret))
 	n.cmd.Stdout, n.cmd.Stderr = w, w
 	n.cmd.SysProcAttr = devProcAttr()
 	err = n.cmd.Start()

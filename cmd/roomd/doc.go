@@ -8,11 +8,11 @@
 //	roomd version             print the version
 //
 // One file per subcommand (serve.go, token.go, configcmd.go, bench.go,
-// devcluster.go, version.go); the configuration (config.go, settings.go, load.go,
-// flags.go) is one table of settings read from, in rising precedence,
-// defaults, a YAML file (--config, ROOMD_CONFIG), ROOMD_* variables and
-// flags, and cluster.go turns its cluster keys into the cluster layer's
-// configuration. docs/OPERATIONS.md describes every setting.
+// devcluster.go, version.go), and cluster.go for a clustered node's startup
+// log. The configuration is internal/config: one table of settings
+// read from, in rising precedence, defaults, a YAML file (--config,
+// ROOMD_CONFIG), ROOMD_* variables and flags. docs/OPERATIONS.md describes
+// every setting.
 //
 // This package only wires things together: it knows the server, room, auth
 // and cluster packages' configuration and lifecycles, never their insides.

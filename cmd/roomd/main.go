@@ -83,3 +83,6 @@ func (e *usageErr) Error() string {
 func (e *usageErr) Unwrap() error { return e.err }
 
 func (e *usageErr) Is(target error) bool { return target == errUsage }
+
+// errUsage marks a command-line mistake: main prints it with a hint.
+var errUsage = errors.New("usage")

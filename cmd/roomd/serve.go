@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server"
 	"github.com/roomd/roomd/server/auth"
@@ -41,10 +42,10 @@ const (
 
 // runServe is `roomd serve` (and `roomd` without a subcommand).
 func runServe(args []string, stdout, stderr io.Writer) error {
-	var given []flagValue
+	var given []config.FlagValue
 	fs := flag.NewFlagSet("roomd serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	settingFlags(fs, &given)
+	config.AddFlags(fs, &given)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			serveUsage(stdout)
@@ -55,7 +56,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError("serve", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	cfg, err := loadConfig(sources{file: configFile(given, osEnv), env: osEnv, flags: given})
+	cfg, err := config.Load(config.Sources{File: config.File(given, config.OSEnv), Env: config.OSEnv, Flags: given})
 	if err != nil {
 		return err
 	}
@@ -84,12 +85,12 @@ default, the --config file, its ROOMD_* variable, its flag. A list flag may be
 repeated; its variable takes a comma-separated list. See docs/OPERATIONS.md.
 
 `)
-	printSettings(w)
+	config.PrintFlags(w)
 }
 
 // serve runs a node with cfg until ctx ends, then shuts it down. A value on
 // hup reloads the certificate and the token keys.
-func serve(ctx context.Context, cfg *Config, logger *slog.Logger, hup <-chan os.Signal) error {
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, hup <-chan os.Signal) error {
 	n, err := startNode(cfg, logger)
 	if err != nil {
 		return err
@@ -99,7 +100,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, hup <-chan os.
 
 // node is a running roomd node: what serve builds and stops.
 type node struct {
-	cfg      *Config
+	cfg      *config.Config
 	log      *slog.Logger
 	verifier *auth.Verifier
 	certs    *certStore // nil without TLS
@@ -112,8 +113,8 @@ type node struct {
 // prepare loads what the configuration names on disk, the token keys and
 // the TLS key pair, so that a mistake there is found before listening (and
 // by `roomd config check`).
-func prepare(cfg *Config) (*auth.Verifier, *certStore, error) {
-	v, err := auth.NewVerifier(cfg.authConfig())
+func prepare(cfg *config.Config) (*auth.Verifier, *certStore, error) {
+	v, err := auth.NewVerifier(cfg.AuthConfig())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,7 +128,7 @@ func prepare(cfg *Config) (*auth.Verifier, *certStore, error) {
 }
 
 // startNode builds a node and opens its listener; run serves it.
-func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
+func startNode(cfg *config.Config, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: logger}
 	var err error
 	if n.verifier, n.certs, err = prepare(cfg); err != nil {
@@ -137,15 +138,15 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 	if *cfg.Metrics {
 		prom = server.NewPrometheus()
 	}
-	rc := cfg.roomConfig()
+	rc := cfg.RoomConfig()
 	if prom != nil {
 		rc.OnLimit = prom.LimitRefused
 	}
 	if n.rooms, err = room.New(rc); err != nil {
 		return nil, err
 	}
-	name := cfg.nodeName()
-	sc := cfg.serverConfig()
+	name := cfg.ResolvedNodeName()
+	sc := cfg.ServerConfig()
 	// Listen first: a clustered node tells the others its HTTP address,
 	// whose port may be picked here.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -153,7 +154,7 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 		n.rooms.Close()
 		return nil, err
 	}
-	cc, err := cfg.clusterConfig(name, n.rooms, ln.Addr(), logger)
+	cc, err := cfg.ClusterConfig(name, n.rooms, ln.Addr(), logger)
 	if prom != nil {
 		cc.Metrics = prom
 	}
@@ -196,7 +197,7 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 func (n *node) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if n.cfg.clustered() {
+	if n.cfg.Clustered() {
 		n.log.Info("leaving the cluster")
 	}
 	if err := n.cl.Shutdown(ctx); err != nil {
@@ -209,7 +210,7 @@ func (n *node) close() {
 // grace: a member of a cluster leaves gracefully before its clients are
 // told to reconnect elsewhere. A cluster of one has nothing to hand over.
 func (n *node) drain(grace time.Duration) {
-	if !n.cfg.clustered() {
+	if !n.cfg.Clustered() {
 		return
 	}
 	others := 0
@@ -223,7 +224,7 @@ func (n *node) drain(grace time.Duration) {
 		n.log.Info("draining skipped: no other member serves")
 		return
 	}
-	n.log.Info("draining: handing this node's rooms to the other members", slog.String(logKeyGrace, formatDuration(grace)))
+	n.log.Info("draining: handing this node's rooms to the other members", slog.String(logKeyGrace, config.FormatDuration(grace)))
 	n.srv.NotReady()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
@@ -245,7 +246,7 @@ func (n *node) delayClose() {
 		return
 	}
 	n.srv.NotReady()
-	n.log.Info("draining: /readyz answers 503 until the listener closes", slog.String(logKeyDelay, formatDuration(d)))
+	n.log.Info("draining: /readyz answers 503 until the listener closes", slog.String(logKeyDelay, config.FormatDuration(d)))
 	time.Sleep(d)
 }
 
@@ -318,7 +319,7 @@ loop:
 	}
 	grace := time.Duration(n.cfg.ShutdownGrace)
 	n.drain(grace)
-	n.log.Info("shutting down", slog.String(logKeyGrace, formatDuration(grace)))
+	n.log.Info("shutting down", slog.String(logKeyGrace, config.FormatDuration(grace)))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := n.srv.Shutdown(sctx); err != nil {

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -31,6 +30,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/server/auth"
@@ -38,52 +38,6 @@ import (
 
 // syncBuffer is a log sink safe for concurrent writers (internal/testutil).
 type syncBuffer = testutil.SyncBuffer
-
-// writeCert writes a fresh self-signed certificate for 127.0.0.1 and its key
-// to certFile and keyFile, and returns the certificate.
-func writeCert(t *testing.T, certFile, keyFile string) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "roomd test " + serial.String()},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Write the key first and the certificate last, each by rename, as a
-	// certificate manager would.
-	writeAtomic(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	writeAtomic(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	cert, _ := x509.ParseCertificate(der)
-	return cert
-}
-
-func writeAtomic(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // writeECKey writes the public half of a fresh P-256 key to path and
 // returns the private key, to sign ES256 tokens.
@@ -97,7 +51,7 @@ func writeECKey(t *testing.T, path string) *ecdsa.PrivateKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAtomic(t, path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	testutil.WriteAtomic(t, path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	return key
 }
 
@@ -120,10 +74,10 @@ type testNode struct {
 	stop func() error // cancels and waits for run's result
 }
 
-func startTestNode(t *testing.T, flags ...flagValue) *testNode {
+func startTestNode(t *testing.T, flags ...config.FlagValue) *testNode {
 	t.Helper()
-	flags = append([]flagValue{{"addr", "127.0.0.1:0"}, {"shutdown-grace", "5s"}, {"drain-delay", "-1s"}}, flags...)
-	cfg := mustLoad(t, sources{flags: flags})
+	flags = append([]config.FlagValue{{Name: "addr", Value: "127.0.0.1:0"}, {Name: "shutdown-grace", Value: "5s"}, {Name: "drain-delay", Value: "-1s"}}, flags...)
+	cfg := mustLoad(t, config.Sources{Flags: flags})
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := startNode(cfg, logger)
@@ -231,11 +185,11 @@ func servedSerial(addr string) (*big.Int, error) {
 func TestServeTLSAndReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pubFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "issuer.pem")
-	cert1 := writeCert(t, certFile, keyFile)
+	cert1 := testutil.WriteCert(t, certFile, keyFile)
 	keyA := writeECKey(t, pubFile)
 	n := startTestNode(t,
-		flagValue{"tls-cert", certFile}, flagValue{"tls-key", keyFile},
-		flagValue{"jwt-public-key", pubFile})
+		config.FlagValue{Name: "tls-cert", Value: certFile}, config.FlagValue{Name: "tls-key", Value: keyFile},
+		config.FlagValue{Name: "jwt-public-key", Value: pubFile})
 	addr := n.addr()
 	roots := x509.NewCertPool()
 	roots.AddCert(cert1)
@@ -293,7 +247,7 @@ func TestServeTLSAndReload(t *testing.T) {
 
 	// Rotate the certificate and the token key, then SIGHUP the process:
 	// signal.Notify routes it to the node's channel, as runServe does.
-	cert2 := writeCert(t, certFile, keyFile)
+	cert2 := testutil.WriteCert(t, certFile, keyFile)
 	keyB = writeECKey(t, pubFile)
 	signal.Notify(n.hup, syscall.SIGHUP)
 	defer signal.Stop(n.hup)
@@ -326,8 +280,8 @@ func TestServeTLSAndReload(t *testing.T) {
 	}
 
 	// A failed reload keeps the certificate and keys in force.
-	writeAtomic(t, certFile, []byte("not a certificate"))
-	writeAtomic(t, pubFile, []byte("not a key"))
+	testutil.WriteAtomic(t, certFile, []byte("not a certificate"))
+	testutil.WriteAtomic(t, pubFile, []byte("not a key"))
 	if err := n.reload(); err == nil {
 		t.Fatal("reload of garbage succeeded")
 	}
@@ -365,8 +319,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		short   = "shortsecret"
 	)
 	n := startTestNode(t,
-		flagValue{"jwt-secret", secret1}, flagValue{"jwt-secret", secret2}, flagValue{"jwt-secret", short},
-		flagValue{"api-key", apiKey}, flagValue{"log-level", "debug"})
+		config.FlagValue{Name: "jwt-secret", Value: secret1}, config.FlagValue{Name: "jwt-secret", Value: secret2}, config.FlagValue{Name: "jwt-secret", Value: short},
+		config.FlagValue{Name: "api-key", Value: apiKey}, config.FlagValue{Name: "log-level", Value: "debug"})
 	good, err := auth.Mint([]byte(secret1), "alice", []auth.Grant{{Pattern: "*", Perms: auth.PermAll}}, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +415,7 @@ func TestServeCommandSignals(t *testing.T) {
 		log.SetOutput(os.Stderr)
 		log.SetFlags(log.LstdFlags)
 	})
-	file := writeFile(t, "roomd.yaml", "listen: 127.0.0.1:0\nlog: {format: json}\nnode_name: from-file\n")
+	file := testutil.WriteFile(t, "roomd.yaml", "listen: 127.0.0.1:0\nlog: {format: json}\nnode_name: from-file\n")
 	stderr := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
@@ -542,7 +496,7 @@ func TestMetricsAndWebSwitches(t *testing.T) {
 		}
 	}
 
-	off := startTestNode(t, flagValue{"metrics", "false"}, flagValue{"web", "false"})
+	off := startTestNode(t, config.FlagValue{Name: "metrics", Value: "false"}, config.FlagValue{Name: "web", Value: "false"})
 	if code, _ := get(off.addr(), "/metrics"); code != 404 {
 		t.Errorf("--metrics=false: /metrics %d", code)
 	}
@@ -560,15 +514,15 @@ func TestStartFailures(t *testing.T) {
 	defer busy.Close()
 	dir := t.TempDir()
 	for _, tc := range []struct {
-		flags []flagValue
+		flags []config.FlagValue
 		want  string
 	}{
-		{[]flagValue{{"addr", busy.Addr().String()}}, "address already in use"},
-		{[]flagValue{{"addr", "127.0.0.1:0"}, {"tls-cert", filepath.Join(dir, "c.pem")}, {"tls-key", filepath.Join(dir, "k.pem")}}, "c.pem"},
-		{[]flagValue{{"addr", "127.0.0.1:0"}, {"jwt-public-key", filepath.Join(dir, "none.pem")}}, "none.pem"},
-		{[]flagValue{{"addr", "127.0.0.1:0"}, {"cluster-bind", busy.Addr().String()}, {"cluster-secret", testClusterSecret}}, "address already in use"},
+		{[]config.FlagValue{{Name: "addr", Value: busy.Addr().String()}}, "address already in use"},
+		{[]config.FlagValue{{Name: "addr", Value: "127.0.0.1:0"}, {Name: "tls-cert", Value: filepath.Join(dir, "c.pem")}, {Name: "tls-key", Value: filepath.Join(dir, "k.pem")}}, "c.pem"},
+		{[]config.FlagValue{{Name: "addr", Value: "127.0.0.1:0"}, {Name: "jwt-public-key", Value: filepath.Join(dir, "none.pem")}}, "none.pem"},
+		{[]config.FlagValue{{Name: "addr", Value: "127.0.0.1:0"}, {Name: "cluster-bind", Value: busy.Addr().String()}, {Name: "cluster-secret", Value: testClusterSecret}}, "address already in use"},
 	} {
-		cfg := mustLoad(t, sources{flags: tc.flags})
+		cfg := mustLoad(t, config.Sources{Flags: tc.flags})
 		logs := &syncBuffer{}
 		n, err := startNode(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 		if err == nil {

@@ -10,13 +10,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/server/auth"
 )
 
 // runToken is `roomd token`: it mints an HS256 token for a user.
 func runToken(args []string, stdout io.Writer) error {
 	var (
-		given    []flagValue
+		given    []config.FlagValue
 		sub      string
 		rooms    listFlag
 		ttl      time.Duration
@@ -27,7 +28,7 @@ func runToken(args []string, stdout io.Writer) error {
 	)
 	fs := flag.NewFlagSet("roomd token", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Var(&stringRecorder{"config", &given}, "config", "")
+	fs.Var(config.ConfigFlag(&given), "config", "")
 	fs.StringVar(&sub, "sub", "", "")
 	fs.Var(&rooms, "room", "")
 	fs.DurationVar(&ttl, "ttl", time.Hour, "")
@@ -70,7 +71,7 @@ func runToken(args []string, stdout io.Writer) error {
 	// Without --secret, sign with the node's first secret (and its issuer
 	// and audience), from the config file and ROOMD_* variables.
 	if secret == "" || issuer == "" || audience == "" {
-		cfg, err := loadConfig(sources{file: configFile(given, osEnv), env: osEnv})
+		cfg, err := config.Load(config.Sources{File: config.File(given, config.OSEnv), Env: config.OSEnv})
 		if err != nil {
 			return err
 		}

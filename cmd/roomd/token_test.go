@@ -8,6 +8,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/roomd/roomd/internal/config"
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -68,7 +70,7 @@ func TestTokenWithSecret(t *testing.T) {
 // Without --secret the token is signed with the configuration's first
 // secret, and carries its issuer and audience, so the node accepts it.
 func TestTokenFromConfig(t *testing.T) {
-	file := writeFile(t, "roomd.yaml", `
+	file := testutil.WriteFile(t, "roomd.yaml", `
 auth:
   jwt_secrets: [new-secret-0123456789abcdef0123, old-secret-0123456789abcdef0123]
   issuer: https://auth.example
@@ -79,8 +81,8 @@ auth:
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	cfg := mustLoad(t, sources{file: file})
-	id := verifyToken(t, cfg.authConfig(), strings.TrimSpace(out))
+	cfg := mustLoad(t, config.Sources{File: file})
+	id := verifyToken(t, cfg.AuthConfig(), strings.TrimSpace(out))
 	if id.User != "carol" || len(id.Grants) != 1 || id.Grants[0].Pattern != "*" {
 		t.Errorf("identity %+v", id)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -336,7 +336,7 @@ func (s *setting) check(v reflect.Value, key string) error {
 	}
 	shown := fmt.Sprint(v.Interface())
 	if v.Type() == durationType {
-		shown = formatDuration(time.Duration(v.Int()))
+		shown = FormatDuration(time.Duration(v.Int()))
 	}
 	switch {
 	case n < 0 && !s.negOK:

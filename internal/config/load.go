@@ -1,7 +1,6 @@
-package main
+package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -11,36 +10,36 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// sources says where loadConfig reads, lowest precedence first.
-type sources struct {
-	file  string                      // YAML file; "" for none
-	env   func(string) (string, bool) // ROOMD_* lookup; nil for none
-	flags []flagValue                 // flags given, in command-line order
+// Sources says where Load reads, lowest precedence first.
+type Sources struct {
+	File  string                      // YAML file; "" for none
+	Env   func(string) (string, bool) // ROOMD_* lookup; nil for none
+	Flags []FlagValue                 // flags given, in command-line order
 }
 
-// flagValue is one flag given on the command line.
-type flagValue struct{ name, value string }
+// FlagValue is one flag given on the command line.
+type FlagValue struct{ Name, Value string }
 
-// loadConfig builds a Config in layers: defaults < file < environment <
+// Load builds a Config in layers: defaults < file < environment <
 // flags. A list (secrets, keys, origins) given by a layer replaces the
 // lower layers' list. The result is filled and validated.
-func loadConfig(src sources) (*Config, error) {
+func Load(src Sources) (*Config, error) {
 	c := &Config{}
-	if src.file != "" {
-		data, err := os.ReadFile(src.file)
+	if src.File != "" {
+		data, err := os.ReadFile(src.File)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.loadYAML(src.file, data); err != nil {
+		if err := c.loadYAML(src.File, data); err != nil {
 			return nil, err
 		}
 	}
-	if src.env != nil {
-		if err := c.applyEnv(src.env); err != nil {
+	if src.Env != nil {
+		if err := c.applyEnv(src.Env); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.applyFlags(src.flags); err != nil {
+	if err := c.applyFlags(src.Flags); err != nil {
 		return nil, err
 	}
 	c.fill()
@@ -50,12 +49,12 @@ func loadConfig(src sources) (*Config, error) {
 	return c, nil
 }
 
-// configFile is the file named by --config, else by ROOMD_CONFIG.
-func configFile(flags []flagValue, env func(string) (string, bool)) string {
+// File is the file named by --config, else by ROOMD_CONFIG.
+func File(flags []FlagValue, env func(string) (string, bool)) string {
 	file := ""
 	for _, f := range flags {
-		if f.name == "config" {
-			file = f.value
+		if f.Name == "config" {
+			file = f.Value
 		}
 	}
 	if file == "" && env != nil {
@@ -71,7 +70,7 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 		if s.flag == "" {
 			continue
 		}
-		name := envName(s.flag)
+		name := EnvName(s.flag)
 		val, ok := env(name)
 		if !ok || strings.TrimSpace(val) == "" {
 			continue
@@ -96,21 +95,21 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 // applyFlags applies the flags given, in order: a repeated list flag
 // accumulates (replacing the lower layers' list), a repeated scalar flag
 // keeps its last value.
-func (c *Config) applyFlags(flags []flagValue) error {
+func (c *Config) applyFlags(flags []FlagValue) error {
 	reset := map[string]bool{}
 	for _, f := range flags {
-		s := settingByFlag(f.name)
+		s := settingByFlag(f.Name)
 		if s == nil {
 			continue // --config and the like
 		}
 		v := s.field(c)
-		if s.list() && !reset[f.name] {
+		if s.list() && !reset[f.Name] {
 			v.Set(reflect.Zero(v.Type()))
-			reset[f.name] = true
+			reset[f.Name] = true
 		}
-		for _, item := range s.items(f.value) {
+		for _, item := range s.items(f.Value) {
 			if err := setValue(v, item); err != nil {
-				return fmt.Errorf("--%s: %w", f.name, err)
+				return fmt.Errorf("--%s: %w", f.Name, err)
 			}
 		}
 	}
@@ -392,6 +391,3 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
-
-// errUsage marks a command-line mistake: main prints it with a hint.
-var errUsage = errors.New("usage")

@@ -1,6 +1,7 @@
-package main
+package config
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,19 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/room"
 )
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// mapEnv is an environment for loadConfig.
+// mapEnv is an environment for Load.
 func mapEnv(m map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := m[name]
@@ -29,18 +22,18 @@ func mapEnv(m map[string]string) func(string) (string, bool) {
 	}
 }
 
-func mustLoad(t *testing.T, src sources) *Config {
+func mustLoad(t *testing.T, src Sources) *Config {
 	t.Helper()
-	c, err := loadConfig(src)
+	c, err := Load(src)
 	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	return c
 }
 
 func TestDefaults(t *testing.T) {
-	c := mustLoad(t, sources{})
-	sc := c.serverConfig()
+	c := mustLoad(t, Sources{})
+	sc := c.ServerConfig()
 	for name, got := range map[string]any{
 		"listen":         c.Listen,
 		"shutdown_grace": c.ShutdownGrace,
@@ -83,7 +76,7 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if !c.dev() {
+	if !c.Dev() {
 		t.Error("no key configured, yet not dev mode")
 	}
 	// The room defaults are the room package's: filling an empty
@@ -93,10 +86,10 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if got, want := c.roomConfig().Default, m.Settings("any:room"); got != want {
+	if got, want := c.RoomConfig().Default, m.Settings("any:room"); got != want {
 		t.Errorf("room defaults\n got %+v\nwant %+v", got, want)
 	}
-	rc := c.roomConfig()
+	rc := c.RoomConfig()
 	if rc.PresenceGrace != room.DefaultPresenceGrace || rc.DedupeWindow != room.MinDedupeWindow || rc.DedupeMaxKeys != room.DefaultDedupeMaxKeys ||
 		rc.MaxRooms != room.DefaultMaxRooms || rc.MaxStateBytes != room.DefaultMaxStateBytes || rc.CreateRate != room.DefaultCreateRate || rc.CreateBurst != 0 {
 		t.Errorf("room manager settings %+v", rc)
@@ -104,7 +97,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestPrecedence(t *testing.T) {
-	file := writeFile(t, "roomd.yaml", `
+	file := testutil.WriteFile(t, "roomd.yaml", `
 listen: "127.0.0.1:7000"
 node_name: from-file
 auth:
@@ -126,14 +119,14 @@ rooms:
 		"ROOMD_NODE_NAME":      "", // empty: not set
 		"ROOMD_HISTORY_SIZE":   "400",
 	})
-	flags := []flagValue{
+	flags := []FlagValue{
 		{"frame-rate", "70"},
 		{"api-key", "flag-key-1"},
 		{"api-key", "flag-key-2"},
 		{"history-size", "450"},
 		{"history-size", "500"}, // a repeated scalar: the last wins
 	}
-	c := mustLoad(t, sources{file: file, env: env, flags: flags})
+	c := mustLoad(t, Sources{File: file, Env: env, Flags: flags})
 	check := func(name string, got, want any) {
 		t.Helper()
 		if !reflect.DeepEqual(got, want) {
@@ -151,29 +144,29 @@ rooms:
 	check("api_keys (flags replace file)", c.APIKeys, []string{"flag-key-1", "flag-key-2"})
 	check("allowed_origins (env)", c.AllowedOrigins, []string{"https://a.example", "https://b.example"})
 	check("history_size (flag)", *c.Rooms.HistorySize, 500)
-	if c.dev() {
+	if c.Dev() {
 		t.Error("secrets configured, yet dev mode")
 	}
 }
 
 func TestConfigFileFromEnvAndFlag(t *testing.T) {
-	a := writeFile(t, "a.yaml", "node_name: a\n")
-	b := writeFile(t, "b.yaml", "node_name: b\n")
+	a := testutil.WriteFile(t, "a.yaml", "node_name: a\n")
+	b := testutil.WriteFile(t, "b.yaml", "node_name: b\n")
 	t.Setenv("ROOMD_CONFIG", a)
 	t.Setenv("ROOMD_MAX_CONNS", "7")
-	c := mustLoad(t, sources{file: configFile(nil, osEnv), env: osEnv})
+	c := mustLoad(t, Sources{File: File(nil, OSEnv), Env: OSEnv})
 	if c.NodeName != "a" || c.Limits.MaxConns != 7 {
 		t.Fatalf("ROOMD_CONFIG: node %q, max_conns %d", c.NodeName, c.Limits.MaxConns)
 	}
-	flags := []flagValue{{"config", b}}
-	c = mustLoad(t, sources{file: configFile(flags, osEnv), env: osEnv, flags: flags})
+	flags := []FlagValue{{"config", b}}
+	c = mustLoad(t, Sources{File: File(flags, OSEnv), Env: OSEnv, Flags: flags})
 	if c.NodeName != "b" {
 		t.Fatalf("--config over ROOMD_CONFIG: node %q", c.NodeName)
 	}
 }
 
 func TestNamespaces(t *testing.T) {
-	file := writeFile(t, "roomd.yaml", `
+	file := testutil.WriteFile(t, "roomd.yaml", `
 rooms:
   history_size: 500
   history_ttl: 1h
@@ -187,8 +180,8 @@ namespaces:
     max_members: 0
   feed:
 `)
-	c := mustLoad(t, sources{file: file})
-	rc := c.roomConfig()
+	c := mustLoad(t, Sources{File: file})
+	rc := c.RoomConfig()
 	chat, board, feed := rc.Namespaces["chat"], rc.Namespaces["board"], rc.Namespaces["feed"]
 	want := room.Namespace{
 		HistorySize: 200, HistoryTTL: time.Hour, IdleTTL: time.Hour, NoPresence: false,
@@ -230,7 +223,7 @@ func TestSizesAndDurations(t *testing.T) {
 		"65536": 65536, "64KiB": 64 << 10, "1MiB": 1 << 20, "2 MiB": 2 << 20, "1GiB": 1 << 30,
 		"2KB": 2000, "3MB": 3_000_000, "100B": 100, "0": 0,
 	} {
-		c := mustLoad(t, sources{flags: []flagValue{{"queue-max-bytes", in}}})
+		c := mustLoad(t, Sources{Flags: []FlagValue{{"queue-max-bytes", in}}})
 		if int(c.Limits.QueueMaxBytes) != want && want != 0 {
 			t.Errorf("size %q = %d, want %d", in, c.Limits.QueueMaxBytes, want)
 		}
@@ -238,16 +231,16 @@ func TestSizesAndDurations(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"25s": 25 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond, "2h": 2 * time.Hour,
 	} {
-		file := writeFile(t, "d.yaml", "timeouts:\n  ping_interval: "+in+"\n")
-		c := mustLoad(t, sources{file: file})
+		file := testutil.WriteFile(t, "d.yaml", "timeouts:\n  ping_interval: "+in+"\n")
+		c := mustLoad(t, Sources{File: file})
 		if time.Duration(c.Timeouts.PingInterval) != want {
 			t.Errorf("duration %q = %v, want %v", in, c.Timeouts.PingInterval, want)
 		}
 	}
 	// Printed back the way they are read.
 	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Second: "1m30s", 2*time.Hour + time.Minute: "2h1m", 500 * time.Millisecond: "500ms"} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 	for n, want := range map[int]string{64 << 10: "64KiB", 1 << 20: "1MiB", 1000: "1000", 0: "0"} {
@@ -276,8 +269,8 @@ func TestBadFiles(t *testing.T) {
 		{"namespaces: [chat]\n", `namespaces: want a mapping of namespace names`},
 		{"listen: 'unterminated\n", `yaml:`},
 	} {
-		file := writeFile(t, "bad.yaml", tc.yaml)
-		_, err := loadConfig(sources{file: file})
+		file := testutil.WriteFile(t, "bad.yaml", tc.yaml)
+		_, err := Load(Sources{File: file})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q:\n got %v\nwant …%s…", tc.yaml, err, tc.want)
 		}
@@ -287,13 +280,13 @@ func TestBadFiles(t *testing.T) {
 func TestInvalidValues(t *testing.T) {
 	for _, tc := range []struct {
 		yaml  string
-		flags []flagValue
+		flags []FlagValue
 		env   map[string]string
 		want  string
 	}{
 		{yaml: "limits: {max_conns: -1}", want: "limits.max_conns (--max-conns): must not be negative, got -1"},
-		{flags: []flagValue{{"ping-interval", "-1s"}}, want: "timeouts.ping_interval (--ping-interval): must not be negative, got -1s"},
-		{flags: []flagValue{{"frame-rate", "-5"}}, want: "limits.frame_rate (--frame-rate): must not be negative"},
+		{flags: []FlagValue{{"ping-interval", "-1s"}}, want: "timeouts.ping_interval (--ping-interval): must not be negative, got -1s"},
+		{flags: []FlagValue{{"frame-rate", "-5"}}, want: "limits.frame_rate (--frame-rate): must not be negative"},
 		{yaml: "namespaces: {chat: {max_members: -2}}", want: "namespaces.chat.max_members: must not be negative, got -2"},
 		{yaml: "rooms: {publish_rate: -1}", want: "rooms.publish_rate (--publish-rate): must not be negative"},
 		{yaml: "namespaces: {chat: {room_publish_burst: -2}}", want: "namespaces.chat.room_publish_burst: must not be negative"},
@@ -310,20 +303,20 @@ func TestInvalidValues(t *testing.T) {
 		{yaml: "rooms: {dedupe_window: 1m}", want: "rooms.dedupe_window (--dedupe-window): must be at least 5m, got 1m"},
 		{yaml: "trusted_proxies: [10.0.0.0/8, proxy.example]", want: `trusted_proxies (--trusted-proxy): "proxy.example" is neither a CIDR nor an IP address`},
 		{env: map[string]string{"ROOMD_MAX_CONNS": "many"}, want: `ROOMD_MAX_CONNS: invalid integer "many"`},
-		{flags: []flagValue{{"byte-rate", "3GiB"}}, want: `--byte-rate: invalid size "3GiB"`},
+		{flags: []FlagValue{{"byte-rate", "3GiB"}}, want: `--byte-rate: invalid size "3GiB"`},
 	} {
-		src := sources{flags: tc.flags, env: mapEnv(tc.env)}
+		src := Sources{Flags: tc.flags, Env: mapEnv(tc.env)}
 		if tc.yaml != "" {
-			src.file = writeFile(t, "c.yaml", tc.yaml)
+			src.File = testutil.WriteFile(t, "c.yaml", tc.yaml)
 		}
-		_, err := loadConfig(src)
+		_, err := Load(src)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v:\n got %v\nwant …%s…", tc, err, tc.want)
 		}
 	}
 	// Negative presence grace and leeway mean "none" and are accepted.
-	c := mustLoad(t, sources{flags: []flagValue{{"presence-grace", "-1s"}, {"jwt-leeway", "-1s"}}})
-	if c.roomConfig().PresenceGrace >= 0 || c.authConfig().Leeway >= 0 {
+	c := mustLoad(t, Sources{Flags: []FlagValue{{"presence-grace", "-1s"}, {"jwt-leeway", "-1s"}}})
+	if c.RoomConfig().PresenceGrace >= 0 || c.AuthConfig().Leeway >= 0 {
 		t.Errorf("negative grace/leeway not kept: %v %v", c.Rooms.PresenceGrace, c.Auth.Leeway)
 	}
 }
@@ -369,20 +362,46 @@ func TestSettingsCoverConfig(t *testing.T) {
 }
 
 func TestTrustedProxies(t *testing.T) {
-	c := mustLoad(t, sources{flags: []flagValue{{"trusted-proxy", "10.0.0.0/8, 192.0.2.7"}, {"trusted-proxy", "fd00::/8"}}})
-	got := fmt.Sprint(c.serverConfig().TrustedProxies)
+	c := mustLoad(t, Sources{Flags: []FlagValue{{"trusted-proxy", "10.0.0.0/8, 192.0.2.7"}, {"trusted-proxy", "fd00::/8"}}})
+	got := fmt.Sprint(c.ServerConfig().TrustedProxies)
 	if want := "[10.0.0.0/8 192.0.2.7/32 fd00::/8]"; got != want {
 		t.Errorf("trusted proxies %s, want %s", got, want)
 	}
 }
 
-// roomd bench's hints name the server's defaults.
-func TestBenchHintsMatchServerDefaults(t *testing.T) {
-	l := mustLoad(t, sources{}).Limits
-	if l.FrameRate != defaultServerFrameRate || l.ConnRatePerAddr != defaultServerConnRatePerAddr ||
-		l.MaxPendingPerAddr != defaultServerPendingPerAddr {
-		t.Errorf("server defaults %v frames/s, %v connections/s, %d pending; bench's hints say %d, %d, %d",
-			l.FrameRate, l.ConnRatePerAddr, l.MaxPendingPerAddr,
-			defaultServerFrameRate, defaultServerConnRatePerAddr, defaultServerPendingPerAddr)
+// PrintFlags lists every setting: its flag, variable and key.
+func TestPrintFlagsListsEverySetting(t *testing.T) {
+	var b strings.Builder
+	PrintFlags(&b)
+	out := b.String()
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		for _, want := range []string{"--" + s.flag, EnvName(s.flag), "key " + s.path()} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the settings' help lacks %q", want)
+			}
+		}
+	}
+}
+
+// docs/OPERATIONS.md documents every setting: its key, flag and variable.
+func TestOperationsDocCoversSettings(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		for _, want := range []string{"`" + s.path() + "`", "`--" + s.flag + "`", "`" + EnvName(s.flag) + "`"} {
+			if !bytes.Contains(doc, []byte(want)) {
+				t.Errorf("docs/OPERATIONS.md does not mention %s", want)
+			}
+		}
+	}
+	for _, want := range []string{"## 10. Metrics", "X-Accel-Buffering: no", "SIGHUP", "/healthz", "/readyz", "roomd token", "ROOMD_CONFIG"} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/OPERATIONS.md does not mention %q", want)
+		}
 	}
 }

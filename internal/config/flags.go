@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"flag"
@@ -11,17 +11,17 @@ import (
 	"strings"
 )
 
-// envName is the environment variable that stands for a flag.
-func envName(flagName string) string {
+// EnvName is the environment variable that stands for a flag.
+func EnvName(flagName string) string {
 	return "ROOMD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // recorder is the flag.Value of every setting's flag. It checks the value
-// at once (so a bad one is reported with its flag) and records it; loadConfig
+// at once (so a bad one is reported with its flag) and records it; Load
 // applies the recorded flags over the file and the environment.
 type recorder struct {
 	s     *setting
-	given *[]flagValue
+	given *[]FlagValue
 }
 
 func (r *recorder) String() string { return "" }
@@ -30,7 +30,7 @@ func (r *recorder) Set(v string) error {
 	if err := setValue(r.s.field(&Config{}), v); err != nil {
 		return err
 	}
-	*r.given = append(*r.given, flagValue{r.s.flag, v})
+	*r.given = append(*r.given, FlagValue{r.s.flag, v})
 	return nil
 }
 
@@ -48,19 +48,23 @@ func (r *recorder) IsBoolFlag() bool {
 // stringRecorder records a flag that is not a setting (--config).
 type stringRecorder struct {
 	name  string
-	given *[]flagValue
+	given *[]FlagValue
 }
 
 func (r *stringRecorder) String() string { return "" }
 
 func (r *stringRecorder) Set(v string) error {
-	*r.given = append(*r.given, flagValue{r.name, v})
+	*r.given = append(*r.given, FlagValue{r.name, v})
 	return nil
 }
 
-// settingFlags adds --config and a flag per setting to fs; what is given
+// ConfigFlag is the flag.Value of --config: the file it names lands in
+// *given, for File.
+func ConfigFlag(given *[]FlagValue) flag.Value { return &stringRecorder{"config", given} }
+
+// AddFlags adds --config and a flag per setting to fs; what is given
 // lands in *given.
-func settingFlags(fs *flag.FlagSet, given *[]flagValue) {
+func AddFlags(fs *flag.FlagSet, given *[]FlagValue) {
 	fs.Var(&stringRecorder{"config", given}, "config", "YAML configuration file (ROOMD_CONFIG)")
 	for _, s := range settings {
 		if s.flag != "" {
@@ -69,8 +73,8 @@ func settingFlags(fs *flag.FlagSet, given *[]flagValue) {
 	}
 }
 
-// printSettings writes the settings' help: flag, variable, key, default.
-func printSettings(w io.Writer) {
+// PrintFlags writes the settings' help: flag, variable, key, default.
+func PrintFlags(w io.Writer) {
 	fmt.Fprintf(w, "  --config FILE\n        YAML configuration file (env ROOMD_CONFIG)\n")
 	for _, sec := range sections {
 		fmt.Fprintf(w, "\n%s:\n", sec.title)
@@ -79,7 +83,7 @@ func printSettings(w io.Writer) {
 			if s.flag == "" {
 				continue
 			}
-			fmt.Fprintf(w, "  --%s%s\n        %s\n        env %s, key %s", s.flag, s.placeholder(), s.usage, envName(s.flag), s.path())
+			fmt.Fprintf(w, "  --%s%s\n        %s\n        env %s, key %s", s.flag, s.placeholder(), s.usage, EnvName(s.flag), s.path())
 			if d := s.defaultText(); d != "" {
 				fmt.Fprintf(w, ", default %s", d)
 			}
@@ -147,5 +151,5 @@ func (e *sizeError) Error() string {
 	return "invalid size " + strconv.Quote(e.v) + " (e.g. 65536, 64KiB, 1MiB; under 2GiB)"
 }
 
-// osEnv looks a variable up in the process environment.
-func osEnv(name string) (string, bool) { return os.LookupEnv(name) }
+// OSEnv looks a variable up in the process environment.
+func OSEnv(name string) (string, bool) { return os.LookupEnv(name) }

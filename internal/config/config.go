@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"crypto/rand"
@@ -25,7 +25,7 @@ import (
 
 // Config is a node's whole configuration: the YAML file's schema, and what
 // `roomd config check` prints. It is built in layers, each overriding the one
-// before: defaults, the file, ROOMD_* variables, flags (see loadConfig). Every
+// before: defaults, the file, ROOMD_* variables, flags (see Load). Every
 // key is listed, with its flag, variable and default, in settings.go.
 //
 // A zero value means the key's default, as in server.Config and room.Config.
@@ -157,9 +157,10 @@ type Duration time.Duration
 
 // MarshalYAML writes d the way time.ParseDuration reads it, without the
 // trailing zero units of time.Duration.String ("10m", not "10m0s").
-func (d Duration) MarshalYAML() (any, error) { return formatDuration(time.Duration(d)), nil }
+func (d Duration) MarshalYAML() (any, error) { return FormatDuration(time.Duration(d)), nil }
 
-func formatDuration(d time.Duration) string {
+// FormatDuration writes d as Duration does in YAML ("10m", "1h30m").
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -346,7 +347,7 @@ func (c *Config) validate() error {
 		return keyError("trusted_proxies", "%v", err)
 	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
-		return keyError("rooms.dedupe_window", "must be at least %s, got %s", formatDuration(room.MinDedupeWindow), formatDuration(time.Duration(c.Rooms.DedupeWindow)))
+		return keyError("rooms.dedupe_window", "must be at least %s, got %s", FormatDuration(room.MinDedupeWindow), FormatDuration(time.Duration(c.Rooms.DedupeWindow)))
 	}
 	return c.validateCluster()
 }
@@ -399,13 +400,13 @@ func keyError(key, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
 }
 
-// dev reports whether no token key is configured: dev mode.
-func (c *Config) dev() bool {
+// Dev reports whether no token key is configured: dev mode.
+func (c *Config) Dev() bool {
 	return len(c.Auth.JWTSecrets) == 0 && len(c.Auth.PublicKeyFiles) == 0 && c.Auth.JWKSFile == ""
 }
 
-// authConfig is the token verifier's configuration.
-func (c *Config) authConfig() auth.Config {
+// AuthConfig is the token verifier's configuration.
+func (c *Config) AuthConfig() auth.Config {
 	a := auth.Config{
 		PublicKeyFiles: c.Auth.PublicKeyFiles,
 		JWKSFile:       c.Auth.JWKSFile,
@@ -421,9 +422,9 @@ func (c *Config) authConfig() auth.Config {
 	return a
 }
 
-// serverConfig is the server's configuration, less what serve adds (Router,
+// ServerConfig is the server's configuration, less what serve adds (Router,
 // Auth, APIKeys, Logger, Metrics, Version, NodeName). c must be filled.
-func (c *Config) serverConfig() server.Config {
+func (c *Config) ServerConfig() server.Config {
 	return server.Config{
 		AllowedOrigins:      c.AllowedOrigins,
 		MaxConns:            c.Limits.MaxConns,
@@ -461,8 +462,8 @@ func (c *Config) serverConfig() server.Config {
 	}
 }
 
-// roomConfig is the room manager's configuration.
-func (c *Config) roomConfig() room.Config {
+// RoomConfig is the room manager's configuration.
+func (c *Config) RoomConfig() room.Config {
 	rc := room.Config{
 		Default:       c.Rooms.namespace(),
 		PresenceGrace: time.Duration(c.Rooms.PresenceGrace),
@@ -503,9 +504,9 @@ func (ns *NamespaceConfig) namespace() room.Namespace {
 	}
 }
 
-// masked returns a copy of c whose secrets (the settings marked secret)
+// Masked returns a copy of c whose secrets (the settings marked secret)
 // read "***", one for each value given, for printing.
-func (c *Config) masked() *Config {
+func (c *Config) Masked() *Config {
 	m := *c
 	for _, s := range settings {
 		if !s.secret {
@@ -528,10 +529,10 @@ func (c *Config) masked() *Config {
 	return &m
 }
 
-// nodeName is the configured node name, else the host name and a random
+// ResolvedNodeName is the configured node name, else the host name and a random
 // suffix, so that a node restarted on the same host is a new member, never
 // a stale one.
-func (c *Config) nodeName() string {
+func (c *Config) ResolvedNodeName() string {
 	if c.NodeName != "" {
 		return c.NodeName
 	}

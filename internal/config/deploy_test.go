@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -263,11 +263,11 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	cfg, err := loadConfig(sources{env: mapEnv(vars)})
+	cfg, err := Load(Sources{Env: mapEnv(vars)})
 	if err != nil {
 		t.Fatalf("the StatefulSet's configuration does not load: %v", err)
 	}
-	if !cfg.clustered() || cfg.dev() || len(cfg.APIKeys) == 0 {
+	if !cfg.Clustered() || cfg.Dev() || len(cfg.APIKeys) == 0 {
 		t.Errorf("the StatefulSet's node is not clustered, or in dev mode, or has no API key: %+v", cfg.Cluster)
 	}
 	if cfg.Cluster.Expect != sts.Spec.Replicas {
@@ -276,7 +276,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if cfg.Cluster.Advertise != "10.1.2.3:7946" {
 		t.Errorf("advertise %q: want the pod IP", cfg.Cluster.Advertise)
 	}
-	if httpAddr, err := cfg.peerHTTPAddr(&net.TCPAddr{IP: net.IPv4zero, Port: 8080}); err != nil || httpAddr != "10.1.2.3:8080" {
+	if httpAddr, err := cfg.PeerHTTPAddr(&net.TCPAddr{IP: net.IPv4zero, Port: 8080}); err != nil || httpAddr != "10.1.2.3:8080" {
 		t.Errorf("peer HTTP address %q (%v), want the pod IP and the listen port", httpAddr, err)
 	}
 	if len(cfg.Cluster.Join) != 1 || !strings.HasPrefix(cfg.Cluster.Join[0], headless.Metadata.Name+".") {
@@ -304,7 +304,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	// A placeholder secret fails loudly rather than run a known key.
 	vars["ROOMD_CLUSTER_KEY"] = secret.StringData["cluster-key"]
-	if _, err := loadConfig(sources{env: mapEnv(vars)}); err == nil {
+	if _, err := Load(Sources{Env: mapEnv(vars)}); err == nil {
 		t.Error("the placeholder cluster-key of secret.yaml validates: a node would start with it")
 	}
 }
@@ -312,7 +312,7 @@ func TestKubernetesManifests(t *testing.T) {
 // envSetting finds the setting a ROOMD_* variable stands for.
 func envSetting(name string) *setting {
 	for _, s := range settings {
-		if s.flag != "" && envName(s.flag) == name {
+		if s.flag != "" && EnvName(s.flag) == name {
 			return s
 		}
 	}
