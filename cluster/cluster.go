@@ -65,8 +65,9 @@ type Config struct {
 	// RetryTimeout is how long an op keeps retrying a room whose owner is
 	// moving or unreachable before it fails with unavailable. Zero means 10 s.
 	RetryTimeout time.Duration
-	// Faults, when set, cuts this node off from chosen peers: gossip and
-	// peer links both (tests of network partitions, fault.go). Nil in
+	// Faults, when set, cuts this node off from chosen peers, gossip and
+	// peer links both, or freezes its view of the membership (tests of
+	// network partitions and split views: membership.Faults). Nil in
 	// production.
 	Faults *membership.Faults
 	// Logger receives the cluster's logs. Nil means slog.Default().
@@ -100,7 +101,6 @@ type Cluster struct {
 	linkCh  chan struct{}    // closed (and replaced) whenever links change
 	dialing map[string]bool
 	closed  bool
-	paused  bool                 // tests: the membership view is frozen
 	orphans map[string]orphaned  // by peer: members whose link dropped, in grace
 	lost    map[string]time.Time // by peer: when its link last failed
 	form    formState            // how this node came to own rooms (formation.go)

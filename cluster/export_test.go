@@ -6,17 +6,6 @@ import (
 	"github.com/roomd/roomd/cluster/placement"
 )
 
-// PauseRefresh freezes (or thaws) a node's view of the membership, so that
-// a test can hold two nodes in disagreement about owners.
-func PauseRefresh(c *Cluster, paused bool) {
-	c.mu.Lock()
-	c.paused = paused
-	c.mu.Unlock()
-	if !paused {
-		c.requestRefresh()
-	}
-}
-
 // GroupState describes a node's replica of partition p (diagnostics).
 func GroupState(c *Cluster, p int) string {
 	g := c.repl.group(p)

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/roomd/roomd/cluster"
 )
 
 // loadRooms starts 50 rooms with two members each on different nodes.
@@ -151,7 +149,7 @@ func TestGracefulLeaveUnderLoad(t *testing.T) {
 func TestSplitViewsNeverAcceptTwice(t *testing.T) {
 	nodes, _, members, l, stopPub := underLoad(t, 2)
 	waitAcked(t, l, 100, "the start")
-	cluster.PauseRefresh(nodes[0].cl, true)
+	nodes[0].faults.FreezeView(true)
 	third := startNode(t, "node-2", nodes[1].cl.GossipAddr())
 	checkFor(t, 10*time.Second, func() error {
 		if n := len(third.cl.Placement().Members()); n != 3 {
@@ -163,14 +161,14 @@ func TestSplitViewsNeverAcceptTwice(t *testing.T) {
 		return nil
 	})
 	if n := len(nodes[0].cl.Placement().Members()); n != 2 {
-		t.Fatalf("paused node sees %d members", n)
+		t.Fatalf("the frozen node sees %d members", n)
 	}
 	// The views disagree for a while under load. Ops on the rooms in
 	// motion wait (the new node does not serve them yet, and the old one
 	// keeps serving them), so this window holds a state, it does not wait
 	// for one.
 	time.Sleep(1500 * time.Millisecond)
-	cluster.PauseRefresh(nodes[0].cl, false)
+	nodes[0].faults.FreezeView(false)
 	waitConverged(t, append(nodes, third)...)
 	waitAcked(t, l, 200, "the views agreed")
 	settle(t, l, stopPub, members)

@@ -60,11 +60,12 @@ func (c *Cluster) refresh() {
 	}
 	next := placement.NewTable(serving, c.cfg.Partitions, c.cfg.Replicas-1)
 
+	frozen := c.cfg.Faults.ViewFrozen() // tests: the view stays as it was
 	c.mu.Lock()
-	if c.closed || c.paused {
-		paused := !c.closed
+	if c.closed || frozen {
+		closed := c.closed
 		c.mu.Unlock()
-		if paused {
+		if !closed {
 			c.ensureLinks(nodes) // links prove members to the others
 		}
 		return

@@ -17,9 +17,10 @@ import (
 // before each. It is for tests of partitions; production nodes have none
 // (Config.Faults and cluster.Config.Faults nil).
 type Faults struct {
-	mu    sync.Mutex
-	names map[string]bool // cut peers, by node name
-	addrs map[string]bool // their gossip addresses, host:port
+	mu     sync.Mutex
+	names  map[string]bool // cut peers, by node name
+	addrs  map[string]bool // their gossip addresses, host:port
+	frozen bool            // FreezeView
 }
 
 // NewFaults returns a Faults that cuts nothing.
@@ -41,6 +42,28 @@ func (f *Faults) Heal() {
 	defer f.mu.Unlock()
 	clear(f.names)
 	clear(f.addrs)
+}
+
+// FreezeView freezes (or thaws) the node's view of the membership: while it
+// is frozen, the cluster layer keeps the placement table and the set of
+// nodes it believes alive as they were (it still dials links to the members
+// it sees), as a node whose gossip lags would. Tests use it to hold two
+// nodes in disagreement about owners. Heal does not thaw it.
+func (f *Faults) FreezeView(frozen bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.frozen = frozen
+}
+
+// ViewFrozen reports whether FreezeView froze the view (a nil Faults never
+// does).
+func (f *Faults) ViewFrozen() bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frozen
 }
 
 // CutPeer reports whether the peer named name is cut off (a nil Faults
