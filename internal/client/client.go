@@ -35,7 +35,7 @@ type Conn struct {
 
 // DialOptions tunes Dial.
 type DialOptions struct {
-	// Subprotocols offered; nil offers roomd.v1.
+	// Subprotocols offered; nil offers protocol.Subprotocol (roomd.v1).
 	Subprotocols []string
 	Header       http.Header
 	Timeout      time.Duration
