@@ -94,7 +94,7 @@ type Cluster struct {
 	repl  *replication
 	parts []sync.RWMutex // per partition: ops that checked this node serves it read-lock; losing it write-locks
 
-	mu      sync.Mutex
+	mu      sync.Mutex       // a leaf: never held while calling out (docs/LOCKS.md)
 	table   *placement.Table // HRW over the serving members: each partition's target replicas
 	alive   map[string]bool  // nodes alive at the last refresh
 	links   map[string]*link // by peer name

@@ -17,8 +17,9 @@ import (
 // room moves it re-joins the new owner with since and the subscriber sees a
 // pause, never a gap or a duplicate.
 //
-// Lock order: a room's lock, then member.mu, then the subscriber's own.
-// edge.mu is never held while calling into rooms or links.
+// Locks: edge.mu and member.mu come after a room's lock and before the
+// local subscriber's, and neither is held while calling into rooms or
+// links (the whole order: docs/LOCKS.md).
 
 type edge struct {
 	c     *Cluster

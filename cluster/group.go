@@ -23,8 +23,9 @@ import (
 // rooms of the partition. The leader serves the rooms (holds their
 // subscribers and presence); every replica applies.
 //
-// Lock order: group.mu, then a room's lock (Apply delivers under it), then
-// what subscribers take. Nothing holding a room's lock takes group.mu.
+// Locks: group.mu comes before a room's lock (Apply delivers under it), and
+// nothing holding a room's lock takes group.mu (the whole order:
+// docs/LOCKS.md).
 type group struct {
 	r    *replication
 	p    int

@@ -74,7 +74,7 @@ type replication struct {
 	id     uint64
 	timing Timing
 
-	mu     sync.Mutex
+	mu     sync.Mutex        // a leaf: taken under group.mu, never held across a call (docs/LOCKS.md)
 	groups []*group          // by partition; nil where this node has no replica
 	names  map[uint64]string // replica ID -> node name, of the members known
 	hints  map[int]string    // partition -> leader named by a peer

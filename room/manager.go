@@ -26,7 +26,8 @@ import (
 // drop removes the room from the map that way). Subscriber.Deliver is called
 // with the room lock held and must not call back into the room or Manager.
 // Install holds the lock of a room nobody can see yet while it waits for a
-// live room's lock (handoff.go); no other code holds two room locks.
+// live room's lock (handoff.go); no other code holds two room locks. Where
+// these locks sit among the other packages' is in docs/LOCKS.md.
 
 // Defaults of Config and Namespace.
 const (

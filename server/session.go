@@ -29,7 +29,7 @@ import (
 // writer goroutine of its own when a write may block (outbound.go).
 //
 // Lock order: a room's lock, then s.mu (rooms call Deliver with theirs held).
-// The session never calls into a room while holding s.mu.
+// The session never calls into a room while holding s.mu. docs/LOCKS.md.
 type session struct {
 	srv  *Server
 	conn *websocket.Conn

@@ -331,7 +331,8 @@ func parsePos(s string) (*protocol.Since, bool) {
 // Server has no field for them: the registry lives here, and a Server's
 // entry exists only while it has observers.
 //
-// Lock order: Server.mu, then sseRegistry.mu, then sseObserver.mu.
+// Lock order: Server.mu, then sseRegistry.mu, then sseObserver.mu
+// (docs/LOCKS.md).
 var sseRegistry struct {
 	mu sync.Mutex
 	m  map[*Server]map[*sseObserver]struct{}

@@ -159,7 +159,8 @@ const (
 // Lock order: memberlist calls the delegates with its own node lock held,
 // and they take m.mu; so m.mu is never held while calling into memberlist.
 // opMu serializes the operations that change this node's membership
-// (SetState, Leave, Shutdown) and is taken before m.mu.
+// (SetState, Leave, Shutdown) and is taken before m.mu. docs/LOCKS.md has
+// the whole program's order.
 type Membership struct {
 	cfg        Config
 	log        *slog.Logger
