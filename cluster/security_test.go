@@ -22,8 +22,8 @@ func seesMember(n *node, name string) bool {
 	return false
 }
 
-// mlSees reports whether a bare membership lists name.
-func mlSees(m *membership.Membership, name string) bool {
+// membershipSees reports whether a bare membership lists name.
+func membershipSees(m *membership.Membership, name string) bool {
 	_, ok := m.Node(name)
 	return ok
 }
@@ -43,7 +43,7 @@ func holdFor(t *testing.T, d time.Duration, cond func() error) {
 // another, cannot join, while one with the derived key can.
 func TestGossipRefusesNodesWithoutTheKey(t *testing.T) {
 	a := startNode(t, "node-a")
-	newML := func(name string, key []byte) *membership.Membership {
+	newMembership := func(name string, key []byte) *membership.Membership {
 		m, err := membership.New(membership.Config{
 			NodeName: name, BindAddr: "127.0.0.1:0", Join: []string{a.cl.GossipAddr()},
 			Fast: true, Label: "test", Key: key,
@@ -55,9 +55,9 @@ func TestGossipRefusesNodesWithoutTheKey(t *testing.T) {
 		t.Cleanup(func() { _ = m.Shutdown() })
 		return m
 	}
-	noKey := newML("rogue-nokey", nil)
-	wrongKey := newML("rogue-wrongkey", cluster.GossipKey([]byte("another-secret")))
-	good := newML("keyed", cluster.GossipKey([]byte(testSecret)))
+	noKey := newMembership("rogue-nokey", nil)
+	wrongKey := newMembership("rogue-wrongkey", cluster.GossipKey([]byte("another-secret")))
+	good := newMembership("keyed", cluster.GossipKey([]byte(testSecret)))
 
 	// Gossip with push/pull every second: two rounds would have let them in.
 	holdFor(t, 2500*time.Millisecond, func() error {
@@ -66,14 +66,14 @@ func TestGossipRefusesNodesWithoutTheKey(t *testing.T) {
 				return fmt.Errorf("%s joined the gossip", rogue)
 			}
 		}
-		if mlSees(noKey, "node-a") || mlSees(wrongKey, "node-a") {
+		if membershipSees(noKey, "node-a") || membershipSees(wrongKey, "node-a") {
 			return fmt.Errorf("a rogue node sees the cluster")
 		}
 		return nil
 	})
 	// ...while the node with the key got in.
 	checkFor(t, 10*time.Second, func() error {
-		if !seesMember(a, "keyed") || !mlSees(good, "node-a") {
+		if !seesMember(a, "keyed") || !membershipSees(good, "node-a") {
 			return fmt.Errorf("the node with the derived key did not join")
 		}
 		return nil
