@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	testClusterSecret = "cmd-test-cluster-secret-0123456789abcdef"
+	testClusterSecret = "config-test-cluster-secret-0123456789abcdef"
 	// base64 of 32 bytes
 	testClusterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 )
