@@ -70,6 +70,8 @@ type Frame struct {
 	Join  Raw // array of members
 	Leave Raw // array of connection ids
 	Upd   Raw // array of members
+	Cnt   uint64
+	All   Raw // array of members
 	// err, left, bye
 	Code Code
 	Msg  string
@@ -144,6 +146,7 @@ type Joined struct {
 	Reset bool           `msgpack:"reset"`
 	Pres  []Member       `msgpack:"pres"`
 	St    map[string]Raw `msgpack:"st,omitempty"`
+	Cnt   uint64         `msgpack:"cnt,omitempty"` // large-room mode: the entry count (pres is a sample)
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder so that the wire form holds
@@ -153,6 +156,9 @@ type Joined struct {
 func (j Joined) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 8
 	if j.Reset {
+		n++
+	}
+	if j.Cnt > 0 {
 		n++
 	}
 	t := j.T
@@ -202,6 +208,11 @@ func (j Joined) EncodeMsgpack(enc *msgpack.Encoder) error {
 	}
 	for i := range j.Pres {
 		if err := enc.Encode(&j.Pres[i]); err != nil {
+			return err
+		}
+	}
+	if j.Cnt > 0 {
+		if err := encodeKeyUint(enc, "cnt", j.Cnt); err != nil {
 			return err
 		}
 	}
@@ -277,6 +288,8 @@ type Pres struct {
 	Join  []Member `msgpack:"join,omitempty"`
 	Leave []string `msgpack:"leave,omitempty"`
 	Upd   []Member `msgpack:"upd,omitempty"`
+	Cnt   int      `msgpack:"cnt,omitempty"` // large-room mode: the entry count
+	All   []Member `msgpack:"all,omitempty"` // leaving large-room mode: every entry
 }
 
 // OK acknowledges a request; S is set for pub and set.

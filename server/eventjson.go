@@ -69,6 +69,14 @@ func encodeEventJSON(ev *room.Event) []byte {
 		}
 		b = append(b, `],"update":`...)
 		b = appendMembersJSON(b, ev.Upd)
+		if ev.Count > 0 {
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, int64(ev.Count), 10)
+		}
+		if ev.All != nil {
+			b = append(b, `,"all":`...)
+			b = appendMembersJSON(b, ev.All)
+		}
 	}
 	return append(b, '}')
 }
