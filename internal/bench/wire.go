@@ -22,6 +22,11 @@ type frameView struct {
 	s    uint64
 	id   uint64
 	code uint64
+	c    []byte // welcome: the connection id (in msg: the sender's)
+	// Presence (presence.go): joined's pres and cnt, pres's lists and cnt,
+	// as raw msgpack.
+	pres, join, leave, upd, all []byte
+	cnt                         uint64
 }
 
 var errShort = errors.New("bench: truncated msgpack")
@@ -57,6 +62,20 @@ func nextFrame(b []byte, off int, f *frameView) (int, error) {
 			f.id, off, err = uintVal(b, off)
 		case string(key) == "code":
 			f.code, off, err = uintVal(b, off)
+		case len(key) == 1 && key[0] == 'c':
+			f.c, off, err = strBytes(b, off)
+		case string(key) == "pres":
+			f.pres, off, err = rawVal(b, off)
+		case string(key) == "join":
+			f.join, off, err = rawVal(b, off)
+		case string(key) == "leave":
+			f.leave, off, err = rawVal(b, off)
+		case string(key) == "upd":
+			f.upd, off, err = rawVal(b, off)
+		case string(key) == "all":
+			f.all, off, err = rawVal(b, off)
+		case string(key) == "cnt":
+			f.cnt, off, err = uintVal(b, off)
 		default:
 			off, err = skip(b, off)
 		}
@@ -65,6 +84,15 @@ func nextFrame(b []byte, off int, f *frameView) (int, error) {
 		}
 	}
 	return off, nil
+}
+
+// rawVal returns the msgpack value at b[off:] as it is.
+func rawVal(b []byte, off int) ([]byte, int, error) {
+	end, err := skip(b, off)
+	if err != nil {
+		return nil, off, err
+	}
+	return b[off:end], end, nil
 }
 
 func mapLen(b []byte, off int) (int, int, error) {
