@@ -22,7 +22,10 @@ import (
 // Config.PresenceWindowMax), and a room that stays quiet for a window goes
 // back to Config.PresenceWindow. A join storm thus costs each member a
 // handful of frames, not one per join, while a single change in a quiet
-// room still goes out within the short window.
+// room still goes out within the short window. A window whose event would
+// carry more than presenceBurst entries to all members together ends at
+// once, so a big room's storm goes out in bounded bursts, not in one that
+// queues ahead of the room's messages.
 //
 // Above Namespace.PresenceLarge entries, the room is in large-room mode:
 // the window's event carries the entry count instead of the changes, and a
@@ -33,7 +36,11 @@ import (
 const DefaultPresenceWindow = 20 * time.Millisecond
 
 // DefaultPresenceWindowMax is how long a busy room's window may grow.
-const DefaultPresenceWindowMax = 500 * time.Millisecond
+const DefaultPresenceWindowMax = time.Second
+
+// presenceBurst bounds the entries one window's event carries to all
+// members together (changes × members): about a megabyte of writes.
+const presenceBurst = 32 << 10
 
 // MaxPresenceWindow bounds Config.PresenceWindow and PresenceWindowMax.
 const MaxPresenceWindow = 5 * time.Second
@@ -83,7 +90,14 @@ func (r *room) notePresAs(conn string, shown bool) {
 // or at once when windows are off. r.mu is held on entry.
 func (r *room) presSoon() {
 	b := &r.pres
-	if len(b.order) == 0 || b.timer != nil {
+	if len(b.order) == 0 {
+		return
+	}
+	if b.timer != nil {
+		if len(b.order)*len(r.list) >= presenceBurst {
+			b.ended = time.Now() // the next window follows on, longer
+			r.flushPres()
+		}
 		return
 	}
 	base := r.m.cfg.PresenceWindow

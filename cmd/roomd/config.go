@@ -120,7 +120,7 @@ type Config struct {
 		// one frame; zero is filled with the default, 20ms.
 		PresenceWindow Duration `yaml:"presence_window"`
 		// PresenceWindowMax bounds a busy room's growing window; zero is
-		// filled with the default, 500ms.
+		// filled with the default, 1s.
 		PresenceWindowMax Duration `yaml:"presence_window_max"`
 		DedupeWindow      Duration `yaml:"dedupe_window"`
 		DedupeMaxKeys     int      `yaml:"dedupe_max_keys"`

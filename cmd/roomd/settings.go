@@ -124,7 +124,7 @@ var sections = []section{
 	{"Rooms", []setting{
 		{key: "rooms.presence_grace", flag: "presence-grace", def: "5s", negOK: true, usage: "how long a dropped connection stays present (negative: none)"},
 		{key: "rooms.presence_window", flag: "presence-window", def: "20ms", negOK: true, usage: "how long a room gathers presence changes into one pres frame, at most 5s (negative: each change at once)"},
-		{key: "rooms.presence_window_max", flag: "presence-window-max", def: "500ms", usage: "how long a busy room's presence window may grow (doubling while changes keep coming), at most 5s"},
+		{key: "rooms.presence_window_max", flag: "presence-window-max", def: "1s", usage: "how long a busy room's presence window may grow (doubling while changes keep coming), at most 5s"},
 		{key: "rooms.dedupe_window", flag: "dedupe-window", def: "5m", usage: "how long idempotency keys are remembered (at least 5m)"},
 		{key: "rooms.dedupe_max_keys", flag: "dedupe-max-keys", def: "10000", usage: "idempotency keys remembered per room"},
 		{key: "rooms.max_rooms", flag: "max-rooms", def: "100000", usage: "rooms this node holds; a join or write that would create one more gets err 7"},
