@@ -126,26 +126,26 @@ func (r *room) presWindowEnded(gen uint64) {
 	r.flushPres()
 }
 
-// stopPres closes the window without sending it. r.mu is held on entry.
-func (r *room) stopPres() {
-	b := &r.pres
+// stopTimer stops the window's timer; one already firing sees gen changed.
+func (b *presBatch) stopTimer() {
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
 	}
 	b.gen++
-	b.was, b.order, b.shown = nil, nil, nil
+}
+
+// stopPres closes the window without sending it. r.mu is held on entry.
+func (r *room) stopPres() {
+	r.pres.stopTimer()
+	r.pres.was, r.pres.order, r.pres.shown = nil, nil, nil
 }
 
 // flushPres sends the window's net changes to every subscriber and opens
 // the next window. r.mu is held on entry.
 func (r *room) flushPres() {
 	b := &r.pres
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-		b.gen++
-	}
+	b.stopTimer()
 	if len(b.order) == 0 {
 		return
 	}

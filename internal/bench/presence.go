@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 )
@@ -89,79 +88,51 @@ func (v *presView) matches(self string, want map[string]struct{}) bool {
 // eachMember calls fn with the c of every member in a msgpack array of
 // member maps (nil: none).
 func eachMember(b []byte, fn func(c []byte)) error {
-	if len(b) == 0 || b[0] == 0xc0 {
-		return nil
-	}
-	n, off, err := arrayLen(b, 0)
-	if err != nil {
-		return err
-	}
-	for range n {
-		var keys int
-		if keys, off, err = mapLen(b, off); err != nil {
-			return err
-		}
-		for range keys {
+	return eachElem(b, func(off int) (int, error) {
+		keys, off, err := mapLen(b, off)
+		for ; err == nil && keys > 0; keys-- {
 			var key []byte
 			if key, off, err = strBytes(b, off); err != nil {
-				return err
+				break
 			}
-			if len(key) == 1 && key[0] == 'c' {
-				var c []byte
-				if c, off, err = strBytes(b, off); err != nil {
-					return err
-				}
-				fn(c)
+			if len(key) != 1 || key[0] != 'c' {
+				off, err = skip(b, off)
 				continue
 			}
-			if off, err = skip(b, off); err != nil {
-				return err
+			var c []byte
+			if c, off, err = strBytes(b, off); err == nil {
+				fn(c)
 			}
 		}
-	}
-	return nil
+		return off, err
+	})
 }
 
 // eachStr calls fn with every string of a msgpack array (nil: none).
 func eachStr(b []byte, fn func(s []byte)) error {
+	return eachElem(b, func(off int) (int, error) {
+		s, end, err := strBytes(b, off)
+		if err == nil {
+			fn(s)
+		}
+		return end, err
+	})
+}
+
+// eachElem walks the msgpack array b (nil: none): elem reads the element at
+// off and returns the offset after it.
+func eachElem(b []byte, elem func(off int) (int, error)) error {
 	if len(b) == 0 || b[0] == 0xc0 {
 		return nil
 	}
 	n, off, err := arrayLen(b, 0)
-	if err != nil {
-		return err
+	for ; err == nil && n > 0; n-- {
+		off, err = elem(off)
 	}
-	for range n {
-		var s []byte
-		if s, off, err = strBytes(b, off); err != nil {
-			return err
-		}
-		fn(s)
-	}
-	return nil
+	return err
 }
 
-func arrayLen(b []byte, off int) (int, int, error) {
-	if off >= len(b) {
-		return 0, off, errShort
-	}
-	c := b[off]
-	switch {
-	case c >= 0x90 && c <= 0x9f:
-		return int(c & 0x0f), off + 1, nil
-	case c == 0xdc:
-		if off+3 > len(b) {
-			return 0, off, errShort
-		}
-		return int(binary.BigEndian.Uint16(b[off+1:])), off + 3, nil
-	case c == 0xdd:
-		if off+5 > len(b) {
-			return 0, off, errShort
-		}
-		return int(binary.BigEndian.Uint32(b[off+1:])), off + 5, nil
-	}
-	return 0, off, errBad
-}
+func arrayLen(b []byte, off int) (int, int, error) { return containerLen(b, off, 0x90, 0xdc) }
 
 // PresenceStats is the joinstorm scenario's presence check.
 type PresenceStats struct {

@@ -95,20 +95,25 @@ func rawVal(b []byte, off int) ([]byte, int, error) {
 	return b[off:end], end, nil
 }
 
-func mapLen(b []byte, off int) (int, int, error) {
+func mapLen(b []byte, off int) (int, int, error) { return containerLen(b, off, 0x80, 0xde) }
+
+// containerLen reads the length of the map or array at b[off:]: fix is its
+// fix-size type byte (length in the low nibble), op16 its 16-bit one (the
+// 32-bit one follows it).
+func containerLen(b []byte, off int, fix, op16 byte) (int, int, error) {
 	if off >= len(b) {
 		return 0, off, errShort
 	}
 	c := b[off]
 	switch {
-	case c >= 0x80 && c <= 0x8f:
+	case c >= fix && c <= fix|0x0f:
 		return int(c & 0x0f), off + 1, nil
-	case c == 0xde:
+	case c == op16:
 		if off+3 > len(b) {
 			return 0, off, errShort
 		}
 		return int(binary.BigEndian.Uint16(b[off+1:])), off + 3, nil
-	case c == 0xdf:
+	case c == op16+1:
 		if off+5 > len(b) {
 			return 0, off, errShort
 		}
