@@ -94,7 +94,7 @@ func (r *room) presSoon() {
 		return
 	}
 	if b.timer != nil {
-		if len(b.order)*len(r.list) >= presenceBurst {
+		if len(b.order)*len(r.list) >= presenceBurst && !r.large() { // a count is small
 			b.ended = time.Now() // the next window follows on, longer
 			r.flushPres()
 		}
@@ -197,6 +197,9 @@ func (r *room) presBatchEvent(was map[string]bool, order []string, shown map[str
 // window, its event must take them back. r.mu is held on entry.
 func (r *room) snapshotTaken(conn string) {
 	b := &r.pres
+	if r.large() {
+		return // a sample: the window's event is a count, or the whole list
+	}
 	for _, c := range b.order {
 		if c != conn && !b.was[c] && r.members[c] != nil {
 			if b.shown == nil {

@@ -354,3 +354,21 @@ func TestPresenceWindowGrows(t *testing.T) {
 		}
 	})
 }
+
+// In large-room mode a storm's window is not cut short: its event is a
+// count, one per window however many join.
+func TestPresenceLargeRoomStormOneCountPerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newManager(t, Config{PresenceWindow: 50 * time.Millisecond, PresenceWindowMax: 50 * time.Millisecond, Default: Namespace{PresenceLarge: 10}})
+		a := join(t, m, "r", "a", "ua")
+		for i := range 400 {
+			join(t, m, "r", fmt.Sprintf("m%03d", i), "u")
+		}
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		evs := a.of(KindPres)
+		if len(evs) != 1 || evs[0].Count != 401 {
+			t.Fatalf("%d events, the last %+v; want one count of 401", len(evs), evs[len(evs)-1])
+		}
+	})
+}
