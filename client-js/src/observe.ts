@@ -14,7 +14,17 @@ export interface LogEvent {
 }
 
 export type ObserveEvent =
-  | { type: 'snapshot'; room: string; epoch: string; seq: number; presence: Member[]; state: Record<string, unknown>; log: LogEvent[] }
+  | {
+      type: 'snapshot';
+      room: string;
+      epoch: string;
+      seq: number;
+      presence: Member[];
+      /** Large-room mode: the number of members (`presence` is then a sample). */
+      count?: number;
+      state: Record<string, unknown>;
+      log: LogEvent[];
+    }
   | { type: 'message'; room: string; seq: number; user?: string; conn?: string; data: unknown; ts: number }
   | { type: 'state'; room: string; seq: number; key: string; data?: unknown; deleted: boolean; ts: number }
   | {

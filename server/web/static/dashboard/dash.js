@@ -98,6 +98,7 @@ observe(location.origin, roomName, {
       case 'snapshot':
         members.clear();
         for (const m of e.presence) members.set(m.conn, m);
+        largeCount = e.count ?? 0;
         renderMembers();
         seen(e.seq, e.epoch);
         for (const ev of e.log) addEvent(ev.type, ev.seq, ev.type === 'state' ? `${ev.key} ${ev.deleted ? 'deleted' : '= ' + brief(ev.data)}` : brief(ev.data));
