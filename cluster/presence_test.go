@@ -111,8 +111,8 @@ func TestPresenceWindowAcrossNodes(t *testing.T) {
 	type view struct {
 		mu   sync.Mutex
 		self string
-		m    map[string]any // conn -> presence data
-		own  int            // frames that mentioned self
+		p    *client.Presence
+		own  int // frames that named self
 	}
 	var (
 		conns []*client.Conn
@@ -124,7 +124,7 @@ func TestPresenceWindowAcrossNodes(t *testing.T) {
 		c := dialHello(t, ctx, nodes[i%3].URL)
 		defer c.Close()
 		conns = append(conns, c)
-		views = append(views, &view{self: c.Welcome.C, m: map[string]any{}})
+		views = append(views, &view{self: c.Welcome.C, p: client.NewPresence()})
 	}
 	var joins sync.WaitGroup
 	for i, c := range conns {
@@ -146,25 +146,12 @@ func TestPresenceWindowAcrossNodes(t *testing.T) {
 					return
 				}
 				v.mu.Lock()
-				switch f.T {
-				case protocol.TypeJoined:
-					ms, _ := client.Members(f.Pres)
-					for _, m := range ms {
-						v.m[m.C], _ = client.Value(m.D)
-					}
-				case protocol.TypePres:
-					js, _ := client.Members(f.Join)
-					us, _ := client.Members(f.Upd)
-					var gone []string
-					_ = msgpack.Unmarshal(f.Leave, &gone)
-					for _, m := range append(js, us...) {
-						v.own += btoi(m.C == v.self)
-						v.m[m.C], _ = client.Value(m.D)
-					}
-					for _, c := range gone {
-						v.own += btoi(c == v.self)
-						delete(v.m, c)
-					}
+				named, err := v.p.Apply(f)
+				if err != nil {
+					t.Error(err)
+				}
+				if f.T == protocol.TypePres && slices.Contains(named, v.self) {
+					v.own++
 				}
 				v.mu.Unlock()
 				if f.T == protocol.TypeJoined && first {
@@ -183,10 +170,10 @@ func TestPresenceWindowAcrossNodes(t *testing.T) {
 	checkFor(t, 10*time.Second, func() error {
 		for i, v := range views {
 			v.mu.Lock()
-			n, own := len(v.m), v.own
+			n, own := len(v.p.Members), v.own
 			var stale []string
-			for c, d := range v.m {
-				if c != v.self && fmt.Sprint(d) != "1" {
+			for c, m := range v.p.Members {
+				if d, _ := client.Value(m.D); c != v.self && fmt.Sprint(d) != "1" {
 					stale = append(stale, c)
 				}
 			}
@@ -200,11 +187,4 @@ func TestPresenceWindowAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
