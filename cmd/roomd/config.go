@@ -352,6 +352,14 @@ func (c *Config) validate() error {
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 		return keyError("trusted_proxies", "%v", err)
 	}
+	for _, w := range []struct {
+		key string
+		d   Duration
+	}{{"rooms.presence_window", c.Rooms.PresenceWindow}, {"rooms.presence_window_max", c.Rooms.PresenceWindowMax}} {
+		if w.d > Duration(room.MaxPresenceWindow) {
+			return keyError(w.key, "must be at most %s, got %s", formatDuration(room.MaxPresenceWindow), formatDuration(time.Duration(w.d)))
+		}
+	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", formatDuration(room.MinDedupeWindow), formatDuration(time.Duration(c.Rooms.DedupeWindow)))
 	}
