@@ -190,34 +190,12 @@ func (e *edge) fromLink(l *link, f *linkFrame) {
 	}
 }
 
-// excluded applies the room's delivery rules that an owner applies per
-// subscriber: an eph is not sent back to its sender, a presence delta not
-// to the member it is about.
+// excluded applies the room's delivery rule that an owner applies per
+// subscriber: an eph is not sent back to its sender. (A pres event goes to
+// every member; the subscriber strips the member's own changes, as it does
+// for a local owner's: room.Event.Without.)
 func excluded(ev *room.Event, conn string) bool {
-	if conn == "" {
-		return false
-	}
-	switch ev.Kind {
-	case room.KindEph:
-		return ev.Conn == conn
-	case room.KindPres:
-		for _, m := range ev.Join {
-			if m.C == conn {
-				return true
-			}
-		}
-		for _, m := range ev.Upd {
-			if m.C == conn {
-				return true
-			}
-		}
-		for _, c := range ev.Leave {
-			if c == conn {
-				return true
-			}
-		}
-	}
-	return false
+	return conn != "" && ev.Kind == room.KindEph && ev.Conn == conn
 }
 
 func (m *member) setOwner(owner string) {
@@ -253,6 +231,12 @@ func (e *edge) observe(name string, ev *room.Event) {
 			}
 		}
 	case room.KindPres:
+		if ev.All != nil {
+			clear(er.seen)
+			for _, p := range ev.All {
+				er.seen[p.C] = true
+			}
+		}
 		for _, p := range ev.Join {
 			er.seen[p.C] = true
 		}

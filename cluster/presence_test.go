@@ -95,3 +95,96 @@ func TestPresenceAfterLeaderLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestPresenceWindowAcrossNodes: members on three nodes join one room at
+// once and change their presence data at once, so that the room's windows
+// mention several of them together. Each member's view (its snapshot, then
+// every pres frame applied as a client does) comes to the room's, and no
+// member is ever told of its own change: the owner's frame crosses the links
+// once and each member's session strips its own entry, where an edge used to
+// drop a whole frame that mentioned its member.
+func TestPresenceWindowAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const roomName = "chat:window"
+	type view struct {
+		mu   sync.Mutex
+		self string
+		p    *client.Presence
+		own  int // frames that named self
+	}
+	var (
+		conns []*client.Conn
+		views []*view
+		wg    sync.WaitGroup
+	)
+	defer wg.Wait()
+	for i := range 6 {
+		c := dialHello(t, ctx, nodes[i%3].URL)
+		defer c.Close()
+		conns = append(conns, c)
+		views = append(views, &view{self: c.Welcome.C, p: client.NewPresence()})
+	}
+	var joins sync.WaitGroup
+	for i, c := range conns {
+		v := views[i]
+		joins.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName, "p": 0}); err != nil {
+				t.Error(err)
+			}
+			first := true
+			for {
+				f, err := c.Next(ctx)
+				if err != nil {
+					if first {
+						joins.Done()
+					}
+					return
+				}
+				v.mu.Lock()
+				named, err := v.p.Apply(f)
+				if err != nil {
+					t.Error(err)
+				}
+				if f.T == protocol.TypePres && slices.Contains(named, v.self) {
+					v.own++
+				}
+				v.mu.Unlock()
+				if f.T == protocol.TypeJoined && first {
+					first = false
+					joins.Done()
+				}
+			}
+		}()
+	}
+	joins.Wait()
+	for _, c := range conns { // every member's new data, at once
+		if err := c.Send(client.M{"t": "pres", "r": roomName, "d": 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, func() error {
+		for i, v := range views {
+			v.mu.Lock()
+			n, own := len(v.p.Members), v.own
+			var stale []string
+			for c, m := range v.p.Members {
+				if d, _ := client.Value(m.D); c != v.self && fmt.Sprint(d) != "1" {
+					stale = append(stale, c)
+				}
+			}
+			v.mu.Unlock()
+			if own > 0 {
+				return fmt.Errorf("member %d was told of its own change %d times", i, own)
+			}
+			if n != len(views) || len(stale) > 0 {
+				return fmt.Errorf("member %d on %s sees %d members, stale data of %v", i, nodes[i%3].name, n, stale)
+			}
+		}
+		return nil
+	})
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -80,10 +81,11 @@ type joinedWire struct {
 	Log   [][]byte                `msgpack:"log"`
 	Pres  []protocol.Member       `msgpack:"pres"`
 	St    map[string]protocol.Raw `msgpack:"st"`
+	Cnt   int                     `msgpack:"cnt,omitempty"` // large-room mode: the entry count
 }
 
 func encodeJoined(j *room.Joined) []byte {
-	w := joinedWire{ID: j.ID, Epoch: j.Epoch, Seq: j.Seq, Reset: j.Reset, Pres: j.Presence, St: j.State}
+	w := joinedWire{ID: j.ID, Epoch: j.Epoch, Seq: j.Seq, Reset: j.Reset, Pres: j.Presence, St: j.State, Cnt: j.Count}
 	w.Log = make([][]byte, len(j.Log))
 	for i, ev := range j.Log {
 		w.Log[i] = ev.Frame
@@ -97,7 +99,7 @@ func decodeJoined(roomName string, b []byte) (*room.Joined, error) {
 	if err := msgpack.Unmarshal(b, &w); err != nil {
 		return nil, err
 	}
-	j := &room.Joined{ID: w.ID, Epoch: w.Epoch, Seq: w.Seq, Reset: w.Reset, Presence: w.Pres, State: w.St}
+	j := &room.Joined{ID: w.ID, Epoch: w.Epoch, Seq: w.Seq, Reset: w.Reset, Presence: w.Pres, State: w.St, Count: w.Cnt}
 	if j.Presence == nil {
 		j.Presence = []protocol.Member{}
 	}
@@ -143,6 +145,10 @@ func eventFromFrame(roomName, epoch string, frame []byte) (*room.Event, error) {
 		if err := unmarshalRaw(f.Leave, &ev.Leave); err != nil {
 			return nil, err
 		}
+		if err := unmarshalRaw(f.All, &ev.All); err != nil {
+			return nil, err
+		}
+		ev.Count = int(min(f.Cnt, uint64(math.MaxInt32)))
 	default:
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "not an event frame: %q", f.T)
 	}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -63,5 +64,19 @@ func BenchmarkValidatePayload(b *testing.B) {
 		if err := ValidatePayload(p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEncodeJoined encodes a joined frame whose presence snapshot holds
+// 45 members (the average joiner of a room of 90), as every join does.
+func BenchmarkEncodeJoined(b *testing.B) {
+	pres := make([]Member, 45)
+	for i := range pres {
+		pres[i] = Member{C: fmt.Sprintf("conn%08d", i), U: fmt.Sprintf("user-%d", i), D: MustEncode(map[string]any{"name": "someone"})}
+	}
+	j := Joined{T: TypeJoined, ID: 1, R: "chat:lobby", E: "epoch", S: 42, Log: []Raw{}, Pres: pres}
+	b.ReportAllocs()
+	for b.Loop() {
+		MustEncode(j)
 	}
 }

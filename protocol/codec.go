@@ -153,6 +153,10 @@ func (r *frameReader) field(f *Frame, key []byte) error {
 		f.Leave, err = r.raw()
 	case "upd":
 		f.Upd, err = r.raw()
+	case "cnt":
+		f.Cnt, err = r.uint()
+	case "all":
+		f.All, err = r.raw()
 	case "code":
 		var u uint64
 		u, err = r.uint()

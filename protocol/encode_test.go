@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -273,5 +274,34 @@ func TestEncodeConcurrent(t *testing.T) {
 	}
 	for g := 0; g < 8; g++ {
 		<-done
+	}
+}
+
+// Member's hand-written encoding is byte for byte what its struct tags give,
+// and decodes back to the same member.
+func TestMemberEncoding(t *testing.T) {
+	type tagged struct { // Member's fields and tags, without its encoder
+		C string `msgpack:"c"`
+		U string `msgpack:"u,omitempty"`
+		D Raw    `msgpack:"d,omitempty"`
+		I Raw    `msgpack:"i,omitempty"`
+	}
+	data := MustEncode(map[string]any{"name": "Ann"})
+	for _, m := range []Member{
+		{C: "c1"},
+		{C: "c1", U: "ann"},
+		{C: "c1", D: data},
+		{C: "c1", I: data},
+		{C: "c1", U: "ann", D: data, I: data},
+		{C: strings.Repeat("x", 40), U: strings.Repeat("u", 300), D: Raw{0x01}, I: data},
+	} {
+		got, want := MustEncode(m), MustEncode(tagged(m))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%+v: % x, want % x", m, got, want)
+		}
+		var back Member
+		if err := msgpack.Unmarshal(got, &back); err != nil || back.C != m.C || back.U != m.U || !bytes.Equal(back.D, m.D) || !bytes.Equal(back.I, m.I) {
+			t.Errorf("%+v decoded as %+v (%v)", m, back, err)
+		}
 	}
 }

@@ -70,6 +70,8 @@ type Frame struct {
 	Join  Raw // array of members
 	Leave Raw // array of connection ids
 	Upd   Raw // array of members
+	Cnt   uint64
+	All   Raw // array of members
 	// err, left, bye
 	Code Code
 	Msg  string
@@ -87,6 +89,45 @@ type Member struct {
 	U string `msgpack:"u,omitempty"`
 	D Raw    `msgpack:"d,omitempty"`
 	I Raw    `msgpack:"i,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: the same bytes as the
+// struct tags give (keys c, u, d, i in that order, the empty ones left out),
+// written without reflection, since every joined snapshot and pres frame
+// holds many members.
+func (m Member) EncodeMsgpack(enc *msgpack.Encoder) error {
+	n := 1
+	for _, set := range []bool{m.U != "", len(m.D) > 0, len(m.I) > 0} {
+		if set {
+			n++
+		}
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if err := encodeKeyString(enc, "c", m.C); err != nil {
+		return err
+	}
+	if m.U != "" {
+		if err := encodeKeyString(enc, "u", m.U); err != nil {
+			return err
+		}
+	}
+	for _, kv := range [...]struct {
+		k string
+		v Raw
+	}{{"d", m.D}, {"i", m.I}} {
+		if len(kv.v) == 0 {
+			continue
+		}
+		if err := enc.EncodeString(kv.k); err != nil {
+			return err
+		}
+		if err := kv.v.EncodeMsgpack(enc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Raw is a msgpack value kept encoded. Unlike msgpack.RawMessage, an empty
@@ -144,6 +185,7 @@ type Joined struct {
 	Reset bool           `msgpack:"reset"`
 	Pres  []Member       `msgpack:"pres"`
 	St    map[string]Raw `msgpack:"st,omitempty"`
+	Cnt   uint64         `msgpack:"cnt,omitempty"` // large-room mode: the entry count (pres is a sample)
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder so that the wire form holds
@@ -153,6 +195,9 @@ type Joined struct {
 func (j Joined) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 8
 	if j.Reset {
+		n++
+	}
+	if j.Cnt > 0 {
 		n++
 	}
 	t := j.T
@@ -202,6 +247,11 @@ func (j Joined) EncodeMsgpack(enc *msgpack.Encoder) error {
 	}
 	for i := range j.Pres {
 		if err := enc.Encode(&j.Pres[i]); err != nil {
+			return err
+		}
+	}
+	if j.Cnt > 0 {
+		if err := encodeKeyUint(enc, "cnt", j.Cnt); err != nil {
 			return err
 		}
 	}
@@ -277,6 +327,8 @@ type Pres struct {
 	Join  []Member `msgpack:"join,omitempty"`
 	Leave []string `msgpack:"leave,omitempty"`
 	Upd   []Member `msgpack:"upd,omitempty"`
+	Cnt   int      `msgpack:"cnt,omitempty"` // large-room mode: the entry count
+	All   []Member `msgpack:"all,omitempty"` // leaving large-room mode: every entry
 }
 
 // OK acknowledges a request; S is set for pub and set.

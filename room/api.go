@@ -64,6 +64,10 @@ type Event struct {
 	Join    []protocol.Member
 	Leave   []string
 	Upd     []protocol.Member
+	// Count is the room's entry count, in large-room mode (instead of
+	// Join, Leave and Upd); All is every entry, when the room leaves it.
+	Count int
+	All   []protocol.Member
 
 	Joined *Joined       // KindJoined
 	Code   protocol.Code // KindLeft
@@ -89,8 +93,10 @@ type Joined struct {
 	Log   []*Event // KindMsg and KindState events, in seq order
 	Reset bool     // continuity from Since could not be kept (or no Since)
 	// Presence is the snapshot of members (empty when the namespace has
-	// presence off).
+	// presence off); in large-room mode, a sample of at most PresenceSample.
 	Presence []protocol.Member
+	// Count is the number of entries, set in large-room mode only.
+	Count int
 	// State is the full state snapshot; set only when Reset is true.
 	State map[string]protocol.Raw
 }
@@ -214,6 +220,10 @@ type Namespace struct {
 	// means a tenth of a second's worth (at least 1).
 	RoomPublishRate  float64
 	RoomPublishBurst int
+	// PresenceLarge is the entry count above which a room is in large-room
+	// mode: members get the count (and a sample in joined) instead of every
+	// presence change. Zero means no threshold.
+	PresenceLarge int
 }
 
 // Config configures a Manager.
@@ -228,6 +238,15 @@ type Config struct {
 	// before its leave is broadcast, so a quick reconnect does not flicker.
 	// Zero means 5 s; negative means no grace.
 	PresenceGrace time.Duration
+	// PresenceWindow is how long a room gathers presence changes before it
+	// sends them as one pres event (at most MaxPresenceWindow). Zero means
+	// DefaultPresenceWindow; negative means each change goes out at once.
+	PresenceWindow time.Duration
+	// PresenceWindowMax is how long a busy room's window may grow: a window
+	// that opens right after the last one is twice as long, up to this
+	// (presbatch.go). Zero means DefaultPresenceWindowMax; at most
+	// MaxPresenceWindow; not above PresenceWindow means no growth.
+	PresenceWindowMax time.Duration
 	// DedupeWindow is how long idempotency keys are remembered. Zero means
 	// 5 minutes; it is never less than 5 minutes.
 	DedupeWindow time.Duration

@@ -43,15 +43,13 @@ func (r *room) newEph(user, conn string, data protocol.Raw) *Event {
 	return ev
 }
 
-// presEvent builds a presence delta; nil when the namespace has presence off.
-// r.mu is held on entry.
-func (r *room) presEvent(join []protocol.Member, leave []string, upd []protocol.Member) *Event {
+// presEvent builds a presence event; nil when the namespace has presence
+// off. r.mu is held on entry.
+func (r *room) presEvent(ch presChange) *Event {
 	if r.ns.NoPresence {
 		return nil
 	}
-	ev := &Event{Kind: KindPres, Room: r.name, Epoch: r.epoch, Join: join, Leave: leave, Upd: upd}
-	ev.Frame = protocol.MustEncode(&protocol.Pres{T: protocol.TypePres, R: r.name, Join: join, Leave: leave, Upd: upd})
-	return ev
+	return ch.event(r.name, r.epoch)
 }
 
 // alias returns the copy of data that frame holds tail bytes before its end,

@@ -18,13 +18,19 @@ func TestMain(m *testing.M) {
 
 // recorder is a thread-safe Subscriber that keeps every event it is given.
 type recorder struct {
-	mu  sync.Mutex
-	evs []*Event
+	conn string // a member's: its own presence changes are stripped, as a session does
+	mu   sync.Mutex
+	evs  []*Event
 }
 
 var _ Subscriber = (*recorder)(nil)
 
 func (r *recorder) Deliver(ev *Event) {
+	if ev.Mentions(r.conn) {
+		if ev = ev.Without(r.conn); ev == nil {
+			return
+		}
+	}
 	r.mu.Lock()
 	r.evs = append(r.evs, ev)
 	r.mu.Unlock()
@@ -87,8 +93,13 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// newManager makes a Manager for a test; presence changes go out at once
+// unless cfg sets a window (presbatch_test.go tests the windows).
 func newManager(t testing.TB, cfg Config) *Manager {
 	t.Helper()
+	if cfg.PresenceWindow == 0 {
+		cfg.PresenceWindow = -1
+	}
 	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,10 +119,13 @@ func mp(t testing.TB, v any) protocol.Raw {
 
 func join(t testing.TB, m *Manager, room, conn, user string, opts ...func(*JoinRequest)) *recorder {
 	t.Helper()
-	rec := &recorder{}
 	req := JoinRequest{Room: room, Conn: conn, User: user}
 	for _, o := range opts {
 		o(&req)
+	}
+	rec := &recorder{}
+	if !req.Observer {
+		rec.conn = conn
 	}
 	if err := m.Join(req, rec); err != nil {
 		t.Fatalf("join %s as %s: %v", room, conn, err)

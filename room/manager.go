@@ -100,6 +100,18 @@ func New(cfg Config) (*Manager, error) {
 	case cfg.PresenceGrace < 0:
 		cfg.PresenceGrace = -1
 	}
+	switch {
+	case cfg.PresenceWindow == 0:
+		cfg.PresenceWindow = DefaultPresenceWindow
+	case cfg.PresenceWindow > MaxPresenceWindow:
+		return nil, fmt.Errorf("room: PresenceWindow %v over %v", cfg.PresenceWindow, MaxPresenceWindow)
+	}
+	switch {
+	case cfg.PresenceWindowMax == 0:
+		cfg.PresenceWindowMax = DefaultPresenceWindowMax
+	case cfg.PresenceWindowMax > MaxPresenceWindow:
+		return nil, fmt.Errorf("room: PresenceWindowMax %v over %v", cfg.PresenceWindowMax, MaxPresenceWindow)
+	}
 	if cfg.DedupeWindow < MinDedupeWindow {
 		cfg.DedupeWindow = MinDedupeWindow
 	}
@@ -160,6 +172,7 @@ func fillNamespace(ns Namespace) (Namespace, error) {
 		{"StateMaxValueBytes", int64(ns.StateMaxValueBytes)},
 		{"PublishBurst", int64(ns.PublishBurst)},
 		{"RoomPublishBurst", int64(ns.RoomPublishBurst)},
+		{"PresenceLarge", int64(ns.PresenceLarge)},
 	} {
 		if v.n < 0 {
 			return ns, fmt.Errorf("negative %s", v.name)

@@ -36,10 +36,9 @@ func (m *Manager) UpdatePresence(req PresenceRequest) error {
 	if mem == nil {
 		return notJoined(req.Room)
 	}
+	r.notePres(req.Conn)
 	mem.m.D = optRaw(req.Data) // replaced, never mutated: snapshots share the old slice
-	if ev := r.presEvent(nil, nil, []protocol.Member{mem.m}); ev != nil {
-		r.deliver(ev, mem.att)
-	}
+	r.presSoon()
 	return nil
 }
 
@@ -138,10 +137,9 @@ func (mem *member) stopGrace() {
 // held on entry.
 func (r *room) removeMember(mem *member) {
 	mem.stopGrace()
+	r.notePres(mem.m.C)
 	delete(r.members, mem.m.C)
-	if ev := r.presEvent(nil, []string{mem.m.C}, nil); ev != nil {
-		r.deliver(ev, nil)
-	}
+	r.presSoon()
 }
 
 // Kick removes every presence entry of user from the room, graced ones
@@ -163,9 +161,13 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 		left *Event
 	)
 	for c, mem := range r.members {
-		if mem.m.U != user {
-			continue
+		if mem.m.U == user {
+			gone = append(gone, c)
 		}
+	}
+	slices.Sort(gone)
+	for _, c := range gone {
+		mem := r.members[c]
 		if att := mem.att; att != nil {
 			if left == nil {
 				left = &Event{Kind: KindLeft, Room: r.name, Epoch: r.epoch, Code: code, Msg: msg}
@@ -174,16 +176,13 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 			att.sub.Deliver(left)
 		}
 		mem.stopGrace()
+		r.notePres(c)
 		delete(r.members, c)
-		gone = append(gone, c)
 	}
 	if len(gone) == 0 {
 		return 0
 	}
-	slices.Sort(gone)
-	if ev := r.presEvent(nil, gone, nil); ev != nil {
-		r.deliver(ev, nil)
-	}
+	r.presSoon()
 	r.emptied()
 	return len(gone)
 }
@@ -205,6 +204,15 @@ func (m *Manager) Presence(room string) ([]protocol.Member, bool) {
 // sortByConn orders members by connection id, for stable listings.
 func sortByConn(ms []protocol.Member) {
 	slices.SortFunc(ms, func(a, b protocol.Member) int { return strings.Compare(a.C, b.C) })
+}
+
+// presenceSample copies at most PresenceSample entries, the lowest
+// connection ids, for a joined snapshot in large-room mode. r.mu is held on
+// entry.
+func (r *room) presenceSample() []protocol.Member {
+	out := r.presenceSnapshot()
+	sortByConn(out)
+	return out[:min(len(out), PresenceSample):min(len(out), PresenceSample)]
 }
 
 // presenceSnapshot copies the entries (never nil; empty with presence off).

@@ -210,12 +210,13 @@ func TestTakeoverByAnotherUser(t *testing.T) {
 	b := join(t, m, "r", "b", "ub")
 	m.Drop("r", b)
 	join(t, m, "r", "b", "mallory")
-	wantDeltas(t, a, delta{join: []string{"b"}}, delta{leave: []string{"b"}}, delta{join: []string{"b"}})
+	// The entry is replaced: one upd that carries the new user.
+	wantDeltas(t, a, delta{join: []string{"b"}}, delta{upd: []string{"b"}})
 	ms, _ := m.Presence("r")
 	if len(ms) != 2 || ms[1].U != "mallory" {
 		t.Fatalf("presence %+v", ms)
 	}
-	if got := a.of(KindPres)[2].Join[0].U; got != "mallory" {
+	if got := a.of(KindPres)[1].Upd[0].U; got != "mallory" {
 		t.Fatalf("join of %q", got)
 	}
 }

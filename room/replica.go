@@ -77,20 +77,18 @@ func (r *room) endRecovery(gen uint64) {
 	if r.dead || gen != r.recGen {
 		return
 	}
-	var gone []string
+	gone := make([]string, 0, len(r.known))
 	for c := range r.known {
 		if r.members[c] == nil {
 			gone = append(gone, c)
 		}
 	}
 	r.stopRecovery()
-	if len(gone) == 0 {
-		return
-	}
 	slices.Sort(gone)
-	if ev := r.presEvent(nil, gone, nil); ev != nil {
-		r.deliver(ev, nil)
+	for _, c := range gone {
+		r.notePresAs(c, true) // shown to some edge: its leave goes out
 	}
+	r.presSoon()
 }
 
 // Reopen gives up a closing room's drop (Config.OnIdle): joins are taken

@@ -24,6 +24,7 @@ type room struct {
 	subs      map[Subscriber]*attachment
 	list      []*attachment      // the same attachments, for fast fan-out
 	members   map[string]*member // presence entries by conn, graced ones included
+	pres      presBatch          // presence changes of the current window (presbatch.go)
 	observers int
 	hist      history
 	state     state
@@ -133,10 +134,7 @@ func (r *room) join(req JoinRequest, sub Subscriber) error {
 	if _, ok := r.subs[sub]; ok {
 		return protocol.Errorf(protocol.CodeAlreadyJoined, "already in room %q", r.name)
 	}
-	var (
-		mem   *member
-		after []*Event // presence deltas for the others, once sub is attached
-	)
+	var mem *member
 	if !req.Observer {
 		d, info := optRaw(req.Presence), optRaw(req.Info)
 		old := r.members[req.Conn]
@@ -146,27 +144,25 @@ func (r *room) join(req JoinRequest, sub Subscriber) error {
 				r.detach(old.att)
 			}
 			old.stopGrace()
-			changed := !bytes.Equal(old.m.D, d) || !bytes.Equal(old.m.I, info)
+			if !bytes.Equal(old.m.D, d) || !bytes.Equal(old.m.I, info) {
+				r.notePres(req.Conn) // the others see an upd
+			}
 			old.m.D, old.m.I = d, info
 			mem = old
-			if changed {
-				after = append(after, r.presEvent(nil, nil, []protocol.Member{mem.m}))
-			}
-		case old != nil: // same conn id, another user: the old entry leaves
+		case old != nil: // same conn id, another user: the entry is replaced
 			if old.att != nil {
 				r.detach(old.att)
 			}
 			old.stopGrace()
+			r.notePres(req.Conn)
 			delete(r.members, req.Conn)
-			after = append(after, r.presEvent(nil, []string{req.Conn}, nil))
 			mem = r.addMember(req, d, info)
-			after = append(after, r.presEvent([]protocol.Member{mem.m}, nil, nil))
 		default:
 			if r.ns.MaxMembers > 0 && len(r.members) >= r.ns.MaxMembers {
 				return protocol.Errorf(protocol.CodeRoomFull, "room %q is full (%d members)", r.name, r.ns.MaxMembers)
 			}
+			r.notePres(req.Conn)
 			mem = r.addMember(req, d, info)
-			after = append(after, r.presEvent([]protocol.Member{mem.m}, nil, nil))
 		}
 	}
 	r.stopIdle()
@@ -185,18 +181,20 @@ func (r *room) join(req JoinRequest, sub Subscriber) error {
 	} else {
 		r.observers++
 	}
-	for _, ev := range after {
-		if ev != nil {
-			r.deliver(ev, att)
-		}
-	}
+	r.presSoon()
 	return nil
 }
 
 // joined builds the answer to a join. r.mu is held on entry.
 func (r *room) joined(req JoinRequest) *Joined {
 	r.hist.prune(r.m.now())
-	j := &Joined{ID: req.ID, Epoch: r.epoch, Seq: r.seq, Presence: r.presenceSnapshot()}
+	j := &Joined{ID: req.ID, Epoch: r.epoch, Seq: r.seq}
+	r.snapshotTaken(req.Conn)
+	if r.large() {
+		j.Presence, j.Count = r.presenceSample(), len(r.members)
+	} else {
+		j.Presence = r.presenceSnapshot()
+	}
 	if s := req.Since; s != nil && s.E == r.epoch {
 		if log, ok := r.hist.after(s.S, r.seq); ok {
 			j.Log = log
@@ -413,6 +411,8 @@ func (r *room) idleExpired(gen uint64) {
 // kill marks the room dead, stops its timers and lets go of what it holds.
 // r.mu is held on entry.
 func (r *room) kill() {
+	r.flushPres() // the subscribers still here hear the window's last changes
+	r.stopPres()
 	r.dead = true
 	r.stopIdle()
 	r.stopRecovery()

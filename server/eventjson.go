@@ -69,6 +69,14 @@ func encodeEventJSON(ev *room.Event) []byte {
 		}
 		b = append(b, `],"update":`...)
 		b = appendMembersJSON(b, ev.Upd)
+		if ev.Count > 0 {
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, int64(ev.Count), 10)
+		}
+		if ev.All != nil {
+			b = append(b, `,"all":`...)
+			b = appendMembersJSON(b, ev.All)
+		}
 	}
 	return append(b, '}')
 }
@@ -166,9 +174,10 @@ func appendStateJSON(b []byte, state map[string]protocol.Raw) []byte {
 }
 
 // snapshotJSON is the data of an SSE snapshot:
-// {"room","epoch","seq","presence":[member],"state":{key: value},"log":[entry]},
-// where log entries are event objects with a "type" of "message" or "state".
-func snapshotJSON(name, epoch string, seq uint64, presence []protocol.Member, state map[string]protocol.Raw, log []*room.Event) []byte {
+// {"room","epoch","seq","presence":[member],"count"?,"state":{key: value},"log":[entry]},
+// where log entries are event objects with a "type" of "message" or "state",
+// and count (the number of members) is there in large-room mode only.
+func snapshotJSON(name, epoch string, seq uint64, presence []protocol.Member, count int, state map[string]protocol.Raw, log []*room.Event) []byte {
 	n := 64 + 64*len(presence) + 128*len(log)
 	for k, v := range state {
 		n += len(k) + 2*len(v) + 4
@@ -182,6 +191,10 @@ func snapshotJSON(name, epoch string, seq uint64, presence []protocol.Member, st
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"presence":`...)
 	b = appendMembersJSON(b, presence)
+	if count > 0 {
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(count), 10)
+	}
 	b = append(b, `,"state":`...)
 	b = appendStateJSON(b, state)
 	b = append(b, `,"log":`...)

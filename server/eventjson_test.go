@@ -81,7 +81,7 @@ func TestSnapshotJSON(t *testing.T) {
 		{Kind: room.KindState, Room: "chat:a", Seq: 5, Key: "topic", Data: mpRaw(t, "news"), TS: 11},
 	}
 	got := snapshotJSON("chat:a", "ep1", 5,
-		[]protocol.Member{{C: "c1", U: "ann"}},
+		[]protocol.Member{{C: "c1", U: "ann"}}, 0,
 		map[string]protocol.Raw{"topic": mpRaw(t, "news"), "n": mpRaw(t, uint64(1)<<60), "a": mpRaw(t, nil)},
 		log)
 	want := `{"room":"chat:a","epoch":"ep1","seq":5,"presence":[{"conn":"c1","user":"ann","data":null}],` +
@@ -91,9 +91,14 @@ func TestSnapshotJSON(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	empty := snapshotJSON("r", "e", 0, nil, nil, nil)
+	empty := snapshotJSON("r", "e", 0, nil, 0, nil, nil)
 	if want := `{"room":"r","epoch":"e","seq":0,"presence":[],"state":{},"log":[]}`; string(empty) != want {
 		t.Fatalf("got  %s\nwant %s", empty, want)
+	}
+	// Large-room mode: a sample, and the count.
+	large := snapshotJSON("r", "e", 0, []protocol.Member{{C: "c1"}}, 250, nil, nil)
+	if want := `{"room":"r","epoch":"e","seq":0,"presence":[{"conn":"c1","data":null}],"count":250,"state":{},"log":[]}`; string(large) != want {
+		t.Fatalf("got  %s\nwant %s", large, want)
 	}
 }
 

@@ -27,7 +27,9 @@ type testServer struct {
 // configs before the server is built.
 func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	t.Helper()
-	rc := room.Config{}
+	// Presence changes go out at once, so tests read them in the order they
+	// were caused; presbatch_test.go sets a window.
+	rc := room.Config{PresenceWindow: -1}
 	sc := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NodeName: "test-node",
 		// Every test client comes from 127.0.0.1: tests of the per-address
 		// limits set their own.

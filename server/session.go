@@ -490,6 +490,11 @@ func (ss *session) Deliver(ev *room.Event) {
 	case room.KindMsg, room.KindState:
 		ss.enqueueAt(ev.Frame, durable, "", "", ev.Created)
 	case room.KindPres:
+		if ev.Mentions(ss.id) { // a member is not told of its own changes
+			if ev = ev.Without(ss.id); ev == nil {
+				return
+			}
+		}
 		ss.enqueue(ev.Frame, durable, "", "")
 	case room.KindEph:
 		ss.enqueue(ev.Frame, dropOK, ev.Room, ev.Conn)
@@ -515,7 +520,7 @@ func encodeJoined(ev *room.Event) []byte {
 	}
 	return protocol.MustEncode(protocol.Joined{
 		T: protocol.TypeJoined, ID: j.ID, R: ev.Room, E: j.Epoch, S: j.Seq,
-		Log: log, Reset: j.Reset, Pres: pres, St: j.State,
+		Log: log, Reset: j.Reset, Pres: pres, St: j.State, Cnt: uint64(j.Count),
 	})
 }
 

@@ -397,7 +397,7 @@ func (o *sseObserver) writeJoined(sw *sseWriter, ev *room.Event) {
 		}
 		return
 	}
-	data := snapshotJSON(ev.Room, j.Epoch, j.Seq, j.Presence, j.State, j.Log)
+	data := snapshotJSON(ev.Room, j.Epoch, j.Seq, j.Presence, j.Count, j.State, j.Log)
 	sw.event("snapshot", o.appendID(sw.id[:0], ev.Room, j.Epoch, j.Seq), data)
 }
 

@@ -14,10 +14,30 @@ export interface LogEvent {
 }
 
 export type ObserveEvent =
-  | { type: 'snapshot'; room: string; epoch: string; seq: number; presence: Member[]; state: Record<string, unknown>; log: LogEvent[] }
+  | {
+      type: 'snapshot';
+      room: string;
+      epoch: string;
+      seq: number;
+      presence: Member[];
+      /** Large-room mode: the number of members (`presence` is then a sample). */
+      count?: number;
+      state: Record<string, unknown>;
+      log: LogEvent[];
+    }
   | { type: 'message'; room: string; seq: number; user?: string; conn?: string; data: unknown; ts: number }
   | { type: 'state'; room: string; seq: number; key: string; data?: unknown; deleted: boolean; ts: number }
-  | { type: 'presence'; room: string; join: Member[]; leave: string[]; update: Member[] }
+  | {
+      type: 'presence';
+      room: string;
+      join: Member[];
+      leave: string[];
+      update: Member[];
+      /** Large-room mode: the room's member count, sent instead of the changes. */
+      count?: number;
+      /** The room left large-room mode: every member (replaces the list). */
+      all?: Member[];
+    }
   | { type: 'ephemeral'; room: string; user?: string; conn?: string; data: unknown }
   | { type: 'bye'; code: number; msg: string };
 
@@ -129,6 +149,8 @@ export function parseEvent(type: string, data: string): ObserveEvent {
         join: ((o.join ?? []) as unknown[]).map(asMember),
         leave: ((o.leave ?? []) as unknown[]).map((x) => (typeof x === 'object' && x ? asMember(x).conn : (x as string))),
         update: ((o.update ?? o.upd ?? []) as unknown[]).map(asMember),
+        ...(typeof o.count === 'number' ? { count: o.count } : {}),
+        ...(Array.isArray(o.all) ? { all: (o.all as unknown[]).map(asMember) } : {}),
       };
     case 'state':
       return { ...(o as object), type, deleted: (o.deleted as boolean | undefined) ?? o.data == null } as ObserveEvent;

@@ -59,6 +59,8 @@ const member = (m: Frame | Record<string, unknown>): Member => ({
   info: m.i,
 });
 
+const sameMember = (a: Member, b: Member): boolean => a.user === b.user && JSON.stringify([a.data, a.info]) === JSON.stringify([b.data, b.info]);
+
 // Next animation frame where there is one (coalesces cursors to the display
 // rate), else ~16 ms.
 const nextFrame = (fn: () => void): void => {
@@ -69,8 +71,17 @@ const nextFrame = (fn: () => void): void => {
 
 export class Room extends Emitter<RoomEvents> {
   readonly name: string;
-  /** Members by connection id. */
+  /**
+   * Members by connection id. In large-room mode (see `largeRoom`), a sample
+   * of them as of the last join.
+   */
   readonly presence = new Map<string, Member>();
+  /**
+   * The room is in large-room mode: above the server's threshold it sends the
+   * member count (`presenceCount`) instead of every presence change.
+   */
+  largeRoom = false;
+  private _count = 0;
   /** The room's state map. */
   readonly state = new Map<string, unknown>();
   /** Epoch of the room's log, once joined. */
@@ -121,6 +132,7 @@ export class Room extends Emitter<RoomEvents> {
     this.epoch = undefined;
     this.seq = 0;
     this.presence.clear();
+    this.largeRoom = false;
     if (was === 'joined') await this._c._request({ t: 'leave', r: this.name }).catch(() => {});
     else if (was === 'joining') this._c._send({ t: 'leave', r: this.name });
   }
@@ -161,6 +173,11 @@ export class Room extends Emitter<RoomEvents> {
   /** Deletes a state key; resolves with the change's seq. */
   delete(key: string, o?: OpOptions): Promise<number> {
     return this._op({ t: 'set', r: this.name, k: key }, o);
+  }
+
+  /** The number of members: the server's count in large-room mode, else `presence.size`. */
+  get presenceCount(): number {
+    return this.largeRoom ? this._count : this.presence.size;
   }
 
   /** Replaces this connection's presence data (kept for rejoins). */
@@ -301,19 +318,14 @@ export class Room extends Emitter<RoomEvents> {
     if (s > this.seq) this.seq = s;
 
     // presence: replace, and tell the difference
-    const old = new Map(this.presence);
-    const ch: PresenceChange = { join: [], leave: [], update: [] };
-    this.presence.clear();
-    for (const raw of (j.pres ?? []) as Frame[]) {
-      const m = member(raw);
-      this.presence.set(m.conn, m);
-      const was = old.get(m.conn);
-      old.delete(m.conn);
-      if (!was) ch.join.push(m);
-      else if (JSON.stringify(was) !== JSON.stringify(m)) ch.update.push(m);
+    const ch = this._replacePresence((j.pres ?? []) as Frame[]);
+    const wasLarge = this.largeRoom;
+    this.largeRoom = typeof j.cnt === 'number' && j.cnt > 0;
+    if (this.largeRoom) {
+      this._count = j.cnt as number;
+      ch.count = this._count;
     }
-    ch.leave = [...old.values()];
-    if (ch.join.length || ch.leave.length || ch.update.length) this.emit('presence', ch);
+    if (ch.join.length || ch.leave.length || ch.update.length || this.largeRoom || wasLarge) this.emit('presence', ch);
 
     this.status = 'joined';
     this._attempt = 0;
@@ -341,6 +353,59 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
+  /**
+   * Replaces the presence map with a snapshot and returns the difference.
+   */
+  private _replacePresence(list: Frame[]): PresenceChange {
+    const old = new Map(this.presence);
+    const ch: PresenceChange = { join: [], leave: [], update: [] };
+    this.presence.clear();
+    for (const raw of list) {
+      const m = member(raw);
+      this.presence.set(m.conn, m);
+      const was = old.get(m.conn);
+      old.delete(m.conn);
+      if (!was) ch.join.push(m);
+      else if (!sameMember(was, m)) ch.update.push(m);
+    }
+    ch.leave = [...old.values()];
+    return ch;
+  }
+
+  /**
+   * Applies a pres frame. Its lists name distinct connections; `join` and
+   * `upd` replace an entry, `leave` removes one. A frame may restate what the
+   * join snapshot already showed: that is no change, and is not reported.
+   */
+  private _presFrame(f: Frame): void {
+    let ch: PresenceChange = { join: [], leave: [], update: [] };
+    const wasLarge = this.largeRoom;
+    if (Array.isArray(f.all)) {
+      // the room left large-room mode: the whole list
+      this.largeRoom = false;
+      ch = this._replacePresence(f.all as Frame[]);
+    }
+    if (typeof f.cnt === 'number' && f.cnt > 0) {
+      this.largeRoom = true;
+      this._count = f.cnt;
+      ch.count = f.cnt;
+    }
+    const put = (raw: Frame): void => {
+      const m = member(raw);
+      const was = this.presence.get(m.conn);
+      this.presence.set(m.conn, m);
+      if (!was) ch.join.push(m);
+      else if (!sameMember(was, m)) ch.update.push(m);
+    };
+    for (const raw of (f.join ?? []) as Frame[]) put(raw);
+    for (const raw of (f.upd ?? []) as Frame[]) put(raw);
+    for (const c of (f.leave ?? []) as string[]) {
+      const m = this.presence.get(c);
+      if (m && this.presence.delete(c)) ch.leave.push(m);
+    }
+    if (ch.join.length || ch.leave.length || ch.update.length || ch.count !== undefined || wasLarge !== this.largeRoom) this.emit('presence', ch);
+  }
+
   /** @internal A frame for this room that answers no request. */
   _frame(f: Frame): void {
     if (this.status === 'joining' && (f.t === 'msg' || f.t === 'state')) this._early.push(f);
@@ -351,24 +416,8 @@ export class Room extends Emitter<RoomEvents> {
         return this._event(f);
       case 'eph':
         return this.emit('ephemeral', { user: f.u as string | undefined, conn: f.c as string | undefined, data: f.d });
-      case 'pres': {
-        const ch: PresenceChange = { join: [], leave: [], update: [] };
-        for (const raw of (f.join ?? []) as Frame[]) {
-          const m = member(raw);
-          this.presence.set(m.conn, m);
-          ch.join.push(m);
-        }
-        for (const raw of (f.upd ?? []) as Frame[]) {
-          const m = member(raw);
-          this.presence.set(m.conn, m);
-          ch.update.push(m);
-        }
-        for (const c of (f.leave ?? []) as string[]) {
-          const m = this.presence.get(c);
-          if (m && this.presence.delete(c)) ch.leave.push(m);
-        }
-        return this.emit('presence', ch);
-      }
+      case 'pres':
+        return this._presFrame(f);
       case 'left': {
         const code = f.code as number;
         const err = new RoomdError(code, f.msg as string, this.name);

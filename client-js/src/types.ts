@@ -38,12 +38,20 @@ export interface StateChange {
   ts?: number;
 }
 
-/** A change of a room's presence. On (re)join, the difference with what was known. */
+/**
+ * A change of a room's presence. On (re)join, the difference with what was known.
+ * One server frame may bring the changes of several members at once.
+ */
 export interface PresenceChange {
   join: Member[];
   /** Members that left, as they were last known. */
   leave: Member[];
   update: Member[];
+  /**
+   * In large-room mode: the room's member count, now changed. The room then
+   * sends the count instead of every change, and `room.presence` is a sample.
+   */
+  count?: number;
 }
 
 /** An ephemeral message: never logged, never replayed. */

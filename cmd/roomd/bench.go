@@ -35,7 +35,7 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "scenario: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(urls, "url", *urls, "node base URLs, comma-separated; connections are spread over them")
 	fs.IntVar(&c.Rooms, "rooms", c.Rooms, "rooms")
-	fs.IntVar(&c.Subs, "subs", c.Subs, "fanout, floor: subscribers per room; chat: members per room (each publishes)")
+	fs.IntVar(&c.Subs, "subs", c.Subs, "fanout, floor: subscribers per room; chat: members per room (each publishes); joinstorm: members per room")
 	fs.IntVar(&c.Pubs, "pubs", c.Pubs, "fanout, sse: publishers per room")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "messages per second published, all publishers together")
 	fs.IntVar(&c.Size, "size", c.Size, fmt.Sprintf("payload bytes (a msgpack bin, at least %d)", bench.MinPayload))
@@ -43,6 +43,7 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "publishing before the measurement window")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "longest wait for in-flight messages after the window")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "connect: connections to open")
+	fs.DurationVar(&c.JoinOver, "join-over", c.JoinOver, "joinstorm: spread the members' connections over this (0: 1s)")
 	fs.IntVar(&c.Observers, "observers", c.Observers, "sse: observers, spread over the rooms")
 	fs.Float64Var(&c.NonReaders, "non-readers", c.NonReaders, "fanout: percentage of subscribers that join but never read")
 	fs.StringVar(&c.Token, "token", c.Token, "token sent in hello (and as Bearer to SSE)")
@@ -156,7 +157,7 @@ func perConnRate(c *bench.Config) float64 {
 		if c.Subs > 0 {
 			return c.Rate / float64(c.Rooms*c.Subs)
 		}
-	case "fanout", "sse", "":
+	case "fanout", "sse", "joinstorm", "":
 		if c.Pubs > 0 {
 			return c.Rate / float64(c.Rooms*c.Pubs)
 		}

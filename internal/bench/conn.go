@@ -46,6 +46,8 @@ type wsConn struct {
 	byeCode int          // -1 until a bye arrives
 	joined  bool
 	welcome bool
+	connID  string    // welcome's c
+	pv      *presView // joinstorm: this member's view of the room's presence
 }
 
 var writeBufPool sync.Pool // gorilla's write buffers, held only while writing
@@ -243,11 +245,23 @@ func (c *wsConn) handle(recvNS int64) error {
 			c.r.errs.add("left:" + protocol.Code(f.code).String())
 		case protocol.TypeWelcome:
 			c.welcome = true
+			c.connID = string(f.c)
 		case protocol.TypeJoined:
 			if f.id == joinID {
 				c.joined = true
 				if c.tr != nil {
 					c.tr.lastSeq = f.s
+				}
+				if c.pv != nil {
+					if err := c.pv.onJoined(f); err != nil {
+						c.r.errs.add("decode:presence")
+					}
+				}
+			}
+		case protocol.TypePres:
+			if c.pv != nil {
+				if err := c.pv.onPres(f); err != nil {
+					c.r.errs.add("decode:presence")
 				}
 			}
 		}

@@ -85,6 +85,7 @@ type Result struct {
 	Connect    *ConnectStats   `json:"connect,omitempty"`
 	NonReaders *NonReaderStats `json:"non_readers,omitempty"`
 	Floor      *FloorStats     `json:"floor,omitempty"`
+	Presence   *PresenceStats  `json:"presence,omitempty"`
 }
 
 // Params echoes the run's configuration.
@@ -100,6 +101,7 @@ type Params struct {
 	Conns      int      `json:"conns,omitempty"`
 	Observers  int      `json:"observers,omitempty"`
 	NonReaders float64  `json:"non_readers,omitempty"`
+	JoinOver   string   `json:"join_over,omitempty"`
 }
 
 func paramsOf(c *Config) Params {
@@ -115,6 +117,9 @@ func paramsOf(c *Config) Params {
 		p.Subs = c.Subs
 	default:
 		p.Subs, p.Pubs, p.NonReaders = c.Subs, c.Pubs, c.NonReaders
+	}
+	if c.Scenario == "joinstorm" {
+		p.JoinOver = c.JoinOver.String()
 	}
 	p.Rate, p.Size, p.Warmup = c.Rate, c.Size, c.Warmup.String()
 	return p
@@ -247,6 +252,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 			row("server p→w ms", "p50 ≤%s  p90 ≤%s  p99 ≤%s  p99.9 ≤%s  (roomd_publish_to_write_seconds, n=%d)",
 				fmtLE(l.P50), fmtLE(l.P90), fmtLE(l.P99), fmtLE(l.P999), l.Count)
 		}
+		if ps := r.Presence; ps != nil {
+			row("presence", "%d of %d members' views equal the room's (%.0f ms after the end); %d pres frames naming %d entries",
+				ps.Matching, ps.Members, ps.SettledMS, ps.Frames, ps.Entries)
+		}
 		if n := r.NonReaders; n != nil {
 			row("non-readers", "%d: %d cut with slow_consumer, %d cut otherwise, %d still open",
 				n.Count, n.CutSlowConsumer, n.CutOther, n.StillOpen)
@@ -316,6 +325,9 @@ func (r *Result) title() string {
 		return fmt.Sprintf("chat: %d rooms × %d members, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Rate, p.Size, p.Duration, p.Warmup)
 	case "floor":
 		return fmt.Sprintf("floor (no server: the bench writes, one write per delivery): %d room(s) × %d subscribers, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Rooms, p.Subs, p.Rate, p.Size, p.Duration, p.Warmup)
+	case "joinstorm":
+		return fmt.Sprintf("joinstorm: %d room(s) × %d members joining over %s, then %d publisher(s)/room, %.0f msg/s in all, %d B, %s (measured from the first message)",
+			p.Rooms, p.Subs, p.JoinOver, p.Pubs, p.Rate, p.Size, p.Duration)
 	case "sse":
 		return fmt.Sprintf("sse: %d observers over %d rooms, %d publisher(s)/room, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Observers, p.Rooms, p.Pubs, p.Rate, p.Size, p.Duration, p.Warmup)
 	}

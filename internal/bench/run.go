@@ -11,6 +11,9 @@
 //	sse      SSE observers of R rooms while WebSocket publishers publish
 //	floor    no server: the bench writes to its own subscribers, one write
 //	         per delivery, to measure what the kernel alone costs
+//	joinstorm R rooms × N members joining within a second (JoinOver), then
+//	         P publishers per room publish: latency from the first message
+//	         on, and every member's presence view checked at the end
 //
 // The client side is built not to be the bottleneck: subscribers and SSE
 // observers are read by a few epoll pollers (poll_linux.go; elsewhere, and
@@ -40,7 +43,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"fanout", "chat", "connect", "sse", "floor"}
+var Scenarios = []string{"fanout", "chat", "connect", "sse", "floor", "joinstorm"}
 
 // Config is one bench run. Zero values take the defaults of Defaults.
 type Config struct {
@@ -55,6 +58,10 @@ type Config struct {
 	Duration time.Duration // measurement window (connect: the idle hold)
 	Warmup   time.Duration // publishing before the window opens
 	Drain    time.Duration // longest wait for in-flight messages after it closes
+
+	// JoinOver spreads the joinstorm members' connections evenly over this
+	// time. Zero means one second.
+	JoinOver time.Duration
 
 	Conns      int     // connect: connections
 	Observers  int     // sse: observers, spread over the rooms
@@ -139,11 +146,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--size must be between %d and %d bytes", MinPayload, 1<<20)
 	case c.NonReaders < 0 || c.NonReaders > 100:
 		return errors.New("--non-readers is a percentage, 0 to 100")
-	case c.Duration < 0 || c.Warmup < 0 || c.Drain < 0:
+	case c.Duration < 0 || c.Warmup < 0 || c.Drain < 0 || c.JoinOver < 0:
 		return errors.New("durations must not be negative")
 	}
+	if c.Scenario == "joinstorm" {
+		if c.JoinOver == 0 {
+			c.JoinOver = time.Second
+		}
+		c.Warmup = 0 // measured from the first message on
+	}
 	switch c.Scenario {
-	case "fanout", "chat", "floor":
+	case "fanout", "chat", "floor", "joinstorm":
 		if c.Subs <= 0 {
 			return errors.New("--subs must be at least 1")
 		}
@@ -351,7 +364,7 @@ func (r *runner) build() {
 		r.rooms = append(r.rooms, &roomState{idx: i, name: fmt.Sprintf("%s-%d", c.RoomPrefix, i)})
 	}
 	switch c.Scenario {
-	case "fanout":
+	case "fanout", "joinstorm":
 		rate := c.Rate / float64(c.Rooms*c.Pubs)
 		n := 0
 		for _, rs := range r.rooms {
@@ -359,6 +372,9 @@ func (r *runner) build() {
 				nr := c.NonReaders > 0 && int(float64(n+1)*c.NonReaders/100) > int(float64(n)*c.NonReaders/100)
 				conn := r.addConn(rs, !nr, 0)
 				conn.nonReader = nr
+				if c.Scenario == "joinstorm" && !nr {
+					conn.pv = newPresView()
+				}
 				n++
 			}
 		}
@@ -468,7 +484,14 @@ func (r *runner) openAll(ctx context.Context) error {
 			break
 		}
 	}
-	for _, c := range r.conns {
+	paced := time.Now()
+	for i, c := range r.conns {
+		if d := r.cfg.JoinOver; d > 0 && r.cfg.Scenario == "joinstorm" {
+			// Connection i opens at i/n of the way through JoinOver.
+			if !sleepCtx(ctx, time.Until(paced.Add(d*time.Duration(i)/time.Duration(len(r.conns))))) {
+				break
+			}
+		}
 		ok := send(func() {
 			t0 := time.Now()
 			if err := c.open(ctx); err != nil {
@@ -634,6 +657,9 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 
 	if c.NonReaders > 0 {
 		res.NonReaders = r.probeNonReaders()
+	}
+	if c.Scenario == "joinstorm" {
+		res.Presence = r.checkPresence(ctx)
 	}
 	r.teardown()
 

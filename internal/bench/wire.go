@@ -22,6 +22,11 @@ type frameView struct {
 	s    uint64
 	id   uint64
 	code uint64
+	c    []byte // welcome: the connection id (in msg: the sender's)
+	// Presence (presence.go): joined's pres and cnt, pres's lists and cnt,
+	// as raw msgpack.
+	pres, join, leave, upd, all []byte
+	cnt                         uint64
 }
 
 var errShort = errors.New("bench: truncated msgpack")
@@ -57,6 +62,20 @@ func nextFrame(b []byte, off int, f *frameView) (int, error) {
 			f.id, off, err = uintVal(b, off)
 		case string(key) == "code":
 			f.code, off, err = uintVal(b, off)
+		case len(key) == 1 && key[0] == 'c':
+			f.c, off, err = strBytes(b, off)
+		case string(key) == "pres":
+			f.pres, off, err = rawVal(b, off)
+		case string(key) == "join":
+			f.join, off, err = rawVal(b, off)
+		case string(key) == "leave":
+			f.leave, off, err = rawVal(b, off)
+		case string(key) == "upd":
+			f.upd, off, err = rawVal(b, off)
+		case string(key) == "all":
+			f.all, off, err = rawVal(b, off)
+		case string(key) == "cnt":
+			f.cnt, off, err = uintVal(b, off)
 		default:
 			off, err = skip(b, off)
 		}
@@ -67,20 +86,34 @@ func nextFrame(b []byte, off int, f *frameView) (int, error) {
 	return off, nil
 }
 
-func mapLen(b []byte, off int) (int, int, error) {
+// rawVal returns the msgpack value at b[off:] as it is.
+func rawVal(b []byte, off int) ([]byte, int, error) {
+	end, err := skip(b, off)
+	if err != nil {
+		return nil, off, err
+	}
+	return b[off:end], end, nil
+}
+
+func mapLen(b []byte, off int) (int, int, error) { return containerLen(b, off, 0x80, 0xde) }
+
+// containerLen reads the length of the map or array at b[off:]: fix is its
+// fix-size type byte (length in the low nibble), op16 its 16-bit one (the
+// 32-bit one follows it).
+func containerLen(b []byte, off int, fix, op16 byte) (int, int, error) {
 	if off >= len(b) {
 		return 0, off, errShort
 	}
 	c := b[off]
 	switch {
-	case c >= 0x80 && c <= 0x8f:
+	case c >= fix && c <= fix|0x0f:
 		return int(c & 0x0f), off + 1, nil
-	case c == 0xde:
+	case c == op16:
 		if off+3 > len(b) {
 			return 0, off, errShort
 		}
 		return int(binary.BigEndian.Uint16(b[off+1:])), off + 3, nil
-	case c == 0xdf:
+	case c == op16+1:
 		if off+5 > len(b) {
 			return 0, off, errShort
 		}

@@ -116,12 +116,18 @@ type Config struct {
 	} `yaml:"cluster"`
 	Rooms struct {
 		PresenceGrace Duration `yaml:"presence_grace"`
-		DedupeWindow  Duration `yaml:"dedupe_window"`
-		DedupeMaxKeys int      `yaml:"dedupe_max_keys"`
-		MaxRooms      int      `yaml:"max_rooms"`
-		MaxStateBytes Size     `yaml:"max_state_bytes"`
-		CreateRate    float64  `yaml:"create_rate"`
-		CreateBurst   int      `yaml:"create_burst"`
+		// PresenceWindow is how long a room gathers presence changes into
+		// one frame; zero is filled with the default, 20ms.
+		PresenceWindow Duration `yaml:"presence_window"`
+		// PresenceWindowMax bounds a busy room's growing window; zero is
+		// filled with the default, 1s.
+		PresenceWindowMax Duration `yaml:"presence_window_max"`
+		DedupeWindow      Duration `yaml:"dedupe_window"`
+		DedupeMaxKeys     int      `yaml:"dedupe_max_keys"`
+		MaxRooms          int      `yaml:"max_rooms"`
+		MaxStateBytes     Size     `yaml:"max_state_bytes"`
+		CreateRate        float64  `yaml:"create_rate"`
+		CreateBurst       int      `yaml:"create_burst"`
 		// The settings of every namespace not under Namespaces, and the
 		// values a namespace there inherits for the keys it leaves out.
 		NamespaceConfig `yaml:",inline"`
@@ -142,6 +148,7 @@ type NamespaceConfig struct {
 	MaxMembers         *int      `yaml:"max_members"`
 	MaxPayloadBytes    *Size     `yaml:"max_payload_bytes"`
 	MaxPresenceBytes   *Size     `yaml:"max_presence_bytes"`
+	PresenceLarge      *int      `yaml:"presence_large"`
 	StateMaxKeys       *int      `yaml:"state_max_keys"`
 	StateMaxBytes      *Size     `yaml:"state_max_bytes"`
 	StateMaxValueBytes *Size     `yaml:"state_max_value_bytes"`
@@ -346,6 +353,14 @@ func (c *Config) validate() error {
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 		return keyError("trusted_proxies", "%v", err)
 	}
+	for _, w := range []struct {
+		key string
+		d   Duration
+	}{{"rooms.presence_window", c.Rooms.PresenceWindow}, {"rooms.presence_window_max", c.Rooms.PresenceWindowMax}} {
+		if w.d > Duration(room.MaxPresenceWindow) {
+			return keyError(w.key, "must be at most %s, got %s", FormatDuration(room.MaxPresenceWindow), FormatDuration(time.Duration(w.d)))
+		}
+	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", FormatDuration(room.MinDedupeWindow), FormatDuration(time.Duration(c.Rooms.DedupeWindow)))
 	}
@@ -465,14 +480,16 @@ func (c *Config) ServerConfig() server.Config {
 // RoomConfig is the room manager's configuration.
 func (c *Config) RoomConfig() room.Config {
 	rc := room.Config{
-		Default:       c.Rooms.namespace(),
-		PresenceGrace: time.Duration(c.Rooms.PresenceGrace),
-		DedupeWindow:  time.Duration(c.Rooms.DedupeWindow),
-		DedupeMaxKeys: c.Rooms.DedupeMaxKeys,
-		MaxRooms:      c.Rooms.MaxRooms,
-		MaxStateBytes: int64(c.Rooms.MaxStateBytes),
-		CreateRate:    c.Rooms.CreateRate,
-		CreateBurst:   c.Rooms.CreateBurst,
+		Default:           c.Rooms.namespace(),
+		PresenceGrace:     time.Duration(c.Rooms.PresenceGrace),
+		PresenceWindow:    time.Duration(c.Rooms.PresenceWindow),
+		PresenceWindowMax: time.Duration(c.Rooms.PresenceWindowMax),
+		DedupeWindow:      time.Duration(c.Rooms.DedupeWindow),
+		DedupeMaxKeys:     c.Rooms.DedupeMaxKeys,
+		MaxRooms:          c.Rooms.MaxRooms,
+		MaxStateBytes:     int64(c.Rooms.MaxStateBytes),
+		CreateRate:        c.Rooms.CreateRate,
+		CreateBurst:       c.Rooms.CreateBurst,
 	}
 	if len(c.Namespaces) > 0 {
 		rc.Namespaces = make(map[string]room.Namespace, len(c.Namespaces))
@@ -493,6 +510,7 @@ func (ns *NamespaceConfig) namespace() room.Namespace {
 		MaxMembers:         *ns.MaxMembers,
 		MaxMessageBytes:    int(*ns.MaxPayloadBytes),
 		MaxPresenceBytes:   int(*ns.MaxPresenceBytes),
+		PresenceLarge:      *ns.PresenceLarge,
 		StateMaxKeys:       *ns.StateMaxKeys,
 		StateMaxBytes:      int(*ns.StateMaxBytes),
 		StateMaxValueBytes: int(*ns.StateMaxValueBytes),

@@ -123,6 +123,8 @@ var sections = []section{
 	}},
 	{"Rooms", []setting{
 		{key: "rooms.presence_grace", flag: "presence-grace", def: "5s", negOK: true, usage: "how long a dropped connection stays present (negative: none)"},
+		{key: "rooms.presence_window", flag: "presence-window", def: "20ms", negOK: true, usage: "how long a room gathers presence changes into one pres frame, at most 5s (negative: each change at once)"},
+		{key: "rooms.presence_window_max", flag: "presence-window-max", def: "1s", usage: "how long a busy room's presence window may grow (doubling while changes keep coming), at most 5s"},
 		{key: "rooms.dedupe_window", flag: "dedupe-window", def: "5m", usage: "how long idempotency keys are remembered (at least 5m)"},
 		{key: "rooms.dedupe_max_keys", flag: "dedupe-max-keys", def: "10000", usage: "idempotency keys remembered per room"},
 		{key: "rooms.max_rooms", flag: "max-rooms", def: "100000", usage: "rooms this node holds; a join or write that would create one more gets err 7"},
@@ -138,6 +140,7 @@ var sections = []section{
 		{key: "max_members", flag: "max-members", def: "0", shown: "0 (no limit)", ns: true, usage: "members per room (err 106 beyond)"},
 		{key: "max_payload_bytes", flag: "max-payload-bytes", def: "64KiB", ns: true, usage: "largest message payload (err 103 beyond)"},
 		{key: "max_presence_bytes", flag: "max-presence-bytes", def: "1KiB", ns: true, usage: "largest presence data (err 103 beyond)"},
+		{key: "presence_large", flag: "presence-large", def: "0", shown: "0 (off)", ns: true, usage: "presence entries above which a room is in large-room mode: members get the count and a sample, not every change"},
 		{key: "state_max_keys", flag: "state-max-keys", def: "10000", ns: true, usage: "state keys per room (err 108 beyond)"},
 		{key: "state_max_bytes", flag: "state-max-bytes", def: "4MiB", ns: true, usage: "state bytes per room, keys and values (err 103 beyond)"},
 		{key: "state_max_value_bytes", flag: "state-max-value-bytes", shown: "max_payload_bytes", ns: true, usage: "largest state value (err 103 beyond)"},

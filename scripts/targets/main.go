@@ -6,7 +6,7 @@
 //
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
-// idle, overload, connect, sse). The floor run (no server: the bench writes
+// idle, overload, connect, sse, presence, joinstorm). The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
 package main
@@ -110,6 +110,26 @@ func main() {
 	if want("connect") {
 		res := r.run("connect", nil, "--scenario", "connect", "--conns", "9000", "--rooms", "9000", "--duration", "1s")
 		add(row{"connect: ≥ 5,000 hello+join/s", fmt.Sprintf("%.0f/s", res.Connect.PerS), check(res.Connect.PerS >= 5000)})
+	}
+	if want("presence") {
+		storm := []string{"--scenario", "connect", "--conns", "9000", "--rooms", "100", "--duration", "1s"}
+		on := r.run("presence-on", nil, storm...)
+		off := r.run("presence-off", []string{"--presence=false"}, storm...)
+		ratio := on.OpenSeconds / off.OpenSeconds
+		add(row{"9,000 connections into 100 rooms of 90: presence on ≤ 1.3 × off",
+			fmt.Sprintf("%.2f s on, %.2f s off: %.2f ×", on.OpenSeconds, off.OpenSeconds, ratio), check(on.ConnectionsFailed == 0 && ratio <= 1.3)})
+	}
+	if want("joinstorm") {
+		res := r.run("joinstorm", nil, "--scenario", "joinstorm", "--subs", "1000", "--join-over", "1s", "--rate", "100",
+			"--duration", "10s", "--dial-concurrency", "64")
+		ps := res.Presence
+		if ps == nil {
+			ps = &bench.PresenceStats{}
+		}
+		add(row{"1,000 members join one room within 1 s, then 100 msg/s: p99 ≤ 50 ms from the first message",
+			fmt.Sprintf("%s (joined in %.2f s)", ms(res.Latency.P99), res.OpenSeconds), check(res.Latency.P99 <= 50 && res.Lost == 0)},
+			row{"… every member's presence view equals the room's", fmt.Sprintf("%d of %d, %d pres frames", ps.Matching, ps.Members, ps.Frames),
+				check(ps.Members == 1000 && ps.Matching == ps.Members)})
 	}
 	if want("sse") {
 		res := r.run("sse", nil, "--scenario", "sse", "--observers", "2000", "--rate", "50", "--duration", "10s", "--warmup", "2s")

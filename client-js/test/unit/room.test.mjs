@@ -373,3 +373,53 @@ test('reset in the same epoch with a seq behind ours starts seqs over', async ()
   FakeWS.last.recv(msg(4));
   assert.deepEqual(msgs, [3, 4]);
 });
+
+test('batched presence: several members in one frame, restated entries are no change', async () => {
+  const room = await joined('chat:a', { pres: [{ c: 'c1', u: 'me' }, { c: 'c2', u: 'bob' }] });
+  const pres = [];
+  room.on('presence', (p) => pres.push(p));
+  // one window: c3 and c4 joined, c2 (already in the snapshot) restated,
+  // c2 updated is not in the same frame as its restatement; c9 (never seen) left
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', join: [{ c: 'c2', u: 'bob' }, { c: 'c3', u: 'cid' }, { c: 'c4', u: 'dan' }], leave: ['c9'] });
+  assert.equal(pres.length, 1);
+  assert.deepEqual(pres[0].join.map((m) => m.conn), ['c3', 'c4']);
+  assert.deepEqual(pres[0].update, []);
+  assert.deepEqual(pres[0].leave, []);
+  // a restated entry with new data is an update; a frame that changes nothing is not reported
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', join: [{ c: 'c3', u: 'cid', d: 1 }], upd: [{ c: 'c4', u: 'dan' }] });
+  assert.equal(pres.length, 2);
+  assert.deepEqual(pres[1].update.map((m) => m.conn), ['c3']);
+  assert.deepEqual(pres[1].join, []);
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', join: [{ c: 'c3', u: 'cid', d: 1 }], leave: ['nobody'] });
+  assert.equal(pres.length, 2);
+  assert.deepEqual([...room.presence.keys()].sort(), ['c1', 'c2', 'c3', 'c4']);
+  assert.equal(room.presenceCount, 4);
+  assert.equal(room.largeRoom, false);
+});
+
+test('large-room mode: count and sample, then the whole list again', async () => {
+  const room = await joined('chat:a', { pres: [{ c: 'c1', u: 'me' }, { c: 'c2', u: 'bob' }], cnt: 250 });
+  assert.equal(room.largeRoom, true);
+  assert.equal(room.presenceCount, 250);
+  assert.equal(room.presence.size, 2, 'a sample');
+  const pres = [];
+  room.on('presence', (p) => pres.push(p));
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', cnt: 251 });
+  assert.equal(room.presenceCount, 251);
+  assert.deepEqual(pres[0], { join: [], leave: [], update: [], count: 251 });
+  // back under the threshold: the whole list replaces the sample
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', all: [{ c: 'c1', u: 'me' }, { c: 'c5', u: 'eve' }] });
+  assert.equal(room.largeRoom, false);
+  assert.equal(room.presenceCount, 2);
+  assert.deepEqual(pres[1].join.map((m) => m.conn), ['c5']);
+  assert.deepEqual(pres[1].leave.map((m) => m.conn), ['c2']);
+  // deltas again
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', leave: ['c5'] });
+  assert.equal(room.presenceCount, 1);
+  // leaving large-room mode is reported even when the list is the sample
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', cnt: 9 });
+  FakeWS.last.recv({ t: 'pres', r: 'chat:a', all: [{ c: 'c1', u: 'me' }] });
+  assert.equal(pres.length, 5);
+  assert.deepEqual(pres[4], { join: [], leave: [], update: [] });
+  assert.equal(room.presenceCount, 1);
+});

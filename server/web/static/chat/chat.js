@@ -108,7 +108,8 @@ function renderPeople() {
         h('span', { class: 'who' }, label(m)),
         typing.has(m.conn) ? h('span', { class: 'tag' }, 'typing') : null));
   }
-  $('count').textContent = people.length;
+  // in large-room mode the list is a sample and the count is the server's
+  $('count').textContent = room.presenceCount;
 }
 const label = (m) => textOf(m.data?.name, textOf(m.user, String(m.conn)));
 

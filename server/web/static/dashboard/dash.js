@@ -37,6 +37,8 @@ const brief = (d) => {
   return s === undefined ? '' : s.length > 140 ? s.slice(0, 140) + '…' : s;
 };
 
+let largeCount = 0; // the room's count in large-room mode (the list is then a sample)
+
 function renderMembers() {
   const ul = $('memberlist');
   ul.textContent = '';
@@ -49,7 +51,7 @@ function renderMembers() {
         h('span', { class: 'conn mono' }, m.conn)));
   }
   if (!members.size) ul.append(h('li', { class: 'muted small' }, 'Nobody is in this room.'));
-  $('members').textContent = members.size;
+  $('members').textContent = largeCount || members.size;
 }
 
 function addEvent(kind, seq, text) {
@@ -96,6 +98,7 @@ observe(location.origin, roomName, {
       case 'snapshot':
         members.clear();
         for (const m of e.presence) members.set(m.conn, m);
+        largeCount = e.count ?? 0;
         renderMembers();
         seen(e.seq, e.epoch);
         for (const ev of e.log) addEvent(ev.type, ev.seq, ev.type === 'state' ? `${ev.key} ${ev.deleted ? 'deleted' : '= ' + brief(ev.data)}` : brief(ev.data));
@@ -113,6 +116,12 @@ observe(location.origin, roomName, {
         break;
       case 'presence': {
         const names = [];
+        if (e.all) {
+          members.clear();
+          for (const m of e.all) members.set(m.conn, m);
+          largeCount = 0;
+        }
+        if (e.count) largeCount = e.count;
         for (const m of e.join) {
           members.set(m.conn, m);
           names.push('+' + label(m));
