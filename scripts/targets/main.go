@@ -6,7 +6,7 @@
 //
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
-// idle, overload, connect, sse). The floor run (no server: the bench writes
+// idle, overload, overload-admission, node-overload, connect, sse). The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
 package main
@@ -79,7 +79,7 @@ func main() {
 			fmt.Sprintf("%.2f %%, %s", res.DeliveredPct, ms(res.Latency.P99)), check(res.DeliveredPct >= 98 && res.Latency.P99 <= 25)})
 	}
 	best := 0
-	if want("rates") || want("overload") {
+	if want("rates") || want("overload") || want("overload-admission") || want("node-overload") {
 		for _, rate := range []int{1000, 1500, 2000, 2500, 3000, 4000} {
 			res := r.run("rate"+strconv.Itoa(rate), nil, append(fanout, "--rate", strconv.Itoa(rate), "--pubs", strconv.Itoa(1+rate/2000))...)
 			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {
@@ -106,6 +106,39 @@ func main() {
 			ms(res.Latency.P99), check(res.Latency.P99 <= 50)},
 			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
 			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
+	}
+	if want("overload-admission") && best > 0 {
+		// The same overload with default settings: no room_publish_rate,
+		// admission by measured delay alone (docs/OPERATIONS.md, "Overload").
+		offered := 3 * best
+		res := r.run("overload-admission", nil,
+			"--subs", "1000", "--pubs", strconv.Itoa(2+offered/2000), "--rate", strconv.Itoa(offered),
+			"--non-readers", "10", "--duration", "30s", "--warmup", "2s", "--drain", "5s")
+		nr, ack := res.NonReaders, res.AckLatency
+		if ack == nil {
+			ack = &bench.LatencyMS{}
+		}
+		readLag := 0.0
+		if res.ReadLag != nil {
+			readLag = res.ReadLag.P99
+		}
+		add(row{fmt.Sprintf("overload %d msg/s, default settings, 10 %% non-readers: readers' p99 ≤ 100 ms (arrival; bench read lag p99 beside)", offered),
+			fmt.Sprintf("%s (+%s)", ms(res.Latency.P99), ms(readLag)), check(res.Latency.P99 <= 100)},
+			row{"… every publish answered: 0 unanswered, ok p99 ≤ 1 s", fmt.Sprintf("%d unanswered, %s", res.Unacked, ms(ack.P99)), check(res.Unacked == 0 && ack.P99 <= 1000)},
+			row{fmt.Sprintf("… acknowledged ≥ 70 %% of %d msg/s", best), fmt.Sprintf("%.0f msg/s (%.0f %%)", res.PublishedPerS, 100*res.PublishedPerS/float64(best)), check(res.PublishedPerS >= 0.7*float64(best))},
+			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
+			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
+	}
+	if want("node-overload") && best > 0 {
+		// 100 rooms × 100: each message costs a tenth of a 1,000-reader
+		// room's, so 3× the node's rate is about 30× best messages.
+		offered := 30 * best
+		res := r.run("node-overload", nil,
+			"--rooms", "100", "--subs", "100", "--pubs", "1", "--rate", strconv.Itoa(offered),
+			"--duration", "20s", "--warmup", "2s", "--drain", "5s")
+		add(row{fmt.Sprintf("whole node overloaded: 100 rooms × 100 at %d msg/s, default settings: readers' p99 ≤ 100 ms", offered),
+			ms(res.Latency.P99), check(res.Latency.P99 <= 100)},
+			row{"… 0 unanswered; acknowledged (reported)", fmt.Sprintf("%d unanswered, %.0f msg/s", res.Unacked, res.PublishedPerS), check(res.Unacked == 0)})
 	}
 	if want("connect") {
 		res := r.run("connect", nil, "--scenario", "connect", "--conns", "9000", "--rooms", "9000", "--duration", "1s")
