@@ -18,7 +18,8 @@ type Config struct {
 	// 100 ms.
 	Interval time.Duration
 	// MinRate is the lowest limit of a room or of the node, in publishes per
-	// second. Zero means 10.
+	// second; a room may always publish twice that per Interval, in bursts
+	// (its floor). Zero means 10.
 	MinRate float64
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -279,8 +280,14 @@ func (c *Controller) rollLocked(now time.Time) {
 		st.NodeLimit = c.node.rate
 		c.newShare = waterLevel(demands, c.node.rate*c.perIntv)
 	}
+	if !math.IsInf(c.newShare, 1) {
+		c.newShare = max(c.newShare, c.floor())
+	}
 	for _, rs := range c.rooms {
 		rs.share = min(rs.capPerInterval(c.perIntv), c.newShare)
+		if !math.IsInf(rs.share, 1) {
+			rs.share = max(rs.share, c.floor())
+		}
 		rs.connShare = math.Inf(1)
 		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {
 			cd := make([]float64, 0, len(rs.conns))
@@ -304,6 +311,12 @@ func (c *Controller) rollLocked(now time.Time) {
 	c.start = now
 	c.next = now.Add(c.cfg.Interval)
 }
+
+// floor is the least share of a room, per interval: MinRate with a burst
+// of twice that (2 publishes per 100 ms by default), so that a room
+// publishing at a modest steady rate is never refused for the phase of
+// its publishes against the intervals.
+func (c *Controller) floor() float64 { return max(1, 2*c.cfg.MinRate*c.perIntv) }
 
 // capPerInterval is the room's own limit over one interval (+Inf: none).
 func (rs *roomState) capPerInterval(perIntv float64) float64 {

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -92,7 +93,10 @@ func TestRoomQueueDelayLimitsThatRoomOnly(t *testing.T) {
 func TestNodeLimitSharedFairly(t *testing.T) {
 	ck := newClock()
 	c := newTest(ck, nil)
-	flood := []string{"f1", "f2", "f3", "f4"}
+	var flood []string
+	for i := range 40 {
+		flood = append(flood, fmt.Sprintf("f%d", i))
+	}
 	quietRefused := 0
 	floodRefused := 0
 	for i := range 40 {
@@ -100,8 +104,8 @@ func TestNodeLimitSharedFairly(t *testing.T) {
 			_, reasons := offer(c, r, "pub-"+r, 300, time.Millisecond)
 			floodRefused += reasons[RefusedRoom]
 		}
-		if i%2 == 0 { // the quiet room: 10/s
-			_, reasons := offer(c, "quiet", "pub-q", 1, time.Millisecond)
+		if i%2 == 0 { // the quiet room: 10/s, both of a pair in one interval
+			_, reasons := offer(c, "quiet", "pub-q", 2, time.Millisecond)
 			quietRefused += len(reasons)
 		}
 		for range 10 {

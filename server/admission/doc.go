@@ -12,19 +12,20 @@
 //     its operation, which includes any wait of the connection's reader for
 //     room ops to finish ([Ticket.ObserveQueue]).
 //
-// Every interval it takes the smallest delay of each signal seen in that
-// interval (a standing queue, not a burst: the smallest sample is above the
-// target only when even the luckiest publish waited). A room whose queue
-// delay stays above the target gets a publish limit of its own, cut by the
-// ratio of target to delay and raised again while the delay is below it; a
-// node whose write delay is above the target gets a node-wide limit the
-// same way. The node-wide limit is shared between the rooms publishing,
-// max-min fair (water-filling over what each asked for in the last
-// interval), and a room's share between its publishers the same way: a room
-// or a publisher asking for more than its share is refused first, and one
-// that asks for less than its share is never refused. When every delay has
-// stayed below the target for a second and nothing was refused, the limits
-// are lifted.
+// Every interval it takes the 90th percentile of each signal over that
+// interval. (CoDel takes the smallest sample of one queue; here there is a
+// queue per connection, and the few that drain fast must not hide the
+// rest.) A room whose queue delay stays above the target gets a publish
+// limit of its own, cut by the ratio of target to delay and raised again
+// while the delay is below it; a node whose write delay is above the target
+// gets a node-wide limit the same way. The node-wide limit is shared between
+// the rooms publishing, max-min fair (water-filling over what each asked
+// for in the last interval), and a room's share between its publishers the
+// same way: a room or a publisher asking for more than its share is refused
+// first, and one that asks for less than its share is never refused; no
+// room's share is below its floor (twice Config.MinRate, per interval).
+// When every delay has stayed below the target for a second and nothing was
+// refused, the limits are lifted.
 //
 // The package knows nothing of sockets, frames or rooms beyond their names:
 // the server calls [Controller.Admit] before it hands a publish to its room,
