@@ -55,12 +55,10 @@ func pubAnswers(t *testing.T, c *client.Conn, n int) (oks, overloaded int) {
 	return oks, overloaded
 }
 
-// TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom: a publisher flooding
-// a room whose publishes cost more than it offers gets err 7 overloaded
-// for the excess, an answer to every pub, while a publisher in another
-// room is never refused; once the flood ends, the room takes publishes
-// again.
-func TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom(t *testing.T) {
+// admissionServer runs a server with admission's default target, whose
+// publishes to "hot" cost 5 ms each, and connects a member of "hot".
+func admissionServer(t *testing.T) (*testServer, *client.Conn) {
+	t.Helper()
 	ts := newTestServer(t, func(c *Config, _ *room.Config) {
 		c.Router = &costlyRouter{cost: 5 * time.Millisecond}
 		c.FrameRate, c.FrameBurst = 1e6, 1e6
@@ -68,6 +66,27 @@ func TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom(t *testing.T) {
 	})
 	flood := ts.connect(t)
 	join(t, flood, 1, "hot", nil)
+	return ts, flood
+}
+
+// sendFlood sends n pubs to "hot" in one message, numbered from *id on.
+func sendFlood(t *testing.T, c *client.Conn, id *uint64, n int) {
+	t.Helper()
+	frames := make([]any, n)
+	for i := range frames {
+		frames[i] = client.M{"t": "pub", "id": *id, "r": "hot", "d": "x"}
+		*id++
+	}
+	send(t, c, frames...)
+}
+
+// TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom: a publisher flooding
+// a room whose publishes cost more than it offers gets err 7 overloaded
+// for the excess, an answer to every pub, while a publisher in another
+// room is never refused; once the flood ends, the room takes publishes
+// again.
+func TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom(t *testing.T) {
+	ts, flood := admissionServer(t)
 	quiet := ts.connect(t)
 	join(t, quiet, 1, "calm", nil)
 
@@ -103,14 +122,7 @@ func TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom(t *testing.T) {
 	sent, oks, refused := 0, 0, 0
 	id := uint64(100)
 	checkFor(t, 20*time.Second, func() error {
-		frames := make([]any, batch)
-		for i := range frames {
-			frames[i] = client.M{"t": "pub", "id": id, "r": "hot", "d": "x"}
-			id++
-		}
-		if err := flood.Send(frames...); err != nil {
-			return err
-		}
+		sendFlood(t, flood, &id, batch)
 		sent += batch
 		o, r := pubAnswers(t, flood, batch)
 		oks, refused = oks+o, refused+r
@@ -144,21 +156,10 @@ func TestAdmissionRefusesFloodAnswersAllKeepsQuietRoom(t *testing.T) {
 // TestAdmissionAPIRefusal: an API publish refused by admission gets 503,
 // code 7 and Retry-After.
 func TestAdmissionAPIRefusal(t *testing.T) {
-	ts := newTestServer(t, func(c *Config, _ *room.Config) {
-		c.Router = &costlyRouter{cost: 5 * time.Millisecond}
-		c.FrameRate, c.FrameBurst = 1e6, 1e6
-		c.AdmissionTarget = admission.DefaultTarget
-	})
-	flood := ts.connect(t)
-	join(t, flood, 1, "hot", nil)
+	ts, flood := admissionServer(t)
 	id := uint64(100)
 	checkFor(t, 20*time.Second, func() error {
-		frames := make([]any, 100)
-		for i := range frames {
-			frames[i] = client.M{"t": "pub", "id": id, "r": "hot", "d": "x"}
-			id++
-		}
-		send(t, flood, frames...)
+		sendFlood(t, flood, &id, 100)
 		// The API asks while the flood's pubs wait.
 		resp, err := http.Post(ts.URL+"/v1/rooms/hot/messages", "application/json", strings.NewReader(`{"data":"x"}`))
 		if err != nil {

@@ -113,11 +113,17 @@ func TestNodeLimitSharedFairly(t *testing.T) {
 		}
 		ck.add(DefaultInterval)
 	}
+	wantFairness(t, "rooms", floodRefused, quietRefused)
+}
+
+// wantFairness fails unless the flood was refused and the quiet never.
+func wantFairness(t *testing.T, what string, floodRefused, quietRefused int) {
+	t.Helper()
 	if floodRefused == 0 {
-		t.Fatal("the flooding rooms were never refused")
+		t.Fatalf("the flooding %s were never refused", what)
 	}
 	if quietRefused != 0 {
-		t.Fatalf("the quiet room was refused %d times", quietRefused)
+		t.Fatalf("the quiet one of the %s was refused %d times", what, quietRefused)
 	}
 }
 
@@ -148,12 +154,7 @@ func TestPublisherShare(t *testing.T) {
 		}
 		ck.add(DefaultInterval)
 	}
-	if floodByPub == 0 {
-		t.Fatal("the flooding publisher was never refused with reason publisher")
-	}
-	if quietRefused != 0 {
-		t.Fatalf("the quiet publisher was refused %d times", quietRefused)
-	}
+	wantFairness(t, "publishers (reason publisher)", floodByPub, quietRefused)
 }
 
 // TestRecovery: once delays stay below the target for liftAfter with
