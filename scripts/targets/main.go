@@ -7,7 +7,7 @@
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
 // idle, overload, overload-admission, node-overload, api-overload,
-// recovery, connect, sse). The floor run (no server: the bench writes
+// recovery, connect, sse); -best skips the search for the highest rate. The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
 package main
@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&r.roomd, "roomd", "bin/roomd", "the roomd binary to measure and to bench with")
 	flag.StringVar(&r.out, "out", "", "directory to keep each run's JSON in")
 	only := flag.String("only", "", "comma-separated targets to run (default all)")
+	given := flag.Int("best", 0, "the highest sustainable rate the overload targets start from, instead of searching for it (rates)")
 	flag.Parse()
 	want := func(name string) bool {
 		return *only == "" || strings.Contains(","+*only+",", ","+name+",")
@@ -79,8 +80,8 @@ func main() {
 		add(row{"same at 300 msg/s: ≥ 98 % delivered, p99 ≤ 25 ms",
 			fmt.Sprintf("%.2f %%, %s", res.DeliveredPct, ms(res.Latency.P99)), check(res.DeliveredPct >= 98 && res.Latency.P99 <= 25)})
 	}
-	best := 0
-	if want("rates") || want("overload") || want("overload-admission") || want("node-overload") || want("api-overload") || want("recovery") {
+	best := *given
+	if best == 0 && (want("rates") || want("overload") || want("overload-admission") || want("node-overload") || want("api-overload") || want("recovery")) {
 		for _, rate := range []int{1000, 1500, 2000, 2500, 3000, 4000} {
 			res := r.run("rate"+strconv.Itoa(rate), nil, append(fanout, "--rate", strconv.Itoa(rate), "--pubs", strconv.Itoa(1+rate/2000))...)
 			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {

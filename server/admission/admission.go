@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"hash/fnv"
 	"math"
 	"slices"
 	"sync"
@@ -18,8 +19,8 @@ type Config struct {
 	// 100 ms.
 	Interval time.Duration
 	// MinRate is the lowest limit of a room or of the node, in publishes per
-	// second; a room may always publish twice that per Interval, in bursts
-	// (its floor). Zero means 10.
+	// second; a room that asks for no more than twice that per Interval is
+	// never refused (its floor). Zero means 10.
 	MinRate float64
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -136,7 +137,8 @@ type roomState struct {
 	admitted  int
 	refused   int
 	idle      int     // intervals in a row without a publish
-	share     float64 // publishes this interval may admit (+Inf: no bound)
+	share     float64 // publishes per interval the room may admit (+Inf: no bound)
+	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1
 	connShare float64 // each publisher's share of them (+Inf: no bound)
 	conns     map[string]*connCount
 }
@@ -202,6 +204,9 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	rs := c.rooms[room]
 	if rs == nil {
 		rs = &roomState{share: c.newShare, connShare: c.newShare}
+		if !math.IsInf(c.newShare, 1) {
+			rs.credit = c.newShare
+		}
 		c.rooms[room] = rs
 	}
 	rs.attempts++
@@ -217,16 +222,17 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 		cc.attempts++
 	}
 	switch {
-	case float64(rs.admitted) >= rs.share:
+	case !math.IsInf(rs.share, 1) && rs.credit < 1:
 		rs.refused++
 		c.refused++
 		return Ticket{}, RefusedRoom
-	case cc != nil && float64(cc.admitted) >= rs.connShare:
+	case cc != nil && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
 		rs.refused++
 		c.refused++
 		return Ticket{}, RefusedPublisher
 	}
 	rs.admitted++
+	rs.credit--
 	if cc != nil {
 		cc.admitted++
 	}
@@ -280,13 +286,27 @@ func (c *Controller) rollLocked(now time.Time) {
 		st.NodeLimit = c.node.rate
 		c.newShare = waterLevel(demands, c.node.rate*c.perIntv)
 	}
+	level := c.newShare
 	if !math.IsInf(c.newShare, 1) {
-		c.newShare = max(c.newShare, c.floor())
+		c.newShare = max(c.newShare, c.floor()) // for rooms not seen yet
 	}
-	for _, rs := range c.rooms {
-		rs.share = min(rs.capPerInterval(c.perIntv), c.newShare)
-		if !math.IsInf(rs.share, 1) {
-			rs.share = max(rs.share, c.floor())
+	for name, rs := range c.rooms {
+		was := rs.share
+		rs.share = min(rs.capPerInterval(c.perIntv), level)
+		if math.IsInf(rs.share, 1) {
+			rs.credit = 0
+		} else {
+			if math.IsInf(was, 1) {
+				// Newly bound: each room starts at its own point of the
+				// credit cycle, so that rooms with shares below one do not
+				// all admit in the same interval.
+				rs.credit = phase(name)
+			}
+			if float64(rs.attempts) <= c.floor() {
+				rs.share = max(rs.share, c.floor()) // a quiet room keeps its floor
+			}
+			// A share below one publish per interval adds up over several.
+			rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1)
 		}
 		rs.connShare = math.Inf(1)
 		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {
@@ -312,10 +332,12 @@ func (c *Controller) rollLocked(now time.Time) {
 	c.next = now.Add(c.cfg.Interval)
 }
 
-// floor is the least share of a room, per interval: MinRate with a burst
-// of twice that (2 publishes per 100 ms by default), so that a room
-// publishing at a modest steady rate is never refused for the phase of
-// its publishes against the intervals.
+// floor is the least share, per interval, of a room that asked for no
+// more than that in the last interval: MinRate with a burst of twice that
+// (2 publishes per 100 ms by default), so that a room publishing at a
+// modest steady rate is never refused for the phase of its publishes
+// against the intervals. Rooms asking for more share what is left, down to
+// less than one publish per interval.
 func (c *Controller) floor() float64 { return max(1, 2*c.cfg.MinRate*c.perIntv) }
 
 // capPerInterval is the room's own limit over one interval (+Inf: none).
@@ -334,8 +356,11 @@ func (rs *roomState) capPerInterval(perIntv float64) float64 {
 func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, refused bool, now time.Time) {
 	target := c.cfg.Target
 	if d > target {
+		// Coming on, the limit starts from what was admitted; once on,
+		// from itself (what one interval admits is lumpy when shares are
+		// below one publish per interval).
 		base := admittedRate
-		if l.on && l.rate < base {
+		if l.on {
 			base = l.rate
 		}
 		cut := min(cutMax, max(cutMin, float64(target)/float64(d)))
@@ -361,6 +386,13 @@ func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, ref
 		raised = max(l.rate, 2*admittedRate+c.cfg.MinRate)
 	}
 	l.rate = raised
+}
+
+// phase is a number in [0, 1) fixed by name (FNV-1a).
+func phase(name string) float64 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return float64(h.Sum32()) / (1 << 32)
 }
 
 // waterLevel is the max-min fair level of capacity over demands: each

@@ -248,3 +248,31 @@ func TestHistQuantile(t *testing.T) {
 		t.Errorf("after take, p90 = %v, want 0", q)
 	}
 }
+
+// TestNodeLimitHoldsOverManyRooms: with many rooms flooding, what the node
+// admits follows its limit, not the number of rooms: a share below one
+// publish per interval adds up over several intervals instead.
+func TestNodeLimitHoldsOverManyRooms(t *testing.T) {
+	ck := newClock()
+	var last State
+	c := newTest(ck, func(st State) { last = st })
+	admitted := 0
+	for i := range 60 {
+		for r := range 100 {
+			got, _ := offer(c, fmt.Sprintf("f%d", r), "p", 5, time.Millisecond)
+			if i >= 50 {
+				admitted += got
+			}
+		}
+		c.ObserveWrite(time.Second)
+		ck.add(DefaultInterval)
+	}
+	// The limit is at its floor, 10/s: 10 publishes over the last 10
+	// intervals, give or take the credits' rounding.
+	if last.NodeLimit != DefaultMinRate {
+		t.Fatalf("node limit %v, want %v", last.NodeLimit, DefaultMinRate)
+	}
+	if admitted > 30 {
+		t.Fatalf("admitted %d in 10 intervals at a node limit of %v/s", admitted, last.NodeLimit)
+	}
+}
