@@ -276,3 +276,25 @@ func TestNodeLimitHoldsOverManyRooms(t *testing.T) {
 		t.Fatalf("admitted %d in 10 intervals at a node limit of %v/s", admitted, last.NodeLimit)
 	}
 }
+
+// TestQuietRoomBurstKeepsFloor: a room at 10/s whose publishes a starved
+// reader takes in bursts (3 in one interval, none in the next two) is
+// still never refused while the node is limited.
+func TestQuietRoomBurstKeepsFloor(t *testing.T) {
+	ck := newClock()
+	c := newTest(ck, nil)
+	quietRefused, floodRefused := 0, 0
+	for i := range 60 {
+		for r := range 50 {
+			_, reasons := offer(c, fmt.Sprintf("f%d", r), "p", 10, time.Millisecond)
+			floodRefused += len(reasons)
+		}
+		if i%3 == 0 {
+			_, reasons := offer(c, "quiet", "q", 3, time.Millisecond)
+			quietRefused += len(reasons)
+		}
+		c.ObserveWrite(time.Second)
+		ck.add(DefaultInterval)
+	}
+	wantFairness(t, "rooms", floodRefused, quietRefused)
+}
