@@ -128,7 +128,7 @@ func NewPrometheus() *Prometheus {
 	p.admLimit = gauge("admission_limit", "The node's admission limit in publishes per second; 0 when the node is not limited.")
 	p.admLimitedRooms = gauge("admission_limited_rooms", "Rooms with an admission limit of their own.")
 	p.admDelay = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "roomd_admission_delay_seconds",
-		Help: "Admission's measured delay over its last interval, by signal: write (smallest creation-to-write delay), queue (the largest of the rooms' smallest read-to-start waits)."}, []string{"signal"})
+		Help: "Admission's measured delay over its last interval, by signal: write (median creation-to-write delay), queue (the largest of the rooms' 90th percentiles of read-to-start waits)."}, []string{"signal"})
 	f(p.admDelay)
 	return p
 }

@@ -44,8 +44,14 @@ const (
 	cutMin    = 0.7
 	cutMax    = 0.95
 	raiseStep = 0.10
-	// quantile is the delay of an interval that is held to the target.
-	quantile = 0.9
+	// queueQuantile and writeQuantile are the delays of an interval that
+	// are held to the target. A room's queue is the node's own: its 90th
+	// percentile. Writes wait on their clients too (a slow reader's queue
+	// is old whenever its socket takes more): the median, so that a node
+	// is limited when half its writes are late, not when a few clients
+	// are (they are cut as slow consumers).
+	queueQuantile = 0.9
+	writeQuantile = 0.5
 	// liftAfter is how long every delay must stay below the target, with
 	// nothing refused, before a limit is lifted.
 	liftAfter = time.Second
@@ -82,10 +88,10 @@ type State struct {
 	// NodeLimit is the node's limit in publishes per second; 0 when the
 	// node is not limited.
 	NodeLimit float64
-	// WriteDelay is the smallest write delay of the interval (0: none).
+	// WriteDelay is the median write delay of the interval (0: none).
 	WriteDelay time.Duration
-	// QueueDelay is the largest, over the rooms, of a room's smallest
-	// queue delay of the interval (0: none).
+	// QueueDelay is the largest, over the rooms, of a room's 90th
+	// percentile queue delay of the interval (0: none).
 	QueueDelay time.Duration
 	// LimitedRooms counts the rooms with a limit of their own.
 	LimitedRooms int
@@ -252,14 +258,14 @@ func (c *Controller) rollLocked(now time.Time) {
 	if secs <= 0 {
 		secs = c.perIntv
 	}
-	wd := c.writes.take(quantile)
+	wd := c.writes.take(writeQuantile)
 	c.node.update(c, wd, float64(c.admitted)/secs, c.refused > 0, now)
 
 	st := State{WriteDelay: wd, Refused: c.refused, Admitted: c.admitted}
 	nodeLimited := c.node.on
 	var demands []float64
 	for name, rs := range c.rooms {
-		qd := rs.queue.take(quantile)
+		qd := rs.queue.take(queueQuantile)
 		st.QueueDelay = max(st.QueueDelay, qd)
 		rs.lim.update(c, qd, float64(rs.admitted)/secs, rs.refused > 0, now)
 		if rs.attempts == 0 {

@@ -12,10 +12,11 @@
 //     its operation, which includes any wait of the connection's reader for
 //     room ops to finish ([Ticket.ObserveQueue]).
 //
-// Every interval it takes the 90th percentile of each signal over that
-// interval. (CoDel takes the smallest sample of one queue; here there is a
-// queue per connection, and the few that drain fast must not hide the
-// rest.) A room whose queue delay stays above the target gets a publish
+// Every interval it takes the 90th percentile of each room's queue delays
+// and the median of the write delays over that interval. (CoDel takes the
+// smallest sample of one queue; here there is a queue per connection, and
+// the few that drain fast must not hide the rest. A write also waits on its
+// client, so a few slow readers must not limit the node.) A room whose queue delay stays above the target gets a publish
 // limit of its own, cut by the ratio of target to delay and raised again
 // while the delay is below it; a node whose write delay is above the target
 // gets a node-wide limit the same way. The node-wide limit is shared between
