@@ -127,10 +127,9 @@ type Controller struct {
 
 // limit is an adaptive publish limit: off until a delay passes the target.
 type limit struct {
-	on    bool
-	rate  float64   // publishes per second, when on
-	good  int       // intervals in a row below the target
-	since time.Time // when it came on
+	on   bool
+	rate float64 // publishes per second, when on
+	good int     // intervals in a row below the target
 }
 
 // roomState is one room's counts and limit.
@@ -246,8 +245,8 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	return Ticket{rs}, Admitted
 }
 
-// RetryAfter is how long a refused publisher should wait at least: the
-// time left before the limits next move, rounded up to the interval.
+// RetryAfter is the least a refused publisher should wait: one interval,
+// after which the limits and shares move.
 func (c *Controller) RetryAfter() time.Duration { return c.cfg.Interval }
 
 // rollLocked ends the interval: it moves the limits by the delays
@@ -259,7 +258,7 @@ func (c *Controller) rollLocked(now time.Time) {
 		secs = c.perIntv
 	}
 	wd := c.writes.take(writeQuantile)
-	c.node.update(c, wd, float64(c.admitted)/secs, c.refused > 0, now)
+	c.node.update(c, wd, float64(c.admitted)/secs, c.refused > 0)
 
 	st := State{WriteDelay: wd, Refused: c.refused, Admitted: c.admitted}
 	nodeLimited := c.node.on
@@ -267,7 +266,7 @@ func (c *Controller) rollLocked(now time.Time) {
 	for name, rs := range c.rooms {
 		qd := rs.queue.take(queueQuantile)
 		st.QueueDelay = max(st.QueueDelay, qd)
-		rs.lim.update(c, qd, float64(rs.admitted)/secs, rs.refused > 0, now)
+		rs.lim.update(c, qd, float64(rs.admitted)/secs, rs.refused > 0)
 		if rs.attempts == 0 {
 			rs.idle++
 		} else {
@@ -355,11 +354,11 @@ func (rs *roomState) capPerInterval(perIntv float64) float64 {
 }
 
 // update moves the limit by the interval's delay d and admitted rate:
-// above the target it comes on at, or is cut to, the smaller of its rate
-// and the admitted one times target/d (within cutMin and cutMax); below
-// it, it rises by up to raiseStep, and is lifted once the delay stayed
-// below the target for liftAfter with nothing refused.
-func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, refused bool, now time.Time) {
+// above the target it comes on at the admitted rate, or is cut from its
+// own, times target/d (within cutMin and cutMax); below it, it rises by up
+// to raiseStep, and is lifted once the delay stayed below the target for
+// liftAfter with nothing refused.
+func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, refused bool) {
 	target := c.cfg.Target
 	if d > target {
 		// Coming on, the limit starts from what was admitted; once on,
@@ -370,9 +369,6 @@ func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, ref
 			base = l.rate
 		}
 		cut := min(cutMax, max(cutMin, float64(target)/float64(d)))
-		if !l.on {
-			l.since = now
-		}
 		l.on, l.good = true, 0
 		l.rate = max(c.cfg.MinRate, base*cut)
 		return
