@@ -82,6 +82,9 @@ func startNodeWith(t *testing.T, name string, opts nodeOpts, seeds ...string) *n
 	srv, err := server.New(server.Config{
 		Router: cl, NodeName: name, Logger: logger,
 		FrameRate: 100000, FrameBurst: 100000, ByteRate: 1 << 30, QueueMaxBytes: 16 << 20,
+		// Loads that count every write acknowledged: admission runs with a
+		// target no run reaches (server/admission_test.go tests it).
+		AdmissionTarget: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

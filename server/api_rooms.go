@@ -107,6 +107,9 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	if err := s.admitAPI(w, name); err != nil {
+		return nil, err
+	}
 	seq, err := s.cfg.Router.Publish(r.Context(), room.PublishRequest{
 		Room:      name,
 		Data:      body.Data,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/server/admission"
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -166,6 +167,17 @@ type Config struct {
 	// left to reading, publishing and the network's receive side
 	// (measured: docs/BENCHMARKS.md, "What we tried").
 	Flushers int
+
+	// AdmissionTarget is the delay above which the node refuses publishes
+	// with err 7 overloaded (HTTP 503 with Retry-After): the median delay
+	// from an event's creation to its write, or a room's 90th percentile
+	// wait between the read of a publish and the start of its operation,
+	// over AdmissionInterval (docs/OPERATIONS.md, "Overload"). Zero means 50 ms;
+	// negative turns admission off.
+	AdmissionTarget time.Duration
+	// AdmissionInterval is how long delays are measured before the
+	// admission limits move. Zero means 100 ms.
+	AdmissionInterval time.Duration
 }
 
 // ErrNoRouter is returned by New when Config.Router is nil.
@@ -224,6 +236,10 @@ func (c *Config) fill() error {
 	setDur(&c.APIRequestTimeout, 30*time.Second)
 	setDur(&c.ReadHeaderTimeout, 5*time.Second)
 	setDur(&c.IdleTimeout, 60*time.Second)
+	if c.AdmissionTarget == 0 {
+		c.AdmissionTarget = admission.DefaultTarget
+	}
+	setDur(&c.AdmissionInterval, admission.DefaultInterval)
 	return nil
 }
 

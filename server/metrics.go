@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/server/admission"
 )
 
 // Metrics receives the server's measurements. Config.Metrics nil means a
@@ -45,6 +46,12 @@ type Metrics interface {
 	// address or connection limit, by the limit's name ("pending",
 	// "addr_pending", "addr_rate", "conn_ops").
 	LimitRefused(limit string)
+	// AdmissionRefused counts a publish refused by admission, by reason
+	// ("room", "publisher").
+	AdmissionRefused(reason string)
+	// AdmissionState reports admission's measures and limits at the end
+	// of each interval with traffic.
+	AdmissionState(st admission.State)
 	// APIRequest counts an HTTP API request by route pattern and status.
 	APIRequest(route string, status int)
 }
@@ -68,6 +75,9 @@ func (noopMetrics) ByeSent(protocol.Code)        {}
 func (noopMetrics) RateLimited()                 {}
 func (noopMetrics) APIRequest(string, int)       {}
 func (noopMetrics) LimitRefused(string)          {}
+
+func (noopMetrics) AdmissionRefused(string)        {}
+func (noopMetrics) AdmissionState(admission.State) {}
 
 func (s *Server) authFailed(reason string)     { s.cfg.Metrics.AuthFailure(reason) }
 func (s *Server) errorCode(code protocol.Code) { s.cfg.Metrics.ErrorSent(code) }

@@ -12,6 +12,7 @@ import (
 	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
+	"github.com/roomd/roomd/server/admission"
 )
 
 // Prometheus is the Metrics of a node, on its own registry (never the
@@ -42,6 +43,9 @@ type Prometheus struct {
 	peerLinks                  prometheus.Gauge
 	peerLinkDrops              prometheus.Counter
 	peerLinkOversized          prometheus.Counter
+	admRefused                 *prometheus.CounterVec
+	admLimit, admLimitedRooms  prometheus.Gauge
+	admDelay                   *prometheus.GaugeVec
 }
 
 var (
@@ -120,6 +124,12 @@ func NewPrometheus() *Prometheus {
 	p.replicaLag = gauge("raft_replica_lag_entries", "The most log entries a replica of a group this node leads is behind its leader.")
 	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
 	p.peerLinkOversized = counter("peer_link_oversized_total", "Links to other nodes cut for a message over cluster.link_max_message.")
+	p.admRefused = vec("admission_refusals_total", "Publishes refused with overloaded by admission, by reason: room (over its share or its own limit), publisher (over its share of its room).", "reason")
+	p.admLimit = gauge("admission_limit", "The node's admission limit in publishes per second; 0 when the node is not limited.")
+	p.admLimitedRooms = gauge("admission_limited_rooms", "Rooms with an admission limit of their own.")
+	p.admDelay = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "roomd_admission_delay_seconds",
+		Help: "Admission's measured delay over its last interval, by signal: write (median creation-to-write delay), queue (the largest of the rooms' 90th percentiles of read-to-start waits)."}, []string{"signal"})
+	f(p.admDelay)
 	return p
 }
 
@@ -173,6 +183,15 @@ func (p *Prometheus) ByeSent(code protocol.Code)     { p.byes.WithLabelValues(co
 func (p *Prometheus) RateLimited()                   { p.rateLimited.Inc() }
 
 func (p *Prometheus) LimitRefused(limit string) { p.limits.WithLabelValues(limit).Inc() }
+
+func (p *Prometheus) AdmissionRefused(reason string) { p.admRefused.WithLabelValues(reason).Inc() }
+
+func (p *Prometheus) AdmissionState(st admission.State) {
+	p.admLimit.Set(st.NodeLimit)
+	p.admLimitedRooms.Set(float64(st.LimitedRooms))
+	p.admDelay.WithLabelValues("write").Set(st.WriteDelay.Seconds())
+	p.admDelay.WithLabelValues("queue").Set(st.QueueDelay.Seconds())
+}
 
 func (p *Prometheus) APIRequest(route string, status int) {
 	p.api.WithLabelValues(route, strconv.Itoa(status)).Inc()

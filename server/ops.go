@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
@@ -177,7 +178,13 @@ func (ss *session) opPub(f *protocol.Frame) {
 		ss.srv.cfg.Metrics.LimitRefused(limitConnOps) // nobody to tell: dropped
 		return
 	}
+	ticket, ok := ss.admitPub(f)
+	if !ok {
+		return
+	}
+	read := time.Now()
 	ss.submit(f, func(ctx context.Context) {
+		ticket.ObserveQueue(time.Since(read))
 		seq, err := ss.srv.cfg.Router.Publish(ctx, req)
 		if err != nil {
 			if !req.Ephemeral || id != 0 {

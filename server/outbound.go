@@ -454,6 +454,7 @@ func (s *session) wrote(oldest int64) {
 	s.lastWrite.Store(now)
 	if oldest != 0 {
 		s.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
+		s.srv.adm.ObserveWrite(time.Duration(now - oldest))
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/roomd/roomd/cluster"
 
 	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/server/admission"
 )
 
 // Server is one roomd node's edge. Create it with New, mount Handler (or call
@@ -46,6 +47,7 @@ type Server struct {
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
+	adm       *admission.Controller // publish admission (admission.go)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -77,6 +79,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready != nil {
 		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
 	}
+	s.adm = s.newAdmission()
 	s.flush.srv = s
 	s.park.srv = s
 	s.upgrader = websocket.Upgrader{

@@ -21,16 +21,34 @@ export const CLOSED = -3;
 /** Codes of 500 and above are terminal: do not reconnect without user action. */
 export const isTerminal = (code: number): boolean => code >= 500;
 
+/** Wire code 7: the room, or the node, is at capacity; retry later. */
+export const OVERLOADED = 7;
+
+/** Wire codes below 100 are passing conditions: the operation may be retried later. */
+export const isRetryable = (code: number): boolean => code >= 0 && code < 100;
+
 /** An error carrying a wire code (or one of the SDK-local negative codes). */
 export class RoomdError extends Error {
   /** The wire code, e.g. 107 for forbidden; negative for SDK-local conditions. */
   readonly code: number;
   /** The room the error is about, when there is one. */
   readonly room?: string;
-  constructor(code: number, msg?: string, room?: string) {
+  /**
+   * For a publish refused with 7 `overloaded`: a suggested wait in ms before
+   * the app publishes again (exponential backoff with full jitter over the
+   * room's refusals in a row). The SDK does not resend it by itself.
+   */
+  readonly retryIn?: number;
+  constructor(code: number, msg?: string, room?: string, retryIn?: number) {
     super(`${codeNames[code] ?? 'error ' + code}${msg ? ': ' + msg : ''}`);
     this.name = 'RoomdError';
     this.code = code;
     this.room = room;
+    if (retryIn !== undefined) this.retryIn = retryIn;
+  }
+
+  /** Whether the same operation may succeed later (a code below 100). */
+  get retryable(): boolean {
+    return isRetryable(this.code);
   }
 }

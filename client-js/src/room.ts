@@ -3,7 +3,7 @@
 import type { Client } from './client.js';
 import type { Frame } from './codec.js';
 import { Emitter } from './emitter.js';
-import { CLOSED, DISCONNECTED, RoomdError, TIMEOUT } from './errors.js';
+import { CLOSED, DISCONNECTED, OVERLOADED, RoomdError, TIMEOUT } from './errors.js';
 import type { Ephemeral, Member, Message, PresenceChange, ResetInfo, StateChange } from './types.js';
 
 export interface RoomOptions {
@@ -98,6 +98,7 @@ export class Room extends Emitter<RoomEvents> {
   private _tJoin?: ReturnType<typeof setTimeout>;
   private _waiters: [() => void, (e: RoomdError) => void][] = [];
   private _ops = new Set<Op>();
+  private _overloads = 0; // publishes refused with overloaded in a row
   private _pres: unknown;
   private _eph = new Map<string, unknown>();
   private _ephOn = false;
@@ -225,6 +226,7 @@ export class Room extends Emitter<RoomEvents> {
     op.sent = this._jgen;
     this._c._request(op.f).then(
       (ok) => {
+        if (op.f.t === 'pub') this._overloads = 0;
         if (!this._ops.delete(op)) return;
         clearTimeout(op.timer);
         op.res(ok);
@@ -232,6 +234,15 @@ export class Room extends Emitter<RoomEvents> {
       (e: RoomdError) => {
         if (!this._ops.has(op)) return;
         if (e.code === DISCONNECTED) return; // resent after the rejoin
+        if (e.code === OVERLOADED && op.f.t === 'pub') {
+          // Refused, not published: whether and when to publish again is
+          // the app's decision, with a suggested wait.
+          this._ops.delete(op);
+          clearTimeout(op.timer);
+          const msg = e.message.replace(/^overloaded(: )?/, '');
+          op.rej(new RoomdError(e.code, msg, this.name, this._c._backoff(this._overloads++)));
+          return;
+        }
         if (e.code < 100) {
           // transient (rate_limited, unavailable, overloaded...): try again soon
           const gen = this._jgen;

@@ -46,6 +46,8 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.DurationVar(&c.JoinOver, "join-over", c.JoinOver, "joinstorm: spread the members' connections over this (0: 1s)")
 	fs.IntVar(&c.Observers, "observers", c.Observers, "sse: observers, spread over the rooms")
 	fs.Float64Var(&c.NonReaders, "non-readers", c.NonReaders, "fanout: percentage of subscribers that join but never read")
+	fs.Float64Var(&c.QuietRate, "quiet-rate", 0, "fanout: messages per second of one more room of --subs readers and one publisher, whose answers are reported apart (a well-behaved room among flooded ones)")
+	fs.Float64Var(&c.APIRate, "api-rate", 0, "fanout: messages per second published into the first room through the HTTP API as well, from 4 clients; answers counted by status")
 	fs.StringVar(&c.Token, "token", c.Token, "token sent in hello (and as Bearer to SSE)")
 	fs.BoolVar(asJSON, "json", false, "print the result as JSON")
 	fs.IntVar(&c.PID, "pid", c.PID, "server process id, to measure its CPU per delivery and RSS per connection from /proc")

@@ -86,6 +86,11 @@ type Result struct {
 	NonReaders *NonReaderStats `json:"non_readers,omitempty"`
 	Floor      *FloorStats     `json:"floor,omitempty"`
 	Presence   *PresenceStats  `json:"presence,omitempty"`
+	// Quiet is the quiet room's publisher (--quiet-rate); API the HTTP
+	// API publishes (--api-rate). The quiet room's counts are in the
+	// totals above too.
+	Quiet *QuietStats `json:"quiet,omitempty"`
+	API   *APIStats   `json:"api,omitempty"`
 }
 
 // Params echoes the run's configuration.
@@ -230,6 +235,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 	} else {
 		row("published", "%.1f/s  (%d acknowledged, %d rejected, %d unanswered; asked %.1f/s)",
 			r.PublishedPerS, r.Published, r.Rejected, r.Unacked, p.Rate)
+		if q := r.Quiet; q != nil {
+			row("quiet room", "%d acknowledged, %d rejected, %d unanswered  (its publisher at %.1f/s)", q.Published, q.Rejected, q.Unacked, q.Rate)
+		}
+		if a := r.API; a != nil {
+			row("API publishes", "%d sent: %d ok, %d refused with Retry-After, %d refused without, %d other, %d unanswered; longest %.1f ms  (asked %.1f/s)",
+				a.Sent, a.OK, a.Refused, a.NoRetryAfter, a.Other, a.Failed, a.MaxMS, a.Rate)
+		}
 		if r.Floor == nil {
 			row("publish→ok ms", "%s  (write of a pub to the read of its ok; ok rate %.2f %%)", fmtLatency(r.AckLatency), r.AckedPct)
 		}

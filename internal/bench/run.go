@@ -66,6 +66,8 @@ type Config struct {
 	Conns      int     // connect: connections
 	Observers  int     // sse: observers, spread over the rooms
 	NonReaders float64 // fanout: percentage of subscribers that never read
+	QuietRate  float64 // fanout: msg/s of one more room with Subs readers, reported apart (0: none)
+	APIRate    float64 // fanout: msg/s published into the first room through the HTTP API (0: none)
 	Token      string  // sent in hello (and as Bearer for SSE)
 	PID        int     // server process to measure through /proc; 0: none
 
@@ -188,9 +190,10 @@ func (c *Config) validate() error {
 
 // runner is the state of one run.
 type runner struct {
-	cfg  Config
-	errs errCounter
-	lat  *Histogram // receive time - send time, measured messages
+	cfg   Config
+	quiet *roomState // the quiet room (QuietRate), else nil
+	errs  errCounter
+	lat   *Histogram // receive time - send time, measured messages
 	// arrival: receive times are the kernel's arrival timestamps (every
 	// measuring connection is polled); readLag is read time - arrival.
 	arrival  bool
@@ -382,6 +385,9 @@ func (r *runner) build() {
 			for range c.Pubs {
 				r.addConn(rs, false, rate)
 			}
+		}
+		if c.QuietRate > 0 {
+			r.addQuietRoom(c.Subs, c.QuietRate)
 		}
 	case "floor":
 		for _, rs := range r.rooms {
@@ -634,6 +640,16 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 			p.run(start, measure, stop)
 		}()
 	}
+	var api *APIStats
+	apiDone := make(chan struct{})
+	if c.APIRate > 0 && c.Scenario == "fanout" {
+		go func() {
+			defer close(apiDone)
+			api = r.apiPublishers(ctx, measure, stop)
+		}()
+	} else {
+		close(apiDone)
+	}
 	r.phase.Store("warmup")
 	sleepCtx(ctx, time.Until(measure))
 	r.phase.Store("measuring")
@@ -643,6 +659,9 @@ func (r *runner) runTraffic(ctx context.Context) (*Result, error) {
 	m0 := r.scrape(ctx)
 	sleepCtx(ctx, time.Until(stop))
 	pubs.Wait()
+	<-apiDone
+	res.API = api
+	res.Quiet = r.quietStats()
 	r.drain(ctx)
 	cpu1, self1, recv1 := r.serverCPU(), selfCPU(), r.received()
 	mach1, _ := machineCPU()

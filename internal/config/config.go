@@ -90,6 +90,10 @@ type Config struct {
 		ParkAfter       Duration `yaml:"park_after"`
 		Flushers        int      `yaml:"flushers"`
 	} `yaml:"websocket"`
+	Admission struct {
+		Target   Duration `yaml:"target"`
+		Interval Duration `yaml:"interval"`
+	} `yaml:"admission"`
 	SSE struct {
 		PingInterval  Duration `yaml:"ping_interval"`
 		Retry         Duration `yaml:"retry"`
@@ -474,6 +478,8 @@ func (c *Config) ServerConfig() server.Config {
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
 		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),
 		Flushers:            c.WebSocket.Flushers,
+		AdmissionTarget:     time.Duration(c.Admission.Target),
+		AdmissionInterval:   time.Duration(c.Admission.Interval),
 	}
 }
 

@@ -99,6 +99,10 @@ var sections = []section{
 		{key: "websocket.park_after", flag: "ws-park-after", def: "10s", negOK: true, usage: "an idle connection's reader goroutine and read buffer are let go after this long without input; its socket waits in an epoll set (Linux, plain TCP). Negative: never"},
 		{key: "websocket.flushers", flag: "flushers", def: "0", shown: "0 (half the cores, at least 1)", usage: "goroutines writing queued frames and SSE events to sockets in parallel"},
 	}},
+	{"Overload", []setting{
+		{key: "admission.target", flag: "admission-target", def: "50ms", negOK: true, usage: "delay above which publishes are refused with err 7 overloaded (HTTP 503 + Retry-After): the median, over an interval, of the creation-to-write delay of the node's writes, or the 90th percentile of a room's read-to-start wait of its publishes (negative: admission off)"},
+		{key: "admission.interval", flag: "admission-interval", def: "100ms", positive: true, usage: "how long admission measures delays before its limits move"},
+	}},
 	{"SSE", []setting{
 		{key: "sse.ping_interval", flag: "sse-ping-interval", def: "15s", positive: true, usage: "interval of \": ping\" comments on an idle SSE stream"},
 		{key: "sse.retry", flag: "sse-retry", def: "3s", positive: true, usage: "reconnection delay an SSE stream announces"},

@@ -6,7 +6,9 @@
 //
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
-// idle, overload, connect, sse, presence, joinstorm). The floor run (no server: the bench writes
+// idle, overload, overload-admission, node-overload, api-overload,
+// recovery, connect, sse, presence, joinstorm); -best skips the search for
+// the highest rate. The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
 package main
@@ -46,6 +48,7 @@ func main() {
 	flag.StringVar(&r.roomd, "roomd", "bin/roomd", "the roomd binary to measure and to bench with")
 	flag.StringVar(&r.out, "out", "", "directory to keep each run's JSON in")
 	only := flag.String("only", "", "comma-separated targets to run (default all)")
+	given := flag.Int("best", 0, "the highest sustainable rate the overload targets start from, instead of searching for it (rates)")
 	flag.Parse()
 	want := func(name string) bool {
 		return *only == "" || strings.Contains(","+*only+",", ","+name+",")
@@ -78,8 +81,8 @@ func main() {
 		add(row{"same at 300 msg/s: ≥ 98 % delivered, p99 ≤ 25 ms",
 			fmt.Sprintf("%.2f %%, %s", res.DeliveredPct, ms(res.Latency.P99)), check(res.DeliveredPct >= 98 && res.Latency.P99 <= 25)})
 	}
-	best := 0
-	if want("rates") || want("overload") {
+	best := *given
+	if best == 0 && (want("rates") || want("overload") || want("overload-admission") || want("node-overload") || want("api-overload") || want("recovery")) {
 		for _, rate := range []int{1000, 1500, 2000, 2500, 3000, 4000} {
 			res := r.run("rate"+strconv.Itoa(rate), nil, append(fanout, "--rate", strconv.Itoa(rate), "--pubs", strconv.Itoa(1+rate/2000))...)
 			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {
@@ -106,6 +109,73 @@ func main() {
 			ms(res.Latency.P99), check(res.Latency.P99 <= 50)},
 			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
 			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
+	}
+	if want("overload-admission") && best > 0 {
+		// The same overload with default settings: no room_publish_rate,
+		// admission by measured delay alone (docs/OPERATIONS.md, "Overload").
+		offered := 3 * best
+		res := r.run("overload-admission", nil,
+			"--subs", "1000", "--pubs", strconv.Itoa(2+offered/2000), "--rate", strconv.Itoa(offered),
+			"--non-readers", "10", "--duration", "30s", "--warmup", "2s", "--drain", "5s")
+		nr, ack := res.NonReaders, res.AckLatency
+		if ack == nil {
+			ack = &bench.LatencyMS{}
+		}
+		readLag := 0.0
+		if res.ReadLag != nil {
+			readLag = res.ReadLag.P99
+		}
+		add(row{fmt.Sprintf("overload %d msg/s, default settings, 10 %% non-readers: readers' p99 ≤ 100 ms (arrival; bench read lag p99 beside)", offered),
+			fmt.Sprintf("%s (+%s)", ms(res.Latency.P99), ms(readLag)), check(res.Latency.P99 <= 100)},
+			row{"… every publish answered: 0 unanswered, ok p99 ≤ 1 s", fmt.Sprintf("%d unanswered, %s", res.Unacked, ms(ack.P99)), check(res.Unacked == 0 && ack.P99 <= 1000)},
+			row{fmt.Sprintf("… acknowledged ≥ 70 %% of %d msg/s", best), fmt.Sprintf("%.0f msg/s (%.0f %%)", res.PublishedPerS, 100*res.PublishedPerS/float64(best)), check(res.PublishedPerS >= 0.7*float64(best))},
+			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
+			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
+	}
+	if want("node-overload") && best > 0 {
+		// 100 rooms × 100: each message costs a tenth of a 1,000-reader
+		// room's, so 3× the node's rate is about 30× best messages.
+		offered := 30 * best
+		res := r.run("node-overload", nil,
+			"--rooms", "100", "--subs", "100", "--pubs", "1", "--rate", strconv.Itoa(offered),
+			"--quiet-rate", "10", "--duration", "20s", "--warmup", "2s", "--drain", "5s")
+		q := res.Quiet
+		if q == nil {
+			q = &bench.QuietStats{}
+		}
+		add(row{fmt.Sprintf("whole node overloaded: 100 rooms × 100 at %d msg/s, default settings: readers' p99 ≤ 100 ms", offered),
+			ms(res.Latency.P99), check(res.Latency.P99 <= 100)},
+			row{"… 0 unanswered; acknowledged (reported)", fmt.Sprintf("%d unanswered, %.0f msg/s", res.Unacked, res.PublishedPerS), check(res.Unacked == 0)},
+			row{"… a room of 100 at 10 msg/s among them: every publish accepted", fmt.Sprintf("%d ok, %d refused, %d unanswered", q.Published, q.Rejected, q.Unacked), check(q.Published > 0 && q.Rejected == 0 && q.Unacked == 0)})
+	}
+	if want("api-overload") && best > 0 {
+		// One room overloaded by WebSocket publishers, 100 msg/s more
+		// through the HTTP API.
+		offered := 3 * best
+		res := r.run("api-overload", nil,
+			"--subs", "1000", "--pubs", strconv.Itoa(2+offered/2000), "--rate", strconv.Itoa(offered),
+			"--api-rate", "100", "--duration", "10s", "--warmup", "2s")
+		a := res.API
+		if a == nil {
+			a = &bench.APIStats{}
+		}
+		add(row{"API publishes under overload: refused with 429/503 + Retry-After, none hung (≤ 10 s)",
+			fmt.Sprintf("%d sent: %d ok, %d refused with Retry-After, %d without, %d other, %d unanswered; longest %.0f ms", a.Sent, a.OK, a.Refused, a.NoRetryAfter, a.Other, a.Failed, a.MaxMS),
+			check(a.Sent > 0 && a.Refused > 0 && a.NoRetryAfter == 0 && a.Other == 0 && a.Failed == 0)})
+	}
+	if want("recovery") && best > 0 {
+		// 3× the rate, then half of it on the same node: the second run's
+		// 2 s warmup is the time refusals have to stop.
+		offered, half := 3*best, best/2
+		res := r.runSeq("recovery", nil,
+			[]string{"--subs", "1000", "--pubs", strconv.Itoa(2 + offered/2000), "--rate", strconv.Itoa(offered), "--duration", "10s", "--warmup", "2s"},
+			[]string{"--subs", "1000", "--pubs", "1", "--rate", strconv.Itoa(half), "--duration", "10s", "--warmup", "2s"},
+			[]string{"--subs", "1000", "--pubs", "1", "--rate", strconv.Itoa(half), "--duration", "10s", "--warmup", "2s"})
+		load, after, fresh := res[0], res[1], res[2]
+		add(row{fmt.Sprintf("recovery: %d msg/s, then %d on the same node: no refusal after 2 s", offered, half),
+			fmt.Sprintf("%d refused under load, %d after", load.Rejected, after.Rejected), check(load.Rejected > 0 && after.Rejected == 0 && after.Unacked == 0)},
+			row{"… p99 back to its unloaded value (a third run, same node)", fmt.Sprintf("%s after, %s unloaded", ms(after.Latency.P99), ms(fresh.Latency.P99)),
+				check(after.Latency.P99 <= 1.5*fresh.Latency.P99+5)})
 	}
 	if want("connect") {
 		res := r.run("connect", nil, "--scenario", "connect", "--conns", "9000", "--rooms", "9000", "--duration", "1s")
@@ -162,6 +232,12 @@ func (r *runner) log(s string) { fmt.Fprintln(os.Stderr, s) }
 // against it with args, and returns the result; any failure ends the
 // command, since a figure that was not taken cannot be compared.
 func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Result {
+	return r.runSeq(name, serverArgs, args)[0]
+}
+
+// runSeq is run with several benches, one after the other, against the
+// same server.
+func (r *runner) runSeq(name string, serverArgs []string, runs ...[]string) []*bench.Result {
 	srv := exec.Command(r.roomd, append(append([]string{}, serverFlags...), serverArgs...)...)
 	stderr, err := srv.StderrPipe()
 	if err != nil {
@@ -180,11 +256,19 @@ func (r *runner) run(name string, serverArgs []string, args ...string) *bench.Re
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
-	res := r.bench(name, append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(srv.Process.Pid)}, args...)...)
-	if res.Server == nil {
-		fatal(fmt.Errorf("%s: the result lacks the server's figures", name))
+	var out []*bench.Result
+	for i, args := range runs {
+		n := name
+		if len(runs) > 1 {
+			n = fmt.Sprintf("%s-%d", name, i+1)
+		}
+		res := r.bench(n, append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(srv.Process.Pid)}, args...)...)
+		if res.Server == nil {
+			fatal(fmt.Errorf("%s: the result lacks the server's figures", n))
+		}
+		out = append(out, res)
 	}
-	return res
+	return out
 }
 
 // bench runs `roomd bench --json` with args and returns the result, with

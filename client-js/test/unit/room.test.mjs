@@ -107,6 +107,52 @@ test('publish: transient err is retried with the same key, fatal err rejects', a
   await assert.rejects(q, (e) => e instanceof RoomdError && e.code === 107 && e.room === 'chat:a');
 });
 
+test('publish: overloaded rejects at once with retryIn, never resent; retryIn grows and resets on ok', async () => {
+  const room = await joined();
+  const ws = FakeWS.last;
+  const refuse = async () => {
+    const p = room.publish('x');
+    await tick();
+    const pubs = ws.of('pub');
+    ws.recv({ t: 'err', id: pubs[pubs.length - 1].id, r: 'chat:a', code: 7, msg: 'node overloaded: this room is over its share; retry later' });
+    return assert.rejects(p, (e) => {
+      assert.ok(e instanceof RoomdError);
+      assert.equal(e.code, 7);
+      assert.equal(e.room, 'chat:a');
+      assert.equal(e.retryable, true);
+      assert.match(e.message, /^overloaded: node overloaded/);
+      assert.equal(typeof e.retryIn, 'number');
+      assert.ok(e.retryIn >= 0);
+      return true;
+    });
+  };
+  await refuse();
+  await new Promise((r) => setTimeout(r, 30)); // longer than any retry backoff here
+  assert.equal(ws.of('pub').length, 1, 'a refused publish is not resent');
+  // The suggested wait grows with refusals in a row (full jitter under a cap that doubles).
+  client._o.random = () => 0.999;
+  client._o.backoff = { base: 100, max: 100000 };
+  const waits = [];
+  for (let i = 0; i < 3; i++) {
+    const p = room.publish('y');
+    await tick();
+    const pubs = ws.of('pub');
+    ws.recv({ t: 'err', id: pubs[pubs.length - 1].id, r: 'chat:a', code: 7, msg: 'x' });
+    await p.catch((e) => waits.push(e.retryIn));
+  }
+  assert.ok(waits[0] < waits[1] && waits[1] < waits[2], `waits ${waits}`);
+  const ok = room.publish('z');
+  await tick();
+  const pubs = ws.of('pub');
+  ws.recv({ t: 'ok', id: pubs[pubs.length - 1].id, s: 9 });
+  assert.equal(await ok, 9);
+  const after = room.publish('w');
+  await tick();
+  const last = ws.of('pub');
+  ws.recv({ t: 'err', id: last[last.length - 1].id, r: 'chat:a', code: 7, msg: 'x' });
+  await assert.rejects(after, (e) => e.retryIn < waits[1]);
+});
+
 test('publish times out', async () => {
   const room = await joined();
   await assert.rejects(room.publish('x', { timeout: 20 }), (e) => e.code === -2);

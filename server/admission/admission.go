@@ -1,0 +1,421 @@
+package admission
+
+import (
+	"hash/fnv"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Config sets a Controller up.
+type Config struct {
+	// Target is the delay above which publishes are refused. Zero means
+	// 50 ms; a negative Target turns admission off (Admit takes every
+	// publish).
+	Target time.Duration
+	// Interval is how long delays are measured before the limits move, and
+	// the span of the counts that shares are computed from. Zero means
+	// 100 ms.
+	Interval time.Duration
+	// MinRate is the lowest limit of a room or of the node, in publishes per
+	// second; a room that asks for no more than twice that per Interval is
+	// never refused (its floor). Zero means 10.
+	MinRate float64
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Report, when set, is called at the end of each interval that had
+	// traffic or a limit, with the controller's lock held: it must not call
+	// back into the controller.
+	Report func(State)
+}
+
+// Defaults of Config.
+const (
+	DefaultTarget   = 50 * time.Millisecond
+	DefaultInterval = 100 * time.Millisecond
+	DefaultMinRate  = 10
+)
+
+// The limits move by the ratio of target to delay, within these bounds
+// per interval when the delay is above the target, and up by at most
+// raiseStep of the limit per interval below it.
+const (
+	cutMin    = 0.7
+	cutMax    = 0.95
+	raiseStep = 0.10
+	// queueQuantile and writeQuantile are the delays of an interval that
+	// are held to the target. A room's queue is the node's own: its 90th
+	// percentile. Writes wait on their clients too (a slow reader's queue
+	// is old whenever its socket takes more): the median, so that a node
+	// is limited when half its writes are late, not when a few clients
+	// are (they are cut as slow consumers).
+	queueQuantile = 0.9
+	writeQuantile = 0.5
+	// liftAfter is how long every delay must stay below the target, with
+	// nothing refused, before a limit is lifted.
+	liftAfter = time.Second
+)
+
+// Reason is Admit's verdict.
+type Reason uint8
+
+const (
+	// Admitted: take the publish.
+	Admitted Reason = iota
+	// RefusedRoom: the room is over its own limit, or over its share of
+	// the node's.
+	RefusedRoom
+	// RefusedPublisher: the publisher is over its share of its room's.
+	RefusedPublisher
+)
+
+// String is the reason's label in metrics: "admitted", "room",
+// "publisher".
+func (r Reason) String() string {
+	switch r {
+	case RefusedRoom:
+		return "room"
+	case RefusedPublisher:
+		return "publisher"
+	default:
+		return "admitted"
+	}
+}
+
+// State is what the controller measured and decided in its last interval.
+type State struct {
+	// NodeLimit is the node's limit in publishes per second; 0 when the
+	// node is not limited.
+	NodeLimit float64
+	// WriteDelay is the median write delay of the interval (0: none).
+	WriteDelay time.Duration
+	// QueueDelay is the largest, over the rooms, of a room's 90th
+	// percentile queue delay of the interval (0: none).
+	QueueDelay time.Duration
+	// LimitedRooms counts the rooms with a limit of their own.
+	LimitedRooms int
+	// Rooms counts the rooms the controller follows.
+	Rooms int
+	// Refused counts the publishes refused in the interval.
+	Refused int
+	// Admitted counts the publishes admitted in the interval.
+	Admitted int
+	// RoomLimit is the lowest limit of a limited room (0: none).
+	RoomLimit float64
+}
+
+// Controller is the admission state of one node. Safe for concurrent use.
+//
+// Lock order: mu is a leaf.
+type Controller struct {
+	cfg     Config
+	off     bool
+	perIntv float64 // Interval in seconds
+
+	writes delayHist // write delays of this interval
+
+	mu       sync.Mutex
+	start    time.Time // of the current interval
+	next     time.Time // its end
+	node     limit
+	rooms    map[string]*roomState
+	newShare float64 // share of a room not yet seen (per interval; +Inf: none)
+	admitted int     // this interval
+	refused  int     // this interval
+}
+
+// limit is an adaptive publish limit: off until a delay passes the target.
+type limit struct {
+	on   bool
+	rate float64 // publishes per second, when on
+	good int     // intervals in a row below the target
+}
+
+// roomState is one room's counts and limit.
+type roomState struct {
+	queue delayHist // queue delays of this interval
+
+	// c.mu
+	lim       limit
+	attempts  int
+	admitted  int
+	refused   int
+	idle      int     // intervals in a row without a publish
+	share     float64 // publishes per interval the room may admit (+Inf: no bound)
+	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1
+	connShare float64 // each publisher's share of them (+Inf: no bound)
+	conns     map[string]*connCount
+}
+
+type connCount struct{ attempts, admitted int }
+
+// New returns a controller with cfg's zero values filled.
+func New(cfg Config) *Controller {
+	if cfg.Target == 0 {
+		cfg.Target = DefaultTarget
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.MinRate <= 0 {
+		cfg.MinRate = DefaultMinRate
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Controller{cfg: cfg, off: cfg.Target < 0, perIntv: cfg.Interval.Seconds(), newShare: math.Inf(1)}
+	now := cfg.Now()
+	c.start, c.next = now, now.Add(cfg.Interval)
+	c.rooms = make(map[string]*roomState)
+	return c
+}
+
+// Target is the delay target in force (negative: admission off).
+func (c *Controller) Target() time.Duration { return c.cfg.Target }
+
+// Ticket goes with an admitted publish, for the measure of its queue delay.
+// The zero Ticket measures nothing.
+type Ticket struct{ rs *roomState }
+
+// ObserveQueue records the time the publish waited between its read and
+// the start of its operation.
+func (t Ticket) ObserveQueue(d time.Duration) {
+	if t.rs != nil {
+		t.rs.queue.observe(d)
+	}
+}
+
+// ObserveWrite records a write delay: from an event's creation to its
+// write on a socket. Two atomic adds.
+func (c *Controller) ObserveWrite(d time.Duration) {
+	if c != nil && !c.off {
+		c.writes.observe(d)
+	}
+}
+
+// Admit decides on one publish to room by conn (a connection id; "" for
+// the HTTP API, which counts as one publisher).
+func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
+	if c == nil || c.off {
+		return Ticket{}, Admitted
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !now.Before(c.next) {
+		c.rollLocked(now)
+	}
+	rs := c.rooms[room]
+	if rs == nil {
+		rs = &roomState{share: c.newShare, connShare: c.newShare}
+		if !math.IsInf(c.newShare, 1) {
+			rs.credit = c.newShare
+		}
+		c.rooms[room] = rs
+	}
+	rs.attempts++
+	var cc *connCount
+	if !math.IsInf(rs.share, 1) {
+		if rs.conns == nil {
+			rs.conns = make(map[string]*connCount)
+		}
+		if cc = rs.conns[conn]; cc == nil {
+			cc = &connCount{}
+			rs.conns[conn] = cc
+		}
+		cc.attempts++
+	}
+	switch {
+	case !math.IsInf(rs.share, 1) && rs.credit < 1:
+		rs.refused++
+		c.refused++
+		return Ticket{}, RefusedRoom
+	case cc != nil && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
+		rs.refused++
+		c.refused++
+		return Ticket{}, RefusedPublisher
+	}
+	rs.admitted++
+	rs.credit--
+	if cc != nil {
+		cc.admitted++
+	}
+	c.admitted++
+	return Ticket{rs}, Admitted
+}
+
+// RetryAfter is the least a refused publisher should wait: one interval,
+// after which the limits and shares move.
+func (c *Controller) RetryAfter() time.Duration { return c.cfg.Interval }
+
+// rollLocked ends the interval: it moves the limits by the delays
+// measured, computes the shares of the next interval and resets the
+// counts. c.mu held.
+func (c *Controller) rollLocked(now time.Time) {
+	secs := now.Sub(c.start).Seconds()
+	if secs <= 0 {
+		secs = c.perIntv
+	}
+	wd := c.writes.take(writeQuantile)
+	c.node.update(c, wd, float64(c.admitted)/secs, c.refused > 0)
+
+	st := State{WriteDelay: wd, Refused: c.refused, Admitted: c.admitted}
+	nodeLimited := c.node.on
+	var demands []float64
+	for name, rs := range c.rooms {
+		qd := rs.queue.take(queueQuantile)
+		st.QueueDelay = max(st.QueueDelay, qd)
+		rs.lim.update(c, qd, float64(rs.admitted)/secs, rs.refused > 0)
+		if rs.attempts == 0 {
+			rs.idle++
+		} else {
+			rs.idle = 0
+		}
+		if !rs.lim.on && rs.idle*int(c.cfg.Interval) >= 2*int(liftAfter) {
+			delete(c.rooms, name) // idle and unlimited: forget it
+			continue
+		}
+		if rs.lim.on {
+			st.LimitedRooms++
+			if st.RoomLimit == 0 || rs.lim.rate < st.RoomLimit {
+				st.RoomLimit = rs.lim.rate
+			}
+		}
+		if nodeLimited {
+			demands = append(demands, min(float64(rs.attempts), rs.capPerInterval(c.perIntv)))
+		}
+	}
+	c.newShare = math.Inf(1)
+	if nodeLimited {
+		st.NodeLimit = c.node.rate
+		c.newShare = waterLevel(demands, c.node.rate*c.perIntv)
+	}
+	level := c.newShare
+	if !math.IsInf(c.newShare, 1) {
+		c.newShare = max(c.newShare, c.floor()) // for rooms not seen yet
+	}
+	for name, rs := range c.rooms {
+		was := rs.share
+		rs.share = min(rs.capPerInterval(c.perIntv), level)
+		if math.IsInf(rs.share, 1) {
+			rs.credit = 0
+		} else {
+			if math.IsInf(was, 1) {
+				// Newly bound: each room starts at its own point of the
+				// credit cycle, so that rooms with shares below one do not
+				// all admit in the same interval.
+				rs.credit = phase(name)
+			}
+			if float64(rs.attempts) <= c.floor() {
+				rs.share = max(rs.share, c.floor()) // a quiet room keeps its floor
+			}
+			// A share below one publish per interval adds up over several.
+			rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1)
+		}
+		rs.connShare = math.Inf(1)
+		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {
+			cd := make([]float64, 0, len(rs.conns))
+			for _, cc := range rs.conns {
+				cd = append(cd, float64(cc.attempts))
+			}
+			rs.connShare = waterLevel(cd, rs.share)
+		}
+		if math.IsInf(rs.share, 1) {
+			rs.conns = nil
+		} else {
+			clear(rs.conns)
+		}
+		rs.attempts, rs.admitted, rs.refused = 0, 0, 0
+	}
+	st.Rooms = len(c.rooms)
+	if c.cfg.Report != nil && (c.admitted > 0 || c.refused > 0 || nodeLimited || st.LimitedRooms > 0 || wd > 0) {
+		c.cfg.Report(st)
+	}
+	c.admitted, c.refused = 0, 0
+	c.start = now
+	c.next = now.Add(c.cfg.Interval)
+}
+
+// floor is the least share, per interval, of a room that asked for no
+// more than that in the last interval: MinRate with a burst of twice that
+// (2 publishes per 100 ms by default), so that a room publishing at a
+// modest steady rate is never refused for the phase of its publishes
+// against the intervals. Rooms asking for more share what is left, down to
+// less than one publish per interval.
+func (c *Controller) floor() float64 { return max(1, 2*c.cfg.MinRate*c.perIntv) }
+
+// capPerInterval is the room's own limit over one interval (+Inf: none).
+func (rs *roomState) capPerInterval(perIntv float64) float64 {
+	if !rs.lim.on {
+		return math.Inf(1)
+	}
+	return rs.lim.rate * perIntv
+}
+
+// update moves the limit by the interval's delay d and admitted rate:
+// above the target it comes on at the admitted rate, or is cut from its
+// own, times target/d (within cutMin and cutMax); below it, it rises by up
+// to raiseStep, and is lifted once the delay stayed below the target for
+// liftAfter with nothing refused.
+func (l *limit) update(c *Controller, d time.Duration, admittedRate float64, refused bool) {
+	target := c.cfg.Target
+	if d > target {
+		// Coming on, the limit starts from what was admitted; once on,
+		// from itself (what one interval admits is lumpy when shares are
+		// below one publish per interval).
+		base := admittedRate
+		if l.on {
+			base = l.rate
+		}
+		cut := min(cutMax, max(cutMin, float64(target)/float64(d)))
+		l.on, l.good = true, 0
+		l.rate = max(c.cfg.MinRate, base*cut)
+		return
+	}
+	if !l.on {
+		return
+	}
+	l.good++
+	if !refused && time.Duration(l.good)*c.cfg.Interval >= liftAfter {
+		*l = limit{}
+		return
+	}
+	raised := l.rate * (1 + raiseStep*(1-float64(d)/float64(target)))
+	// A limit far above what is asked protects nothing: it rises no
+	// further than twice the admitted rate.
+	if raised > l.rate && raised > 2*admittedRate+c.cfg.MinRate {
+		raised = max(l.rate, 2*admittedRate+c.cfg.MinRate)
+	}
+	l.rate = raised
+}
+
+// phase is a number in [0, 1) fixed by name (FNV-1a).
+func phase(name string) float64 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return float64(h.Sum32()) / (1 << 32)
+}
+
+// waterLevel is the max-min fair level of capacity over demands: each
+// demand at or below the level is met in full, and every larger one gets
+// the level. +Inf when capacity meets every demand.
+func waterLevel(demands []float64, capacity float64) float64 {
+	sum := 0.0
+	for _, d := range demands {
+		sum += d
+	}
+	if sum <= capacity {
+		return math.Inf(1)
+	}
+	slices.Sort(demands)
+	left := capacity
+	for i, d := range demands {
+		level := left / float64(len(demands)-i)
+		if d > level {
+			return level
+		}
+		left -= d
+	}
+	return math.Inf(1)
+}
