@@ -88,7 +88,7 @@ func newHookServer(t *testing.T) (*testServer, *appBackend) {
 	t.Cleanup(hs.Close)
 	h, err := hooks.New(hooks.Config{
 		Secret: hookSecret, ConnectURL: hs.URL,
-		Default: hooks.Namespace{URL: hs.URL, Hooks: []hooks.Name{hooks.Join, hooks.Publish, hooks.Published}},
+		Default:  hooks.Namespace{URL: hs.URL, Hooks: []hooks.Name{hooks.Join, hooks.Publish, hooks.Published}},
 		RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, RetryAttempts: 1000,
 	})
 	if err != nil {
