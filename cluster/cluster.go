@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/room"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	// peer links both (tests of network partitions, fault.go). Nil in
 	// production.
 	Faults *membership.Faults
+	// Hooks receives the events of the published hook, as the rooms' owner
+	// commits messages (hooks.go). Nil means none.
+	Hooks *hooks.Hooks
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives measurements. Nil means none are kept.
