@@ -282,6 +282,9 @@ func (ns *NamespaceConfig) fillNamespace() {
 }
 
 // validate checks every value, after fill, and names the key at fault.
+// Validate checks a Config that Load filled and a program changed since.
+func (c *Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	for _, s := range settings {
 		if s.ns {
