@@ -16,11 +16,12 @@
 //	...
 //	err = node.Close(ctx)
 //
-// A node is a cluster of one unless its settings give cluster.secret and
-// seeds (cluster.join) or cluster.expect: it then joins the other nodes
-// over gossip and over peer links that peers open at GET /v1/peer on its
-// handler, so a clustered node's handler must be reachable at the root of
-// Config.Addr (or cluster.advertise_http). Members lists the cluster.
+// A node is a cluster of one unless its settings give cluster.bind (and
+// cluster.secret, and seeds in cluster.join): it then gossips with the
+// other nodes, and they open peer links at GET /v1/peer on its handler, so
+// a clustered node's handler must be served at the root of Config.Addr (or
+// of cluster.advertise_http). Members lists the cluster; GossipAddr is
+// what another node's cluster.join names.
 //
 // cmd/roomd builds its node with this package too, and adds what a process
 // owns: flags and variables, signals, the listener and its TLS certificate.
