@@ -16,9 +16,9 @@ import (
 //
 // It is the binary's own settings type, not a copy: a setting added to the
 // table is there for embedders too, with the same default and the same
-// check. Listen, TLS, Log and drain_delay's signal wording concern the
-// binary; an embedded node ignores listen, tls and log (Config.Logger
-// replaces log).
+// check. An embedded node ignores tls and log (the program owns its
+// listener and its logger: Config.Logger), and takes Config.Addr in place
+// of listen.
 type Settings = config.Config
 
 // NamespaceSettings is the room settings of one namespace (Settings.

@@ -62,6 +62,13 @@ func New(cfg Config) (*Node, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Addr != nil {
+		// The handler's address stands for listen, which names the host
+		// peers reach it on (when it names one).
+		own := *s
+		own.Listen = cfg.Addr.String()
+		s = &own
+	}
 	n := &Node{cfg: s, log: cfg.Logger}
 	if n.log == nil {
 		n.log = slog.Default()
