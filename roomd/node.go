@@ -177,7 +177,11 @@ func (n *Node) GossipAddr() string { return n.cl.GossipAddr() }
 func (n *Node) Ready() error { return n.cl.Ready() }
 
 // Registry is the Prometheus registry of the node's metrics (also served
-// at /metrics), to gather with the program's own; nil when metrics are off.
+// at the handler's /metrics); nil when metrics are off (metrics: false).
+// The node keeps its metrics on a registry of its own, so that its names
+// never clash with the program's: to serve both at one endpoint, gather
+// them together, as promhttp.HandlerFor(prometheus.Gatherers{
+// prometheus.DefaultGatherer, node.Registry()}, promhttp.HandlerOpts{}).
 func (n *Node) Registry() *prometheus.Registry {
 	if n.prom == nil {
 		return nil
