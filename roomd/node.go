@@ -178,10 +178,11 @@ func (n *Node) Ready() error { return n.cl.Ready() }
 
 // Registry is the Prometheus registry of the node's metrics (also served
 // at the handler's /metrics); nil when metrics are off (metrics: false).
-// The node keeps its metrics on a registry of its own, so that its names
-// never clash with the program's: to serve both at one endpoint, gather
-// them together, as promhttp.HandlerFor(prometheus.Gatherers{
-// prometheus.DefaultGatherer, node.Registry()}, promhttp.HandlerOpts{}).
+// The node keeps its metrics (roomd_*, and the Go runtime's and the
+// process's) on a registry of its own, so that they never clash with the
+// program's: serve the handler's /metrics, or gather this registry with a
+// registry of the program's that holds no Go or process collector
+// (prometheus.Gatherers).
 func (n *Node) Registry() *prometheus.Registry {
 	if n.prom == nil {
 		return nil
