@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomd/roomd/protocol"
@@ -23,7 +24,8 @@ type Hooks struct {
 	mu       sync.Mutex
 	breakers map[breakerKey]*breaker
 
-	del *delivery
+	del       *delivery
+	delivered atomic.Pointer[func(Event)] // OnDelivered
 }
 
 type breakerKey struct {
@@ -55,6 +57,18 @@ func (h *Hooks) namespace(room string) *Namespace {
 	return &h.cfg.Default
 }
 
+// breakerNS names the breaker of a room's hooks: its namespace when the
+// namespace is configured, else "" (Default's), so that clients naming
+// rooms cannot make breakers (or metric labels) without bound.
+func (h *Hooks) breakerNS(room string) string {
+	if ns := protocol.Namespace(room); ns != "" {
+		if _, ok := h.cfg.Namespaces[ns]; ok {
+			return ns
+		}
+	}
+	return ""
+}
+
 // On reports whether hook n is called for room.
 func (h *Hooks) On(n Name, room string) bool {
 	if h == nil {
@@ -71,9 +85,9 @@ func (h *Hooks) On(n Name, room string) bool {
 func (h *Hooks) ConnectHeaders() []string { return h.cfg.ConnectHeaders }
 
 // Connect calls the connect hook. It returns the backend's answer; nil and
-// no error when the backend failed and the policy allows (the connection
-// is then verified as without the hook); an error wrapping ErrFailed when
-// it failed and the policy denies.
+// no error when the backend failed and the policy allows, or a Backend
+// gave no answer (the connection is then verified as without the hook); an
+// error wrapping ErrFailed when it failed and the policy denies.
 func (h *Hooks) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResult, error) {
 	var res *ConnectResult
 	err := h.call(ctx, Connect, "", h.cfg.ConnectTimeout, func(ctx context.Context) (bool, error) {
@@ -92,7 +106,7 @@ func (h *Hooks) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResul
 func (h *Hooks) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
 	ns := h.namespace(req.Room)
 	var res *JoinResult
-	err := h.call(ctx, Join, protocol.Namespace(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
+	err := h.call(ctx, Join, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
 		var err error
 		res, err = h.be.Join(ctx, req)
 		return res != nil && res.Allow, err
@@ -107,7 +121,7 @@ func (h *Hooks) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error)
 func (h *Hooks) Publish(ctx context.Context, req *PublishRequest) (*PublishResult, error) {
 	ns := h.namespace(req.Room)
 	var res *PublishResult
-	err := h.call(ctx, Publish, protocol.Namespace(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
+	err := h.call(ctx, Publish, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
 		var err error
 		res, err = h.be.Publish(ctx, req)
 		return res != nil && res.Allow, err

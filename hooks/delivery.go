@@ -2,11 +2,10 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/roomd/roomd/protocol"
 )
 
 // Event is one report to deliver: a committed message (published) or a
@@ -55,7 +54,17 @@ func (h *Hooks) Deliver(ev Event) {
 	if h == nil {
 		return
 	}
+	if ev.Published != nil {
+		ev.Published.Hook = Published
+	}
 	h.del.add(ev, true)
+}
+
+// OnDelivered makes h call f after each event is acknowledged (or
+// dead-lettered), in order per room: the room's owner records its delivery
+// cursor with it. Set it before events are delivered.
+func (h *Hooks) OnDelivered(f func(ev Event)) {
+	h.delivered.Store(&f)
 }
 
 // delivery runs one goroutine per room with queued events, which delivers
@@ -128,20 +137,25 @@ func (d *delivery) run(room string) {
 			d.h.log.Warn("hook event dead-lettered", slog.String(logKeyHook, string(ev.Hook())),
 				slog.String(logKeyRoom, room), slog.Any(logKeyErr, err))
 		}
-		if f := d.h.cfg.Delivered; f != nil {
-			f(ev)
+		if f := d.h.delivered.Load(); f != nil {
+			(*f)(ev)
 		}
 	}
 }
 
-// deliver tries an event up to RetryAttempts times, with backoff.
+// deliver tries an event up to RetryAttempts times, with backoff. A call
+// refused by an open breaker is no attempt: the event waits for the
+// backend without spending its attempts.
 func (d *delivery) deliver(ev Event) (attempts int, err error) {
 	wait := d.h.cfg.RetryMin
 	ns := d.h.namespace(ev.Room())
-	for attempts = 1; ; attempts++ {
-		err = d.h.call(context.Background(), ev.Hook(), protocol.Namespace(ev.Room()), ns.Timeout, func(ctx context.Context) (bool, error) {
+	for {
+		err = d.h.call(context.Background(), ev.Hook(), d.h.breakerNS(ev.Room()), ns.Timeout, func(ctx context.Context) (bool, error) {
 			return true, d.send(ctx, ev)
 		})
+		if !errors.Is(err, ErrBreakerOpen) {
+			attempts++
+		}
 		if err == nil || attempts >= d.h.cfg.RetryAttempts {
 			return attempts, err
 		}

@@ -2,8 +2,6 @@ package roomd
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/roomd/roomd/hooks"
@@ -30,7 +28,10 @@ type (
 // standalone node posts to the application's backend, with the same
 // requests, answers, timeouts, failure policy, circuit breakers and, for
 // Published, Occupied and Vacated, the same ordered delivery with retries
-// and a dead-letter store. A nil function is a hook that is off.
+// and a dead-letter store (sized by the settings' hooks.* keys: breakers,
+// retries, dead letters, queue). A nil function is a hook that is off.
+// When set, they replace the HTTP hooks of the settings (their URLs,
+// hook lists and policies).
 //
 // A function that decides (Connect, Join, Publish) answers with Allow
 // false to refuse (err 110 denied on a join or publish, bye 501 on a
@@ -63,8 +64,10 @@ type Hooks struct {
 	ConnectHeaders []string
 }
 
-// config is the hooks.Config that calls h's functions.
-func (h *Hooks) config(logger *slog.Logger) hooks.Config {
+// config is the hooks.Config that calls h's functions, over base (the
+// settings' hooks: their breaker, retry and dead-letter values apply; their
+// URLs do not).
+func (h *Hooks) config(base hooks.Config) hooks.Config {
 	ns := hooks.Namespace{Timeout: h.Timeout, JoinPolicy: h.Policy, PublishPolicy: h.Policy}
 	for _, on := range []struct {
 		name hooks.Name
@@ -80,16 +83,18 @@ func (h *Hooks) config(logger *slog.Logger) hooks.Config {
 			ns.Hooks = append(ns.Hooks, on.name)
 		}
 	}
-	c := hooks.Config{
-		Backend:        funcs{h},
-		ConnectHook:    h.Connect != nil,
-		ConnectTimeout: h.Timeout,
-		ConnectPolicy:  h.Policy,
-		ConnectHeaders: h.ConnectHeaders,
-		Logger:         logger,
+	c := base
+	c.Backend = hooks.Funcs{
+		OnConnect: h.Connect, OnJoin: h.Join, OnPublish: h.Publish,
+		OnPublished: h.Published, OnOccupied: h.Occupied, OnVacated: h.Vacated,
 	}
+	c.Secret, c.ConnectURL, c.Client = nil, "", nil
+	c.ConnectHook = h.Connect != nil
+	c.ConnectTimeout = h.Timeout
+	c.ConnectPolicy = h.Policy
+	c.ConnectHeaders = h.ConnectHeaders
+	c.Default, c.Namespaces = ns, nil
 	if h.Namespaces == nil {
-		c.Default = ns
 		return c
 	}
 	c.Default = hooks.Namespace{}
@@ -98,55 +103,4 @@ func (h *Hooks) config(logger *slog.Logger) hooks.Config {
 		c.Namespaces[name] = ns
 	}
 	return c
-}
-
-// errNoHook answers a call of a hook whose function is nil; hooks.Hooks
-// does not make one (Hooks.config turns only the set ones on).
-var errNoHook = errors.New("roomd: hook function not set")
-
-// funcs is the hooks.Backend of a Hooks.
-type funcs struct{ h *Hooks }
-
-var _ hooks.Backend = funcs{}
-
-func (f funcs) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResult, error) {
-	if f.h.Connect == nil {
-		return nil, errNoHook
-	}
-	return f.h.Connect(ctx, req)
-}
-
-func (f funcs) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
-	if f.h.Join == nil {
-		return nil, errNoHook
-	}
-	return f.h.Join(ctx, req)
-}
-
-func (f funcs) Publish(ctx context.Context, req *PublishRequest) (*PublishResult, error) {
-	if f.h.Publish == nil {
-		return nil, errNoHook
-	}
-	return f.h.Publish(ctx, req)
-}
-
-func (f funcs) Published(ctx context.Context, ev *PublishedEvent) error {
-	if f.h.Published == nil {
-		return errNoHook
-	}
-	return f.h.Published(ctx, ev)
-}
-
-func (f funcs) Occupied(ctx context.Context, ev *RoomEvent) error {
-	if f.h.Occupied == nil {
-		return errNoHook
-	}
-	return f.h.Occupied(ctx, ev)
-}
-
-func (f funcs) Vacated(ctx context.Context, ev *RoomEvent) error {
-	if f.h.Vacated == nil {
-		return errNoHook
-	}
-	return f.h.Vacated(ctx, ev)
 }

@@ -80,11 +80,8 @@ func New(cfg Config) (*Node, error) {
 	if *s.Metrics {
 		n.prom = server.NewPrometheus()
 	}
-	if cfg.Hooks != nil {
-		h := *cfg.Hooks // the node's own copy, safe from later changes
-		if n.hooks, err = hooks.New(h.config(n.log)); err != nil {
-			return nil, err
-		}
+	if n.hooks, err = n.newHooks(cfg.Hooks); err != nil {
+		return nil, err
 	}
 	rc := s.RoomConfig()
 	if n.prom != nil {
@@ -111,6 +108,21 @@ func New(cfg Config) (*Node, error) {
 	n.logStart()
 	n.logCluster(cc)
 	return n, nil
+}
+
+// newHooks builds the node's hooks: in-process functions when given, else
+// the HTTP hooks of the settings; nil when none is on.
+func (n *Node) newHooks(h *Hooks) (*hooks.Hooks, error) {
+	var m hooks.Metrics
+	if n.prom != nil {
+		m = n.prom
+	}
+	if h == nil {
+		return n.cfg.NewHooks(n.log, n.prom)
+	}
+	base, _ := n.cfg.HookConfig(n.log, m)
+	own := *h // the node's own copy, safe from later changes
+	return hooks.New(own.config(base))
 }
 
 func (n *Node) clusterConfig(addr net.Addr) (cluster.Config, error) {
@@ -199,10 +211,11 @@ func (n *Node) ReloadKeys() error { return n.verifier.Reload() }
 // draining for drain_delay while the node serves on; a cluster member then
 // hands its rooms to the other members, for up to shutdown_grace; every
 // connection gets bye with code shutdown and up to shutdown_grace to
-// close; the hooks' delivery stops; the member leaves the cluster (up to
-// 10 s more) and the rooms end. ctx bounds every step but the last; when it
-// ends first, what is left is cut short and Close returns ctx.Err(). Close
-// stops what New started and waits for it; it is safe to call twice.
+// close; the member leaves the cluster (up to 10 s, even past ctx), the
+// hooks' delivery stops and the rooms end. ctx bounds every other step;
+// when it ends first, what is left is cut short and Close returns
+// ctx.Err(). Close stops what New started and waits for it; it is safe to
+// call twice.
 func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
 	return n.closeErr
@@ -282,20 +295,24 @@ func (n *Node) drain(ctx context.Context, grace time.Duration) {
 	n.log.Info("rooms handed over", slog.Duration(logKeyTook, time.Since(start)))
 }
 
-// stop stops the hooks' delivery (waiting up to ctx for calls under way),
-// then the cluster layer (a member leaves the cluster) and the rooms.
+// stop stops the cluster layer (a member leaves the cluster), then the
+// hooks' delivery (events still queued are delivered again by their rooms'
+// next owner), then the rooms. Leaving gets 10 s even when ctx has ended:
+// what the cluster layer started must stop.
 func (n *Node) stop(ctx context.Context) error {
-	err := n.hooks.Close(ctx)
 	if n.cfg.Clustered() {
 		n.log.Info("leaving the cluster")
 	}
-	// Leaving gets its own 10 s even when ctx has ended: what the cluster
-	// layer started must stop.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	var err error
 	if cerr := n.cl.Shutdown(cctx); cerr != nil {
 		n.log.Warn("cluster shutdown", slog.Any(logKeyErr, cerr))
-		err = errors.Join(err, cerr)
+		err = cerr
+	}
+	if herr := n.hooks.Close(ctx); herr != nil {
+		n.log.Warn("hooks shutdown", slog.Any(logKeyErr, herr))
+		err = errors.Join(err, herr)
 	}
 	n.rooms.Close()
 	return err

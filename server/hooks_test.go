@@ -25,6 +25,7 @@ type appBackend struct {
 	mu        sync.Mutex
 	failing   bool
 	published []hooks.PublishedEvent
+	trans     []string // "occupied ID", "vacated ID"
 	badSigs   int
 }
 
@@ -70,6 +71,10 @@ func (b *appBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case hooks.Published:
 		b.published = append(b.published, in.PublishedEvent)
+	case hooks.Occupied, hooks.Vacated:
+		var ev hooks.RoomEvent
+		_ = json.Unmarshal(body, &ev)
+		b.trans = append(b.trans, string(ev.Hook)+" "+ev.ID)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
@@ -82,15 +87,19 @@ func (b *appBackend) setFailing(v bool) {
 }
 
 // newHookServer runs a server whose every hook goes to a fresh appBackend.
-func newHookServer(t *testing.T) (*testServer, *appBackend) {
+func newHookServer(t *testing.T, mods ...func(*hooks.Config)) (*testServer, *appBackend) {
 	b := &appBackend{}
 	hs := httptest.NewServer(b)
 	t.Cleanup(hs.Close)
-	h, err := hooks.New(hooks.Config{
+	hc := hooks.Config{
 		Secret: hookSecret, ConnectURL: hs.URL,
 		Default:  hooks.Namespace{URL: hs.URL, Hooks: []hooks.Name{hooks.Join, hooks.Publish, hooks.Published}},
 		RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, RetryAttempts: 1000,
-	})
+	}
+	for _, m := range mods {
+		m(&hc)
+	}
+	h, err := hooks.New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +183,113 @@ func TestHooksConnectJoinPublish(t *testing.T) {
 	if b.badSigs != 0 {
 		t.Fatalf("%d requests with a bad signature", b.badSigs)
 	}
+}
+
+// TestHooksDeadLetterAPI: messages the backend cannot take fill the
+// dead-letter store; the API lists them, replays one and the rest, and
+// discards.
+func TestHooksDeadLetterAPI(t *testing.T) {
+	ts, b := newHookServer(t, func(c *hooks.Config) {
+		c.Default.Hooks = []hooks.Name{hooks.Published}
+		c.RetryAttempts, c.BreakerOpen = 2, 20*time.Millisecond
+	})
+	b.setFailing(true)
+	for i := range 3 {
+		if r := ts.api(t, apiReq{method: "POST", path: "/v1/rooms/dl/messages", body: fmt.Sprintf(`{"data":%d}`, i+1), ctype: "application/json"}); r.status != 200 {
+			t.Fatalf("publish: %d %s", r.status, r.raw)
+		}
+	}
+	var list struct {
+		DeadLetters []hooks.DeadLetter `json:"dead_letters"`
+		Next        uint64             `json:"next"`
+	}
+	checkFor(t, 5*time.Second, func() error {
+		r := ts.api(t, apiReq{method: "GET", path: "/v1/hooks/dead-letters"})
+		if err := json.Unmarshal(r.raw, &list); err != nil {
+			return err
+		}
+		if len(list.DeadLetters) != 3 {
+			return fmt.Errorf("%d dead letters: %s", len(list.DeadLetters), r.raw)
+		}
+		return nil
+	})
+	d := list.DeadLetters[0]
+	if d.Hook != hooks.Published || d.Room != "dl" || d.Attempts != 2 || d.Event.Published == nil || d.Event.Published.Seq != 1 ||
+		list.Next != list.DeadLetters[2].ID {
+		t.Fatalf("dead letters %+v next %d", list.DeadLetters, list.Next)
+	}
+	r := ts.api(t, apiReq{method: "GET", path: fmt.Sprintf("/v1/hooks/dead-letters?after=%d&limit=1", d.ID)})
+	if err := json.Unmarshal(r.raw, &list); err != nil || len(list.DeadLetters) != 1 || list.DeadLetters[0].Event.Published.Seq != 2 {
+		t.Fatalf("page: %s", r.raw)
+	}
+	if r := ts.api(t, apiReq{method: "GET", path: "/v1/hooks/dead-letters?after=x"}); r.status != 400 {
+		t.Fatalf("bad after: %d", r.status)
+	}
+	b.setFailing(false)
+	if r := ts.api(t, apiReq{method: "POST", path: fmt.Sprintf("/v1/hooks/dead-letters/replay?ids=%d", d.ID)}); string(r.raw) != `{"replayed":1}` {
+		t.Fatalf("replay one: %d %s", r.status, r.raw)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.published) != 1 || b.published[0].Seq != 1 {
+			return fmt.Errorf("published %+v", b.published)
+		}
+		return nil
+	})
+	if r := ts.api(t, apiReq{method: "DELETE", path: "/v1/hooks/dead-letters?ids=" + fmt.Sprint(list.DeadLetters[0].ID)}); string(r.raw) != `{"discarded":1}` {
+		t.Fatalf("discard: %d %s", r.status, r.raw)
+	}
+	if r := ts.api(t, apiReq{method: "POST", path: "/v1/hooks/dead-letters/replay"}); string(r.raw) != `{"replayed":1}` {
+		t.Fatalf("replay the rest: %d %s", r.status, r.raw)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.published) != 2 || b.published[1].Seq != 3 {
+			return fmt.Errorf("published %+v", b.published)
+		}
+		return nil
+	})
+}
+
+// TestHooksOccupiedVacated: on one node, a room's first member makes it
+// occupied, a second member nothing, the last one's leave vacated, and a
+// new member occupied again: transitions 1, 2, 3 of the room's epoch.
+func TestHooksOccupiedVacated(t *testing.T) {
+	ts, b := newHookServer(t, func(c *hooks.Config) {
+		c.Default.Hooks = []hooks.Name{hooks.Occupied, hooks.Vacated}
+		c.ConnectURL = ""
+	})
+	a, c2 := ts.connect(t), ts.connect(t)
+	join(t, a, 1, "occ", nil)
+	join(t, c2, 1, "occ", nil)
+	info, _ := ts.rooms.Info("occ")
+	e := info.Epoch
+	want := func(w ...string) {
+		t.Helper()
+		checkFor(t, 5*time.Second, func() error {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if fmt.Sprint(b.trans) != fmt.Sprint(w) {
+				return fmt.Errorf("transitions %v, want %v", b.trans, w)
+			}
+			return nil
+		})
+	}
+	want("occupied " + e + "/1")
+	send(t, a, client.M{"t": "leave", "id": 2, "r": "occ"})
+	expect(t, a, protocol.TypeOK, protocol.TypePres)
+	send(t, c2, client.M{"t": "leave", "id": 2, "r": "occ"})
+	expect(t, c2, protocol.TypeOK, protocol.TypePres)
+	want("occupied "+e+"/1", "vacated "+e+"/2")
+	join(t, a, 3, "occ", nil)
+	want("occupied "+e+"/1", "vacated "+e+"/2", "occupied "+e+"/3")
+	checkFor(t, 5*time.Second, func() error { // the marks are in the room's record
+		_, st, _ := ts.rooms.HookState("occ")
+		if st.Trans != 3 || st.TransDone != 3 {
+			return fmt.Errorf("record %+v", st)
+		}
+		return nil
+	})
 }
