@@ -40,7 +40,10 @@ type (
 // the event, an error to have it retried later, in order.
 //
 // Functions are called concurrently, from the goroutines serving the
-// clients; a slow one slows the clients it answers, up to Timeout.
+// clients; a slow one slows the clients it answers, up to Timeout. In a
+// cluster, Connect, Join and Publish run on the node the client is
+// connected to, and Published, Occupied and Vacated on the room's owner:
+// every instance of the program must set the same functions.
 type Hooks struct {
 	Connect   func(ctx context.Context, req *ConnectRequest) (*ConnectResult, error)
 	Join      func(ctx context.Context, req *JoinRequest) (*JoinResult, error)
