@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/cluster/placement"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/room"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	// network partitions and split views: membership.Faults). Nil in
 	// production.
 	Faults *membership.Faults
+	// Hooks receives the events of the published hook, as the rooms' owner
+	// commits messages (hooks.go). Nil means none.
+	Hooks *hooks.Hooks
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives measurements. Nil means none are kept.
@@ -119,6 +123,7 @@ type Cluster struct {
 
 	refreshCh chan struct{}
 	stop      chan struct{}
+	hw        *hookWork // the hooks' work (hooks.go); nil without Config.Hooks
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -183,6 +188,7 @@ func New(cfg Config) (*Cluster, error) {
 	c.incarnation = incarnation
 	c.repl = newReplication(c, incarnation, cfg.Timing)
 	cfg.Rooms.Replicate(c.roomIdle)
+	c.startHooks()
 	c.onFormed = c.bootstrapFormed
 	c.table = placement.NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
 	if cfg.Gossip == nil {

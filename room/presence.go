@@ -140,6 +140,7 @@ func (r *room) removeMember(mem *member) {
 	r.notePres(mem.m.C)
 	delete(r.members, mem.m.C)
 	r.presSoon()
+	r.occupancyChanged()
 }
 
 // Kick removes every presence entry of user from the room, graced ones
@@ -183,6 +184,7 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 		return 0
 	}
 	r.presSoon()
+	r.occupancyChanged()
 	r.emptied()
 	return len(gone)
 }

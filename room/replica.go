@@ -84,6 +84,12 @@ func (r *room) endRecovery(gen uint64) {
 		}
 	}
 	r.stopRecovery()
+	if f := r.m.cfg.onOccupancy; f != nil {
+		f(r.name) // the members are known again: does the record agree?
+	}
+	if len(gone) == 0 {
+		return
+	}
 	slices.Sort(gone)
 	for _, c := range gone {
 		r.notePresAs(c, true) // shown to some edge: its leave goes out

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/admission"
@@ -46,11 +47,13 @@ type Prometheus struct {
 	admRefused                 *prometheus.CounterVec
 	admLimit, admLimitedRooms  prometheus.Gauge
 	admDelay                   *prometheus.GaugeVec
+	hooks                      *hookMetrics
 }
 
 var (
 	_ Metrics         = (*Prometheus)(nil)
 	_ cluster.Metrics = (*Prometheus)(nil)
+	_ hooks.Metrics   = (*Prometheus)(nil)
 )
 
 // NewPrometheus builds the metrics and their registry, with the Go runtime
@@ -130,6 +133,7 @@ func NewPrometheus() *Prometheus {
 	p.admDelay = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "roomd_admission_delay_seconds",
 		Help: "Admission's measured delay over its last interval, by signal: write (median creation-to-write delay), queue (the largest of the rooms' 90th percentiles of read-to-start waits)."}, []string{"signal"})
 	f(p.admDelay)
+	p.hooks = newHookMetrics(f)
 	return p
 }
 

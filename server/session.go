@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -81,6 +82,8 @@ type session struct {
 	strikes   *rate.Limiter
 	limits    *parkedLimits
 	split     [][]byte
+
+	hookReq *hooks.ConnectRequest // reader-owned: what the connect hook is told (hooks.go); nil when it is off
 }
 
 var _ room.Subscriber = (*session)(nil)
@@ -142,6 +145,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := &session{srv: s, log: s.cfg.Logger, addr: addr, pending: true, httpToken: auth.TokenFromRequest(r, false)}
+	ss.hookReq = s.connectRequest(r, addr)
 	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
 	conn, err := s.upgrader.Upgrade(own, r, nil)
 	if err != nil {
@@ -430,8 +434,20 @@ func (ss *session) handleHello(fb []byte) {
 		tok = ss.httpToken
 	}
 	ss.httpToken = ""
-	ident, err := ss.srv.verify(tok)
+	ident, err := ss.srv.hookConnect(ss.hookReq, f.C, tok)
+	ss.hookReq = nil
+	if ident == nil && err == nil {
+		ident, err = ss.srv.verify(tok)
+	}
 	ss.notPending()
+	switch {
+	case errors.Is(err, errConnectRefused):
+		ss.close(byeFrame{protocol.CodeUnauthorized, err.Error()})
+		return
+	case errors.Is(err, errConnectFailed):
+		ss.close(byeFrame{protocol.CodeUnavailable, err.Error()})
+		return
+	}
 	if errors.Is(err, auth.ErrExpired) {
 		ss.close(byeFrame{protocol.CodeTokenExpired, "token expired"})
 		return

@@ -59,7 +59,7 @@ func TestClusteredNodes(t *testing.T) {
 		{Name: "cluster-secret", Value: testClusterSecret}, {Name: "cluster-key", Value: testClusterKey},
 	}
 	a := startTestNode(t, append(common, config.FlagValue{Name: "node-name", Value: "node-a"})...)
-	b := startTestNode(t, append(common, config.FlagValue{Name: "node-name", Value: "node-b"}, config.FlagValue{Name: "join", Value: a.cl.GossipAddr()})...)
+	b := startTestNode(t, append(common, config.FlagValue{Name: "node-name", Value: "node-b"}, config.FlagValue{Name: "join", Value: a.GossipAddr()})...)
 	view := func(n *testNode) (map[string]string, error) {
 		resp, err := http.Get("http://" + n.addr() + "/v1/cluster")
 		if err != nil {
@@ -89,7 +89,7 @@ func TestClusteredNodes(t *testing.T) {
 				return fmt.Errorf("%v", v)
 			}
 			// Placement follows once the peer link proved the secret.
-			if m := n.cl.Placement().Members(); len(m) != 2 {
+			if m := n.Members(); len(m) != 2 {
 				return fmt.Errorf("placement members %v", m)
 			}
 		}

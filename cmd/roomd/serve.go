@@ -16,10 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomd/roomd/cluster"
 	"github.com/roomd/roomd/internal/config"
-	"github.com/roomd/roomd/room"
-	"github.com/roomd/roomd/server"
+	"github.com/roomd/roomd/roomd"
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -31,10 +29,6 @@ const (
 	logKeyNode     = "node"
 	logKeyVersion  = "version"
 	logKeyErr      = "err"
-	logKeyGrace    = "grace"
-	logKeyDelay    = "delay"
-	logKeyIndex    = "index"
-	logKeyAlgs     = "algorithms"
 	logKeySubject  = "subject"
 	logKeyNotAfter = "not_after"
 	logKeyCert     = "cert"
@@ -98,16 +92,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, hup <-c
 	return n.run(ctx, hup)
 }
 
-// node is a running roomd node: what serve builds and stops.
+// node is a running roomd node and what the process adds to it: the
+// listener and its TLS certificate.
 type node struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	verifier *auth.Verifier
-	certs    *certStore // nil without TLS
-	rooms    *room.Manager
-	cl       *cluster.Cluster
-	srv      *server.Server
-	ln       net.Listener
+	*roomd.Node
+	cfg   *config.Config
+	log   *slog.Logger
+	certs *certStore // nil without TLS
+	ln    net.Listener
 }
 
 // prepare loads what the configuration names on disk, the token keys and
@@ -127,145 +119,36 @@ func prepare(cfg *config.Config) (*auth.Verifier, *certStore, error) {
 	return v, certs, nil
 }
 
-// startNode builds a node and opens its listener; run serves it.
+// startNode builds a node (package roomd) and opens its listener; run
+// serves it.
 func startNode(cfg *config.Config, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: logger}
 	var err error
-	if n.verifier, n.certs, err = prepare(cfg); err != nil {
+	if _, n.certs, err = prepare(cfg); err != nil {
 		return nil, err
 	}
-	var prom *server.Prometheus
-	if *cfg.Metrics {
-		prom = server.NewPrometheus()
-	}
-	rc := cfg.RoomConfig()
-	if prom != nil {
-		rc.OnLimit = prom.LimitRefused
-	}
-	if n.rooms, err = room.New(rc); err != nil {
-		return nil, err
-	}
-	name := cfg.ResolvedNodeName()
-	sc := cfg.ServerConfig()
 	// Listen first: a clustered node tells the others its HTTP address,
 	// whose port may be picked here.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		n.rooms.Close()
 		return nil, err
 	}
-	cc, err := cfg.ClusterConfig(name, n.rooms, ln.Addr(), logger)
-	if prom != nil {
-		cc.Metrics = prom
-	}
-	if err == nil {
-		n.cl, err = cluster.New(cc)
-	}
+	n.Node, err = roomd.New(roomd.Config{Settings: cfg, Addr: ln.Addr(), Logger: logger, Version: buildVersion()})
 	if err != nil {
 		ln.Close()
-		n.rooms.Close()
-		return nil, err
-	}
-	sc.Router = n.cl
-	sc.Ready = n.cl.Ready
-	sc.Auth = n.verifier
-	if len(cfg.APIKeys) > 0 {
-		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)
-	}
-	if prom != nil {
-		sc.Metrics = prom
-	}
-	sc.Logger = logger
-	sc.NodeName = name
-	sc.Version = buildVersion()
-	if n.srv, err = server.New(sc); err != nil {
-		ln.Close()
-		n.close()
 		return nil, err
 	}
 	if n.certs != nil {
 		ln = tls.NewListener(ln, n.certs.tlsConfig())
 	}
 	n.ln = ln
-	n.logStart(name)
-	n.logCluster(cc)
+	n.logStart()
 	return n, nil
 }
 
-// close stops the cluster layer (a member leaves the cluster) and the
-// rooms.
-func (n *node) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if n.cfg.Clustered() {
-		n.log.Info("leaving the cluster")
-	}
-	if err := n.cl.Shutdown(ctx); err != nil {
-		n.log.Warn("cluster shutdown", slog.Any(logKeyErr, err))
-	}
-	n.rooms.Close()
-}
-
-// drain hands this node's rooms over to the other members, for up to
-// grace: a member of a cluster leaves gracefully before its clients are
-// told to reconnect elsewhere. A cluster of one has nothing to hand over.
-func (n *node) drain(grace time.Duration) {
-	if !n.cfg.Clustered() {
-		return
-	}
-	others := 0
-	for _, m := range n.cl.Placement().Members() {
-		if m != n.cl.Self() {
-			others++
-		}
-	}
-	if others == 0 {
-		// Nobody serves to take the rooms: they end with the node.
-		n.log.Info("draining skipped: no other member serves")
-		return
-	}
-	n.log.Info("draining: handing this node's rooms to the other members", slog.String(logKeyGrace, config.FormatDuration(grace)))
-	n.srv.NotReady()
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := n.cl.Drain(ctx); err != nil {
-		n.log.Warn("drain did not finish; the groups this node still leads elect other leaders, as after a crash",
-			slog.Any(logKeyErr, err), slog.Duration(logKeyTook, time.Since(start)))
-		return
-	}
-	n.log.Info("rooms handed over", slog.Duration(logKeyTook, time.Since(start)))
-}
-
-// delayClose makes /readyz answer 503 draining for drain_delay while the
-// node goes on serving, so that a load balancer polling it takes the node
-// out before its listener closes (instead of meeting refused connections).
-func (n *node) delayClose() {
-	d := time.Duration(n.cfg.DrainDelay)
-	if d <= 0 {
-		return
-	}
-	n.srv.NotReady()
-	n.log.Info("draining: /readyz answers 503 until the listener closes", slog.String(logKeyDelay, config.FormatDuration(d)))
-	time.Sleep(d)
-}
-
-// logStart says how the node is set up: dev mode loudly, never a secret.
-func (n *node) logStart(name string) {
+// logStart says where the node listens, and with which certificate.
+func (n *node) logStart() {
 	cfg := n.cfg
-	if n.verifier.Dev() {
-		n.log.Warn("DEV MODE: no token key is configured, so every client is anonymous with every permission; do not expose this node")
-	} else {
-		n.log.Info("tokens verified", slog.Any(logKeyAlgs, n.verifier.Algorithms()))
-		for i, s := range cfg.Auth.JWTSecrets {
-			if len(s) < 32 {
-				n.log.Warn("a JWT secret is shorter than 32 bytes; use at least 32 random bytes", slog.Int(logKeyIndex, i+1))
-			}
-		}
-		if len(cfg.APIKeys) == 0 {
-			n.log.Info("the HTTP API is closed: no API key is configured")
-		}
-	}
 	if n.certs != nil {
 		leaf := n.certs.leaf()
 		n.log.Info("TLS certificate loaded", certAttrs(cfg.TLS.Cert, leaf)...)
@@ -276,7 +159,7 @@ func (n *node) logStart(name string) {
 	n.log.Info("listening",
 		slog.String(logKeyAddr, n.ln.Addr().String()),
 		slog.Bool(logKeyTLS, n.certs != nil),
-		slog.String(logKeyNode, name),
+		slog.String(logKeyNode, n.Name()),
 		slog.String(logKeyVersion, buildVersion()))
 }
 
@@ -292,13 +175,14 @@ func certAttrs(file string, c *x509.Certificate) []any {
 func (n *node) addr() string { return n.ln.Addr().String() }
 
 // run serves until ctx ends (or the listener fails), reloading on each value
-// of hup, then shuts the node down: /readyz answers 503 for drain_delay
-// while the node serves on, a cluster member then hands its rooms over (up
-// to shutdown_grace), then every connection gets bye with code shutdown and
-// up to shutdown_grace to close, then the member leaves the cluster.
+// of hup, then closes the node (roomd.Node.Close): /readyz answers 503 for
+// drain_delay while the node serves on, a cluster member then hands its
+// rooms over (up to shutdown_grace), then every connection gets bye with
+// code shutdown and up to shutdown_grace to close, then the member leaves
+// the cluster.
 func (n *node) run(ctx context.Context, hup <-chan os.Signal) error {
 	errc := make(chan error, 1)
-	go func() { errc <- n.srv.Serve(n.ln) }()
+	go func() { errc <- n.Serve(n.ln) }()
 	var serveErr error
 	served := false
 loop:
@@ -314,24 +198,12 @@ loop:
 			break loop
 		}
 	}
-	if !served {
-		n.delayClose()
-	}
-	grace := time.Duration(n.cfg.ShutdownGrace)
-	n.drain(grace)
-	n.log.Info("shutting down", slog.String(logKeyGrace, config.FormatDuration(grace)))
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := n.srv.Shutdown(sctx); err != nil {
-		n.log.Warn("shutdown grace ran out; the remaining connections were cut", slog.Any(logKeyErr, err))
-	}
+	_ = n.Close(context.Background()) // each step is bounded by its setting, and logged
 	if !served {
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			serveErr = err
 		}
 	}
-	n.close()
-	n.log.Info("stopped")
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		return nil
 	}
@@ -354,11 +226,11 @@ func (n *node) reload() error {
 	}
 	keyFiles := len(n.cfg.Auth.PublicKeyFiles) > 0 || n.cfg.Auth.JWKSFile != ""
 	if keyFiles {
-		if err := n.verifier.Reload(); err != nil {
+		if err := n.ReloadKeys(); err != nil {
 			n.log.Error("token key reload failed; the old keys stay in force", slog.Any(logKeyErr, err))
 			errs = append(errs, err)
 		} else {
-			n.log.Info("token keys reloaded", slog.Any(logKeyAlgs, n.verifier.Algorithms()))
+			n.log.Info("token keys reloaded")
 		}
 	}
 	if n.certs == nil && !keyFiles {

@@ -136,6 +136,7 @@ type Config struct {
 		// values a namespace there inherits for the keys it leaves out.
 		NamespaceConfig `yaml:",inline"`
 	} `yaml:"rooms"`
+	Hooks HooksConfig `yaml:"hooks"`
 	// Namespaces maps a namespace (the part of a room name before its
 	// first ':') to its settings.
 	Namespaces map[string]*NamespaceConfig `yaml:"namespaces"`
@@ -161,6 +162,11 @@ type NamespaceConfig struct {
 	PublishBurst       *int      `yaml:"publish_burst"`
 	RoomPublishRate    *float64  `yaml:"room_publish_rate"`
 	RoomPublishBurst   *int      `yaml:"room_publish_burst"`
+	HookURL            *string   `yaml:"hook_url"`
+	Hooks              *string   `yaml:"hooks"`
+	HookTimeout        *Duration `yaml:"hook_timeout"`
+	HookJoinPolicy     *string   `yaml:"hook_join_policy"`
+	HookPublishPolicy  *string   `yaml:"hook_publish_policy"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("25s").
@@ -293,6 +299,9 @@ func (ns *NamespaceConfig) fillNamespace() {
 }
 
 // validate checks every value, after fill, and names the key at fault.
+// Validate checks a Config that Load filled and a program changed since.
+func (c *Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	for _, s := range settings {
 		if s.ns {
@@ -367,6 +376,9 @@ func (c *Config) validate() error {
 	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", FormatDuration(room.MinDedupeWindow), FormatDuration(time.Duration(c.Rooms.DedupeWindow)))
+	}
+	if err := c.validateHooks(); err != nil {
+		return err
 	}
 	return c.validateCluster()
 }

@@ -13,6 +13,7 @@ import (
 // Sources says where Load reads, lowest precedence first.
 type Sources struct {
 	File  string                      // YAML file; "" for none
+	YAML  []byte                      // YAML text, read as a file would be; nil for none
 	Env   func(string) (string, bool) // ROOMD_* lookup; nil for none
 	Flags []FlagValue                 // flags given, in command-line order
 }
@@ -31,6 +32,11 @@ func Load(src Sources) (*Config, error) {
 			return nil, err
 		}
 		if err := c.loadYAML(src.File, data); err != nil {
+			return nil, err
+		}
+	}
+	if src.YAML != nil {
+		if err := c.loadYAML("settings", src.YAML); err != nil {
 			return nil, err
 		}
 	}

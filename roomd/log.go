@@ -1,4 +1,4 @@
-package main
+package roomd
 
 import (
 	"log/slog"
@@ -6,8 +6,17 @@ import (
 	"github.com/roomd/roomd/cluster"
 )
 
-// Log keys of the cluster's records in this command.
+// Log keys of this package, one spelling each. Secrets and tokens are
+// never logged: not their values, not their lengths.
 const (
+	logKeyErr        = "err"
+	logKeyGrace      = "grace"
+	logKeyDelay      = "delay"
+	logKeyTook       = "took"
+	logKeyIndex      = "index"
+	logKeyAlgs       = "algorithms"
+	logKeyNode       = "node"
+	logKeyTLS        = "tls"
 	logKeyGossip     = "gossip"
 	logKeyAdvertise  = "advertise"
 	logKeyPeerHTTP   = "peer_http"
@@ -15,14 +24,31 @@ const (
 	logKeyLabel      = "label"
 	logKeyFast       = "fast"
 	logKeyEncrypted  = "encrypted"
-	logKeyTook       = "took"
 	logKeyPartitions = "partitions"
 	logKeyReplicas   = "replicas"
 	logKeyExpect     = "expect"
 )
 
+// logStart says how the node checks tokens: dev mode loudly, never a
+// secret.
+func (n *Node) logStart() {
+	if n.verifier.Dev() {
+		n.log.Warn("DEV MODE: no token key is configured, so every client is anonymous with every permission; do not expose this node")
+		return
+	}
+	n.log.Info("tokens verified", slog.Any(logKeyAlgs, n.verifier.Algorithms()))
+	for i, s := range n.cfg.Auth.JWTSecrets {
+		if len(s) < 32 {
+			n.log.Warn("a JWT secret is shorter than 32 bytes; use at least 32 random bytes", slog.Int(logKeyIndex, i+1))
+		}
+	}
+	if len(n.cfg.APIKeys) == 0 {
+		n.log.Info("the HTTP API is closed: no API key is configured")
+	}
+}
+
 // logCluster says how the node takes part in its cluster, never a secret.
-func (n *node) logCluster(cc cluster.Config) {
+func (n *Node) logCluster(cc cluster.Config) {
 	cfg := n.cfg
 	if !cfg.Clustered() {
 		return
