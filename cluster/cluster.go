@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/room"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	// peer links both (tests of network partitions, fault.go). Nil in
 	// production.
 	Faults *Faults
+	// Hooks receives the events of the published hook, as the rooms' owner
+	// commits messages (hooks.go). Nil means none.
+	Hooks *hooks.Hooks
 	// Logger receives the cluster's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives measurements. Nil means none are kept.

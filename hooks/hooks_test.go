@@ -47,16 +47,6 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
-// decode decodes a recorded body into a map.
-func decode(t *testing.T, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("body %s: %v", b, err)
-	}
-	return m
-}
-
 func TestHookPayloadsAndSignatures(t *testing.T) {
 	b := newTestBackend(t)
 	h := newTestHooks(t, b.srv.URL, func(c *Config) { c.ConnectHeaders = []string{"X-App"} })

@@ -34,6 +34,7 @@ const (
 	CodeForbidden     Code = 107
 	CodeLimit         Code = 108
 	CodeNotFound      Code = 109 // HTTP API: no such room or key
+	CodeDenied        Code = 110 // the application's backend refused (join or publish hook)
 	CodeBadProtocol   Code = 500
 	CodeUnauthorized  Code = 501
 	CodeUnsupported   Code = 502
@@ -62,6 +63,7 @@ var codeNames = map[Code]string{
 	CodeForbidden:     "forbidden",
 	CodeLimit:         "limit",
 	CodeNotFound:      "not_found",
+	CodeDenied:        "denied",
 	CodeBadProtocol:   "bad_protocol",
 	CodeUnauthorized:  "unauthorized",
 	CodeUnsupported:   "unsupported_version",
@@ -76,7 +78,7 @@ func Codes() []Code {
 		CodeRateLimited, CodeUnavailable, CodeOverloaded, CodeInternal, CodeRoomMoved,
 		CodeBadRequest, CodeUnknownType, CodeInvalidRoom, CodeTooLarge, CodeNotJoined,
 		CodeAlreadyJoined, CodeRoomFull, CodeForbidden, CodeLimit, CodeNotFound,
-		CodeBadProtocol, CodeUnauthorized, CodeUnsupported, CodeKicked, CodeTooManyConns,
+		CodeDenied, CodeBadProtocol, CodeUnauthorized, CodeUnsupported, CodeKicked, CodeTooManyConns,
 	}
 }
 
@@ -110,7 +112,7 @@ func (c Code) HTTPStatus() int {
 		return 400
 	case CodeUnauthorized, CodeTokenExpired:
 		return 401
-	case CodeForbidden, CodeKicked:
+	case CodeForbidden, CodeKicked, CodeDenied:
 		return 403
 	case CodeNotFound, CodeNotJoined:
 		return 404

@@ -14,7 +14,7 @@ var contractCodes = map[Code]string{
 	5: "rate_limited", 6: "unavailable", 7: "overloaded", 8: "internal", 9: "room_moved",
 	100: "bad_request", 101: "unknown_type", 102: "invalid_room", 103: "too_large",
 	104: "not_joined", 105: "already_joined", 106: "room_full", 107: "forbidden", 108: "limit",
-	109: "not_found",
+	109: "not_found", 110: "denied",
 	500: "bad_protocol", 501: "unauthorized", 502: "unsupported_version", 503: "kicked",
 	504: "too_many_connections",
 }
@@ -131,6 +131,7 @@ func TestHTTPStatus(t *testing.T) {
 		CodeForbidden:     403,
 		CodeLimit:         429,
 		CodeNotFound:      404,
+		CodeDenied:        403,
 		CodeBadProtocol:   400,
 		CodeUnauthorized:  401,
 		CodeUnsupported:   400,

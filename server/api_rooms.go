@@ -107,13 +107,17 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	seq, err := s.cfg.Router.Publish(r.Context(), room.PublishRequest{
+	req := room.PublishRequest{
 		Room:      name,
 		Data:      body.Data,
 		Ephemeral: body.Ephemeral,
 		Key:       body.Key,
 		FromAPI:   true,
-	})
+	}
+	if err := s.hookPublish(r.Context(), &req); err != nil {
+		return nil, err
+	}
+	seq, err := s.cfg.Router.Publish(r.Context(), req)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/server/auth"
 )
 
@@ -92,6 +93,10 @@ type Config struct {
 	// room ops are answered with unavailable (6) at once. Nil means always
 	// ready.
 	Ready func() error
+
+	// Hooks calls the application's backend at connect, join and publish
+	// (docs/PROTOCOL.md, "Hooks"). Nil means no hooks.
+	Hooks *hooks.Hooks
 
 	// Metrics receives measurements. Nil means none are kept.
 	Metrics Metrics

@@ -39,7 +39,7 @@ func newTestServer(t testing.TB, edit func(*Config, *room.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := cluster.New(cluster.Config{Rooms: rooms, Node: "test-node", Logger: sc.Logger})
+	cl, err := cluster.New(cluster.Config{Rooms: rooms, Node: "test-node", Logger: sc.Logger, Hooks: sc.Hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

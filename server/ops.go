@@ -116,6 +116,11 @@ func (ss *session) opJoin(f *protocol.Frame) {
 	}
 	id := f.ID
 	ok := ss.submit(f, func(ctx context.Context) {
+		if err := ss.srv.hookJoin(ctx, &req); err != nil {
+			unclaim()
+			ss.replyErr(id, req.Room, err)
+			return
+		}
 		err := ss.srv.cfg.Router.Join(ctx, req, ss)
 		if err == nil {
 			return
@@ -178,6 +183,10 @@ func (ss *session) opPub(f *protocol.Frame) {
 		return
 	}
 	ss.submit(f, func(ctx context.Context) {
+		if err := ss.srv.hookPublish(ctx, &req); err != nil {
+			ss.replyErr(id, req.Room, err)
+			return
+		}
 		seq, err := ss.srv.cfg.Router.Publish(ctx, req)
 		if err != nil {
 			if !req.Ephemeral || id != 0 {

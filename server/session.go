@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -72,11 +73,12 @@ type session struct {
 	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
 	// Reader-owned.
-	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
-	raw       syscall.RawConn // the plain TCP socket; nil for TLS
-	pending   bool            // counted in Server.pending
-	httpToken string          // token from the upgrade request, if any
-	frames    *rate.Limiter   // nil while parked: see parkedLimits
+	br        *bufio.Reader         // gorilla's read buffer (see idle.go)
+	raw       syscall.RawConn       // the plain TCP socket; nil for TLS
+	pending   bool                  // counted in Server.pending
+	httpToken string                // token from the upgrade request, if any
+	hookReq   *hooks.ConnectRequest // what the connect hook is told, when it is on
+	frames    *rate.Limiter         // nil while parked: see parkedLimits
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
 	limits    *parkedLimits
@@ -142,6 +144,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := &session{srv: s, log: s.cfg.Logger, addr: addr, pending: true, httpToken: auth.TokenFromRequest(r, false)}
+	ss.hookReq = s.connectRequest(r, addr)
 	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
 	conn, err := s.upgrader.Upgrade(own, r, nil)
 	if err != nil {
@@ -430,8 +433,20 @@ func (ss *session) handleHello(fb []byte) {
 		tok = ss.httpToken
 	}
 	ss.httpToken = ""
-	ident, err := ss.srv.verify(tok)
+	ident, err := ss.srv.hookConnect(ss.hookReq, f.C, tok)
+	ss.hookReq = nil
+	if ident == nil && err == nil {
+		ident, err = ss.srv.verify(tok)
+	}
 	ss.notPending()
+	switch {
+	case errors.Is(err, errConnectRefused):
+		ss.close(byeFrame{protocol.CodeUnauthorized, err.Error()})
+		return
+	case errors.Is(err, errConnectFailed):
+		ss.close(byeFrame{protocol.CodeUnavailable, err.Error()})
+		return
+	}
 	if errors.Is(err, auth.ErrExpired) {
 		ss.close(byeFrame{protocol.CodeTokenExpired, "token expired"})
 		return

@@ -142,3 +142,7 @@ func grantsFromClaim(rooms map[string][]string) ([]Grant, error) {
 	slices.SortFunc(grants, func(a, b Grant) int { return strings.Compare(a.Pattern, b.Pattern) })
 	return grants, nil
 }
+
+// GrantsFromRooms turns a "rooms" map (as a token's claim, or a connect
+// hook's answer) into grants, as for a token.
+func GrantsFromRooms(rooms map[string][]string) ([]Grant, error) { return grantsFromClaim(rooms) }
