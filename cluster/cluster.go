@@ -121,6 +121,7 @@ type Cluster struct {
 
 	refreshCh chan struct{}
 	stop      chan struct{}
+	hw        *hookWork // the hooks' work (hooks.go); nil without Config.Hooks
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -185,6 +186,7 @@ func New(cfg Config) (*Cluster, error) {
 	c.incarnation = incarnation
 	c.repl = newReplication(c, incarnation, cfg.Timing)
 	cfg.Rooms.Replicate(c.roomIdle)
+	c.startHooks()
 	c.onFormed = c.bootstrapFormed
 	c.table = NewTable([]string{c.self}, cfg.Partitions, cfg.Replicas-1)
 	if cfg.Gossip == nil {

@@ -303,7 +303,7 @@ func (g *group) apply(e *raftpb.Entry) {
 		// The first entry of this leader's term: everything committed
 		// before it is applied, so the rooms here are the rooms.
 		g.serving = true
-		g.r.c.redeliverPublished(g.p)
+		g.r.c.redeliverHooks(g.p)
 	}
 	data := e.GetData()
 	if len(data) < 16 {
@@ -313,10 +313,10 @@ func (g *group) apply(e *raftpb.Entry) {
 	cmd, err := room.DecodeCommand(data[16:])
 	var seq uint64
 	if err == nil {
-		hook, epoch, before := g.r.c.publishedBefore(g, cmd)
+		hook, epoch, before := g.r.c.hookBefore(g, cmd)
 		seq, err = g.r.c.rooms.Apply(cmd)
-		if hook && err == nil && seq > before {
-			g.r.c.hookPublished(cmd, epoch, seq)
+		if hook && err == nil {
+			g.r.c.hookApplied(cmd, epoch, before, seq)
 		}
 	} else {
 		g.log.Error("undecodable room command", slog.Any("err", err))

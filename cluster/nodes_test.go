@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
@@ -34,6 +35,7 @@ type node struct {
 	cl      *cluster.Cluster
 	srv     *server.Server
 	URL     string
+	hooks   *hooks.Hooks // nil: no hooks
 	errc    chan error
 	once    sync.Once
 }
@@ -47,6 +49,9 @@ func startNode(t *testing.T, name string, seeds ...string) *node {
 type nodeOpts struct {
 	secret string // "" means testSecret
 	key    []byte // explicit gossip key; nil means derived from the secret
+	// hooksURL, when set, sends the published, occupied and vacated hooks
+	// of every room there.
+	hooksURL string
 }
 
 const testSecret = "test-cluster-secret"
@@ -70,10 +75,14 @@ func startNodeWith(t *testing.T, name string, opts nodeOpts, seeds ...string) *n
 	if err != nil {
 		t.Fatal(err)
 	}
+	var hk *hooks.Hooks
+	if opts.hooksURL != "" {
+		hk = newTestHooks(t, opts.hooksURL, logger)
+	}
 	cl, err := cluster.New(cluster.Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte(opts.secret),
 		Gossip: &cluster.MembershipConfig{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true, Label: "test", Key: opts.key},
-		Logger: logger, Metrics: metrics, Faults: faults,
+		Logger: logger, Metrics: metrics, Faults: faults, Hooks: hk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +94,7 @@ func startNodeWith(t *testing.T, name string, opts nodeOpts, seeds ...string) *n
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{metrics: metrics, faults: faults, name: name, rooms: rooms, cl: cl, srv: srv, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
+	n := &node{metrics: metrics, faults: faults, name: name, rooms: rooms, cl: cl, srv: srv, hooks: hk, URL: "http://" + ln.Addr().String(), errc: make(chan error, 1)}
 	go func() { n.errc <- srv.Serve(ln) }()
 	t.Cleanup(func() { n.stop(t) })
 	return n
@@ -100,6 +109,7 @@ func (n *node) stop(t *testing.T) {
 		_ = n.srv.Shutdown(ctx)
 		<-n.errc
 		_ = n.cl.Shutdown(ctx)
+		_ = n.hooks.Close(ctx)
 		n.rooms.Close()
 	})
 }

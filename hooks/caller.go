@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomd/roomd/protocol"
@@ -23,7 +24,8 @@ type Hooks struct {
 	mu       sync.Mutex
 	breakers map[breakerKey]*breaker
 
-	del *delivery
+	del       *delivery
+	delivered atomic.Pointer[func(Event)] // OnDelivered
 }
 
 type breakerKey struct {

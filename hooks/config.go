@@ -122,10 +122,6 @@ type Config struct {
 	// keep-alive connections and no overall timeout (each call has its
 	// own).
 	Client *http.Client
-	// Delivered, when set, is called after each event of a room is
-	// acknowledged (or dead-lettered), in order: the room owner records
-	// its delivery cursor with it.
-	Delivered func(ev Event)
 	// Metrics receives measurements. Nil means none.
 	Metrics Metrics
 	// Logger receives the hooks' logs. Nil means slog.Default().

@@ -58,6 +58,13 @@ func (h *Hooks) Deliver(ev Event) {
 	h.del.add(ev, true)
 }
 
+// OnDelivered makes h call f after each event is acknowledged (or
+// dead-lettered), in order per room: the room's owner records its delivery
+// cursor with it. Set it before events are delivered.
+func (h *Hooks) OnDelivered(f func(ev Event)) {
+	h.delivered.Store(&f)
+}
+
 // delivery runs one goroutine per room with queued events, which delivers
 // them one at a time, in order, each retried with backoff up to
 // RetryAttempts before it is dead-lettered.
@@ -128,8 +135,8 @@ func (d *delivery) run(room string) {
 			d.h.log.Warn("hook event dead-lettered", slog.String(logKeyHook, string(ev.Hook())),
 				slog.String(logKeyRoom, room), slog.Any(logKeyErr, err))
 		}
-		if f := d.h.cfg.Delivered; f != nil {
-			f(ev)
+		if f := d.h.delivered.Load(); f != nil {
+			(*f)(ev)
 		}
 	}
 }

@@ -37,14 +37,14 @@ func TestPublishedInOrderAcrossOutage(t *testing.T) {
 	var cursor = map[string]uint64{}
 	h := newTestHooks(t, b.srv.URL, func(c *Config) {
 		c.RetryAttempts = 1000 // never dead-letter here
-		c.Delivered = func(ev Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			if ev.Pos() != cursor[ev.Room()]+1 {
-				t.Errorf("%s: delivered %d after %d", ev.Room(), ev.Pos(), cursor[ev.Room()])
-			}
-			cursor[ev.Room()] = ev.Pos()
+	})
+	h.OnDelivered(func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Pos() != cursor[ev.Room()]+1 {
+			t.Errorf("%s: delivered %d after %d", ev.Room(), ev.Pos(), cursor[ev.Room()])
 		}
+		cursor[ev.Room()] = ev.Pos()
 	})
 	const n = 50
 	rooms := []string{"a", "b", "c"}

@@ -265,4 +265,6 @@ type Config struct {
 	// caller either applies a CmdDrop of (room, epoch, seq) or calls Reopen.
 	// Nil: the Manager drops idle rooms itself.
 	OnIdle func(room, epoch string, seq uint64)
+
+	onOccupancy func(room string) // WatchOccupancy
 }

@@ -33,6 +33,11 @@ const (
 	CmdSet
 	// CmdDrop drops a room that went idle, if it is still at Epoch and Seq.
 	CmdDrop
+	// CmdTransition records an occupancy transition (hookstate.go).
+	CmdTransition
+	// CmdHookMark records what the hooks' backend acknowledged
+	// (hookstate.go).
+	CmdHookMark
 )
 
 // Command is one durable change of a room. Its msgpack form is what the
@@ -48,7 +53,7 @@ type Command struct {
 	Key   string       `msgpack:"k,omitempty"` // idempotency key (msg) or state key (set)
 	Data  protocol.Raw `msgpack:"d,omitempty"` // payload, or state value (nil: delete)
 	At    int64        `msgpack:"t,omitempty"` // unix ms at the proposer: the event's ts and the room's clock
-	Seq   uint64       `msgpack:"s,omitempty"` // drop: the room's seq when it went idle
+	Seq   uint64       `msgpack:"s,omitempty"` // drop: the room's seq when it went idle; transition: N; mark: up to
 }
 
 // ErrNoRoom is returned in replicated mode by Join for a room that does not
@@ -83,7 +88,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if err := msgpack.Unmarshal(b, c); err != nil {
 		return nil, errors.Join(ErrBadCommand, err)
 	}
-	if c.Op < CmdCreate || c.Op > CmdDrop || !protocol.ValidRoomName(c.Room) {
+	if c.Op < CmdCreate || c.Op > CmdHookMark || !protocol.ValidRoomName(c.Room) {
 		return nil, ErrBadCommand
 	}
 	return c, nil
@@ -240,6 +245,8 @@ func (m *Manager) Apply(c *Command) (uint64, error) {
 			r.dedupe.add(c.Key, r.seq, now)
 		}
 		return r.seq, nil
+	case CmdTransition, CmdHookMark:
+		return r.applyHook(c), nil
 	case CmdSet:
 		val := c.Data
 		if val.IsNil() {

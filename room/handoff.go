@@ -65,6 +65,8 @@ type Snapshot struct {
 	// Clock is the room's command clock (unix ms; 0: none), for a
 	// replicated room (command.go).
 	Clock int64
+	// Hooks is the room's hook record (hookstate.go).
+	Hooks HookState
 }
 
 // DedupeEntry is one remembered idempotency key: the seq its publish got and
@@ -90,6 +92,7 @@ type snapshotWire struct {
 	Pres   []memberWire  `msgpack:"pres,omitempty"`
 	Dedupe []DedupeEntry `msgpack:"dedupe,omitempty"`
 	Clock  int64         `msgpack:"clock,omitempty"`
+	Hooks  *HookState    `msgpack:"hooks,omitempty"`
 }
 
 type stateWire struct {
@@ -108,6 +111,9 @@ type memberWire struct {
 // sorted, so a snapshot has one encoding.
 func (s *Snapshot) MarshalMsgpack() ([]byte, error) {
 	w := snapshotWire{V: s.V, Room: s.Room, Epoch: s.Epoch, Seq: s.Seq, Log: s.Log, Conns: s.Conns, Dedupe: s.Dedupe, Clock: s.Clock}
+	if s.Hooks != (HookState{}) {
+		w.Hooks = &s.Hooks
+	}
 	if len(s.State) > 0 {
 		w.State = make([]stateWire, 0, len(s.State))
 		for k, v := range s.State {
@@ -164,6 +170,9 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		return nil, badSnapshot("%v", err)
 	}
 	s := &Snapshot{V: w.V, Room: w.Room, Epoch: w.Epoch, Seq: w.Seq, Log: w.Log, Conns: w.Conns, Dedupe: w.Dedupe, Clock: w.Clock}
+	if w.Hooks != nil {
+		s.Hooks = *w.Hooks
+	}
 	if len(s.Log) == 0 {
 		s.Log = nil
 	}
@@ -219,6 +228,9 @@ func (s *Snapshot) check() ([]*Event, error) {
 		return nil, badSnapshot("%d conns for %d log events", len(s.Conns), len(s.Log))
 	case uint64(len(s.Log)) > s.Seq:
 		return nil, badSnapshot("%d log events at seq %d", len(s.Log), s.Seq)
+	case s.Hooks.Published > s.Seq || s.Hooks.TransDone > s.Hooks.Trans:
+		return nil, badSnapshot("hook marks beyond the room (%d of seq %d, %d of %d transitions)",
+			s.Hooks.Published, s.Seq, s.Hooks.TransDone, s.Hooks.Trans)
 	}
 	evs, err := s.events()
 	if err != nil {
@@ -402,7 +414,7 @@ func (m *Manager) Export(name string) (snap *Snapshot, ok bool) {
 func (r *room) export(now time.Time) *Snapshot {
 	r.hist.prune(now)
 	r.dedupe.expire(now)
-	s := &Snapshot{V: SnapshotVersion, Room: r.name, Epoch: r.epoch, Seq: r.seq}
+	s := &Snapshot{V: SnapshotVersion, Room: r.name, Epoch: r.epoch, Seq: r.seq, Hooks: r.hooks}
 	if n := r.hist.n; n > 0 {
 		s.Log = make([][]byte, n)
 		s.Conns = make([]string, n)
@@ -461,7 +473,7 @@ func (m *Manager) Install(s *Snapshot) error {
 	// until its timers are armed, so no operation finds it half made.
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.epoch, r.seq = s.Epoch, s.Seq
+	r.epoch, r.seq, r.hooks = s.Epoch, s.Seq, s.Hooks
 	if s.Clock != 0 {
 		r.clock = time.UnixMilli(s.Clock)
 	}

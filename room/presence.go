@@ -142,6 +142,7 @@ func (r *room) removeMember(mem *member) {
 	if ev := r.presEvent(nil, []string{mem.m.C}, nil); ev != nil {
 		r.deliver(ev, nil)
 	}
+	r.occupancyChanged()
 }
 
 // Kick removes every presence entry of user from the room, graced ones
@@ -184,6 +185,7 @@ func (m *Manager) Kick(room, user string, code protocol.Code, msg string) int {
 	if ev := r.presEvent(nil, gone, nil); ev != nil {
 		r.deliver(ev, nil)
 	}
+	r.occupancyChanged()
 	r.emptied()
 	return len(gone)
 }

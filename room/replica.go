@@ -84,6 +84,9 @@ func (r *room) endRecovery(gen uint64) {
 		}
 	}
 	r.stopRecovery()
+	if f := r.m.cfg.onOccupancy; f != nil {
+		f(r.name) // the members are known again: does the record agree?
+	}
 	if len(gone) == 0 {
 		return
 	}

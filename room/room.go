@@ -36,6 +36,7 @@ type room struct {
 	recovery  *time.Timer     // ends the recovery; nil when none
 	recGen    uint64
 	clock     time.Time // the latest command time applied (command.go)
+	hooks     HookState // replicated hook record (hookstate.go)
 }
 
 // attachment is one subscriber attached to a room, as a member or observer.
@@ -189,6 +190,9 @@ func (r *room) join(req JoinRequest, sub Subscriber) error {
 		if ev != nil {
 			r.deliver(ev, att)
 		}
+	}
+	if mem != nil {
+		r.occupancyChanged()
 	}
 	return nil
 }
