@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ func (e Event) Pos() uint64 {
 func (h *Hooks) Deliver(ev Event) {
 	if h == nil {
 		return
+	}
+	if ev.Published != nil {
+		ev.Published.Hook = Published
 	}
 	h.del.add(ev, true)
 }
@@ -141,14 +145,19 @@ func (d *delivery) run(room string) {
 	}
 }
 
-// deliver tries an event up to RetryAttempts times, with backoff.
+// deliver tries an event up to RetryAttempts times, with backoff. A call
+// refused by an open breaker is no attempt: the event waits for the
+// backend without spending its attempts.
 func (d *delivery) deliver(ev Event) (attempts int, err error) {
 	wait := d.h.cfg.RetryMin
 	ns := d.h.namespace(ev.Room())
-	for attempts = 1; ; attempts++ {
+	for {
 		err = d.h.call(context.Background(), ev.Hook(), protocol.Namespace(ev.Room()), ns.Timeout, func(ctx context.Context) (bool, error) {
 			return true, d.send(ctx, ev)
 		})
+		if !errors.Is(err, ErrBreakerOpen) {
+			attempts++
+		}
 		if err == nil || attempts >= d.h.cfg.RetryAttempts {
 			return attempts, err
 		}

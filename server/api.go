@@ -49,6 +49,9 @@ func (s *Server) routeAPI() {
 		{"DELETE /v1/rooms/{room}/members/{user}", s.apiKick},
 		{"GET /v1/rooms", s.apiRooms},
 		{"GET /v1/cluster", s.apiCluster},
+		{"GET /v1/hooks/dead-letters", s.apiDeadLetters},
+		{"POST /v1/hooks/dead-letters/replay", s.apiReplayDeadLetters},
+		{"DELETE /v1/hooks/dead-letters", s.apiDiscardDeadLetters},
 	}
 	served := make(map[string][]string) // path → methods
 	var paths []string

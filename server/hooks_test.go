@@ -82,15 +82,19 @@ func (b *appBackend) setFailing(v bool) {
 }
 
 // newHookServer runs a server whose every hook goes to a fresh appBackend.
-func newHookServer(t *testing.T) (*testServer, *appBackend) {
+func newHookServer(t *testing.T, mods ...func(*hooks.Config)) (*testServer, *appBackend) {
 	b := &appBackend{}
 	hs := httptest.NewServer(b)
 	t.Cleanup(hs.Close)
-	h, err := hooks.New(hooks.Config{
+	hc := hooks.Config{
 		Secret: hookSecret, ConnectURL: hs.URL,
 		Default:  hooks.Namespace{URL: hs.URL, Hooks: []hooks.Name{hooks.Join, hooks.Publish, hooks.Published}},
 		RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, RetryAttempts: 1000,
-	})
+	}
+	for _, m := range mods {
+		m(&hc)
+	}
+	h, err := hooks.New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +178,72 @@ func TestHooksConnectJoinPublish(t *testing.T) {
 	if b.badSigs != 0 {
 		t.Fatalf("%d requests with a bad signature", b.badSigs)
 	}
+}
+
+// TestHooksDeadLetterAPI: messages the backend cannot take fill the
+// dead-letter store; the API lists them, replays one and the rest, and
+// discards.
+func TestHooksDeadLetterAPI(t *testing.T) {
+	ts, b := newHookServer(t, func(c *hooks.Config) {
+		c.Default.Hooks = []hooks.Name{hooks.Published}
+		c.RetryAttempts, c.BreakerOpen = 2, 20*time.Millisecond
+	})
+	b.setFailing(true)
+	for i := range 3 {
+		if r := ts.api(t, apiReq{method: "POST", path: "/v1/rooms/dl/messages", body: fmt.Sprintf(`{"data":%d}`, i+1), ctype: "application/json"}); r.status != 200 {
+			t.Fatalf("publish: %d %s", r.status, r.raw)
+		}
+	}
+	var list struct {
+		DeadLetters []hooks.DeadLetter `json:"dead_letters"`
+		Next        uint64             `json:"next"`
+	}
+	checkFor(t, 5*time.Second, func() error {
+		r := ts.api(t, apiReq{method: "GET", path: "/v1/hooks/dead-letters"})
+		if err := json.Unmarshal(r.raw, &list); err != nil {
+			return err
+		}
+		if len(list.DeadLetters) != 3 {
+			return fmt.Errorf("%d dead letters: %s", len(list.DeadLetters), r.raw)
+		}
+		return nil
+	})
+	d := list.DeadLetters[0]
+	if d.Hook != hooks.Published || d.Room != "dl" || d.Attempts != 2 || d.Event.Published == nil || d.Event.Published.Seq != 1 ||
+		list.Next != list.DeadLetters[2].ID {
+		t.Fatalf("dead letters %+v next %d", list.DeadLetters, list.Next)
+	}
+	r := ts.api(t, apiReq{method: "GET", path: fmt.Sprintf("/v1/hooks/dead-letters?after=%d&limit=1", d.ID)})
+	if err := json.Unmarshal(r.raw, &list); err != nil || len(list.DeadLetters) != 1 || list.DeadLetters[0].Event.Published.Seq != 2 {
+		t.Fatalf("page: %s", r.raw)
+	}
+	if r := ts.api(t, apiReq{method: "GET", path: "/v1/hooks/dead-letters?after=x"}); r.status != 400 {
+		t.Fatalf("bad after: %d", r.status)
+	}
+	b.setFailing(false)
+	if r := ts.api(t, apiReq{method: "POST", path: fmt.Sprintf("/v1/hooks/dead-letters/replay?ids=%d", d.ID)}); string(r.raw) != `{"replayed":1}` {
+		t.Fatalf("replay one: %d %s", r.status, r.raw)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.published) != 1 || b.published[0].Seq != 1 {
+			return fmt.Errorf("published %+v", b.published)
+		}
+		return nil
+	})
+	if r := ts.api(t, apiReq{method: "DELETE", path: "/v1/hooks/dead-letters?ids=" + fmt.Sprint(list.DeadLetters[0].ID)}); string(r.raw) != `{"discarded":1}` {
+		t.Fatalf("discard: %d %s", r.status, r.raw)
+	}
+	if r := ts.api(t, apiReq{method: "POST", path: "/v1/hooks/dead-letters/replay"}); string(r.raw) != `{"replayed":1}` {
+		t.Fatalf("replay the rest: %d %s", r.status, r.raw)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.published) != 2 || b.published[1].Seq != 3 {
+			return fmt.Errorf("published %+v", b.published)
+		}
+		return nil
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -42,11 +43,13 @@ type Prometheus struct {
 	peerLinks                  prometheus.Gauge
 	peerLinkDrops              prometheus.Counter
 	peerLinkOversized          prometheus.Counter
+	hooks                      *hookMetrics
 }
 
 var (
 	_ Metrics         = (*Prometheus)(nil)
 	_ cluster.Metrics = (*Prometheus)(nil)
+	_ hooks.Metrics   = (*Prometheus)(nil)
 )
 
 // NewPrometheus builds the metrics and their registry, with the Go runtime
@@ -120,6 +123,7 @@ func NewPrometheus() *Prometheus {
 	p.replicaLag = gauge("raft_replica_lag_entries", "The most log entries a replica of a group this node leads is behind its leader.")
 	p.peerLinkDrops = counter("peer_link_drops_total", "Links to other nodes lost.")
 	p.peerLinkOversized = counter("peer_link_oversized_total", "Links to other nodes cut for a message over cluster.link_max_message.")
+	p.hooks = newHookMetrics(f)
 	return p
 }
 

@@ -126,6 +126,7 @@ type Config struct {
 		// values a namespace there inherits for the keys it leaves out.
 		NamespaceConfig `yaml:",inline"`
 	} `yaml:"rooms"`
+	Hooks HooksConfig `yaml:"hooks"`
 	// Namespaces maps a namespace (the part of a room name before its
 	// first ':') to its settings.
 	Namespaces map[string]*NamespaceConfig `yaml:"namespaces"`
@@ -150,6 +151,11 @@ type NamespaceConfig struct {
 	PublishBurst       *int      `yaml:"publish_burst"`
 	RoomPublishRate    *float64  `yaml:"room_publish_rate"`
 	RoomPublishBurst   *int      `yaml:"room_publish_burst"`
+	HookURL            *string   `yaml:"hook_url"`
+	Hooks              *string   `yaml:"hooks"`
+	HookTimeout        *Duration `yaml:"hook_timeout"`
+	HookJoinPolicy     *string   `yaml:"hook_join_policy"`
+	HookPublishPolicy  *string   `yaml:"hook_publish_policy"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("25s").
@@ -347,6 +353,9 @@ func (c *Config) validate() error {
 	}
 	if c.Rooms.DedupeWindow < Duration(room.MinDedupeWindow) {
 		return keyError("rooms.dedupe_window", "must be at least %s, got %s", formatDuration(room.MinDedupeWindow), formatDuration(time.Duration(c.Rooms.DedupeWindow)))
+	}
+	if err := c.validateHooks(); err != nil {
+		return err
 	}
 	return c.validateCluster()
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/hooks"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server"
 	"github.com/roomd/roomd/server/auth"
@@ -104,6 +105,7 @@ type node struct {
 	verifier *auth.Verifier
 	certs    *certStore // nil without TLS
 	rooms    *room.Manager
+	hooks    *hooks.Hooks // nil: no hooks
 	cl       *cluster.Cluster
 	srv      *server.Server
 	ln       net.Listener
@@ -158,15 +160,21 @@ func startNode(cfg *Config, logger *slog.Logger) (*node, error) {
 		cc.Metrics = prom
 	}
 	if err == nil {
+		n.hooks, err = cfg.newHooks(logger, prom)
+		cc.Hooks = n.hooks
+	}
+	if err == nil {
 		n.cl, err = cluster.New(cc)
 	}
 	if err != nil {
 		ln.Close()
+		_ = n.hooks.Close(context.Background())
 		n.rooms.Close()
 		return nil, err
 	}
 	sc.Router = n.cl
 	sc.Ready = n.cl.Ready
+	sc.Hooks = n.hooks
 	sc.Auth = n.verifier
 	if len(cfg.APIKeys) > 0 {
 		sc.APIKeys = auth.NewAPIKeys(cfg.APIKeys)
@@ -201,6 +209,9 @@ func (n *node) close() {
 	}
 	if err := n.cl.Shutdown(ctx); err != nil {
 		n.log.Warn("cluster shutdown", slog.Any(logKeyErr, err))
+	}
+	if err := n.hooks.Close(ctx); err != nil {
+		n.log.Warn("hooks shutdown", slog.Any(logKeyErr, err))
 	}
 	n.rooms.Close()
 }

@@ -130,6 +130,20 @@ var sections = []section{
 		{key: "rooms.create_rate", flag: "room-create-rate", def: "10", usage: "rooms per second one user (anonymous: one connection) may create on this node (err 5 beyond)"},
 		{key: "rooms.create_burst", flag: "room-create-burst", shown: "10 × create_rate", usage: "burst of rooms one user may create"},
 	}},
+	{"Hooks (docs/PROTOCOL.md, \"Hooks\"; the per-room ones are room settings)", []setting{
+		{key: "hooks.secret", flag: "hooks-secret", secret: true, usage: "HMAC-SHA256 key signing every hook request (header Roomd-Signature); required when a hook URL is set"},
+		{key: "hooks.connect_url", flag: "hooks-connect-url", usage: "URL the connect hook is posted to: it authorises each connection instead of its token (empty: none)"},
+		{key: "hooks.connect_timeout", flag: "hooks-connect-timeout", def: "2s", positive: true, usage: "bound on one connect call"},
+		{key: "hooks.connect_policy", flag: "hooks-connect-policy", def: "deny", usage: "when connect fails: deny (bye 6), allow or allow_and_log (the token is verified as without the hook)"},
+		{key: "hooks.connect_headers", flag: "hooks-connect-header", split: true, usage: "upgrade request header forwarded to connect (cookies always are); repeatable or comma-separated"},
+		{key: "hooks.breaker_failures", flag: "hooks-breaker-failures", def: "5", positive: true, usage: "consecutive failures of one hook (per namespace) that open its circuit breaker"},
+		{key: "hooks.breaker_open", flag: "hooks-breaker-open", def: "10s", positive: true, usage: "how long an open breaker fails calls at once before it tries one again"},
+		{key: "hooks.retry_min", flag: "hooks-retry-min", def: "100ms", positive: true, usage: "first backoff between attempts to deliver a published, occupied or vacated event (doubling)"},
+		{key: "hooks.retry_max", flag: "hooks-retry-max", def: "10s", positive: true, usage: "longest backoff between delivery attempts"},
+		{key: "hooks.retry_attempts", flag: "hooks-retry-attempts", def: "10", positive: true, usage: "attempts to deliver an event before it goes to the dead-letter store"},
+		{key: "hooks.dead_letter_max", flag: "hooks-dead-letter-max", def: "10000", positive: true, usage: "events the dead-letter store keeps (the oldest dropped beyond)"},
+		{key: "hooks.queue_max", flag: "hooks-queue-max", def: "100000", positive: true, usage: "events waiting for delivery on this node (dead-lettered at once beyond)"},
+	}},
 	{"Room settings (under rooms: for every namespace, under namespaces.NAME: for one)", []setting{
 		{key: "history_size", flag: "history-size", def: "100", ns: true, usage: "messages kept per room"},
 		{key: "history_ttl", flag: "history-ttl", def: "10m", ns: true, usage: "age limit of a room's history"},
@@ -146,6 +160,11 @@ var sections = []section{
 		{key: "publish_burst", flag: "publish-burst", shown: "2 × publish_rate", ns: true, usage: "publish burst per member in one room"},
 		{key: "room_publish_rate", flag: "room-publish-rate", def: "0", shown: "0 (no limit)", ns: true, usage: "publishes per second in one room, all members and the API together (err 5 beyond)"},
 		{key: "room_publish_burst", flag: "room-publish-burst", shown: "room_publish_rate / 10", ns: true, usage: "publish burst of one room"},
+		{key: "hook_url", flag: "hook-url", ns: true, usage: "URL the room hooks are posted to (empty: none)"},
+		{key: "hooks", flag: "hooks", ns: true, usage: "room hooks called, comma-separated: join, publish, published, occupied, vacated (empty: none)"},
+		{key: "hook_timeout", flag: "hook-timeout", def: "2s", ns: true, usage: "bound on one call of a room hook"},
+		{key: "hook_join_policy", flag: "hook-join-policy", def: "deny", ns: true, usage: "when join fails: deny (err 6), allow or allow_and_log"},
+		{key: "hook_publish_policy", flag: "hook-publish-policy", def: "deny", ns: true, usage: "when publish fails: deny (err 6), allow or allow_and_log"},
 	}},
 }
 
