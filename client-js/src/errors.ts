@@ -6,6 +6,7 @@ export const codeNames: Record<number, string> = {
   5: 'rate_limited', 6: 'unavailable', 7: 'overloaded', 8: 'internal', 9: 'room_moved',
   100: 'bad_request', 101: 'unknown_type', 102: 'invalid_room', 103: 'too_large',
   104: 'not_joined', 105: 'already_joined', 106: 'room_full', 107: 'forbidden', 108: 'limit',
+  110: 'denied',
   500: 'bad_protocol', 501: 'unauthorized', 502: 'unsupported_version', 503: 'kicked',
   504: 'too_many_connections',
   [-1]: 'disconnected', [-2]: 'timeout', [-3]: 'closed',
