@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/roomd/roomd/internal/bench"
 )
@@ -30,7 +31,7 @@ const (
 )
 
 // newBenchFlags binds the flags of roomd bench to c.
-func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch *bool) *flag.FlagSet {
+func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch *bool, hk *hookBenchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("roomd bench", flag.ContinueOnError)
 	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "scenario: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(urls, "url", *urls, "node base URLs, comma-separated; connections are spread over them")
@@ -56,6 +57,8 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", c.DialTimeout, "bound on one dial + hello + join")
 	fs.StringVar(&c.RoomPrefix, "room-prefix", "", "room name prefix (default: bench: and a random run id)")
 	fs.StringVar(cpuProfile, "cpuprofile", "", "write the bench process's own CPU profile to this file")
+	fs.StringVar(&hk.addr, "hook-backend", "", "start a loopback hook backend on this host:port (run roomd with --hook-url at it and --hooks publish,published) and report what it saw")
+	fs.StringVar(&hk.secret, "hook-secret", "bench", "the hook backend's secret (roomd's --hooks-secret)")
 	fs.BoolVar(schedBatch, "sched-batch", true, "run the bench's threads under SCHED_BATCH (Linux), so that their wake-ups never preempt the server on a machine they share")
 	return fs
 }
@@ -77,7 +80,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr, progress i
 	urls := strings.Join(cfg.URLs, ",")
 	var asJSON, schedBatch bool
 	var cpuProfile string
-	fs := newBenchFlags(&cfg, &urls, &cpuProfile, &asJSON, &schedBatch)
+	var hk hookBenchFlags
+	fs := newBenchFlags(&cfg, &urls, &cpuProfile, &asJSON, &schedBatch, &hk)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: roomd bench [flags]\n\nLoads roomd nodes over real sockets and measures loss, order and latency.\n\n")
@@ -127,7 +131,20 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr, progress i
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var backend *bench.HookBackend
+	if hk.addr != "" {
+		var err error
+		if backend, err = bench.StartHookBackend(hk.addr, []byte(hk.secret)); err != nil {
+			return fmt.Errorf("bench: hook backend: %w", err)
+		}
+		defer backend.Close()
+		fmt.Fprintf(stderr, "roomd bench: hook backend at %s (roomd --hooks-secret %s --hook-url %s --hooks publish,published)\n",
+			backend.URL(), hk.secret, backend.URL())
+	}
 	res, err := bench.Run(ctx, cfg)
+	if res != nil && backend != nil {
+		res.Hooks = settleHooks(ctx, backend, cfg.Drain)
+	}
 	if res != nil {
 		if werr := writeBenchResult(stdout, res, asJSON); werr != nil && err == nil {
 			err = werr
@@ -167,4 +184,25 @@ func perConnRate(c *bench.Config) float64 {
 func isTTY(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// hookBenchFlags are roomd bench's hook backend flags.
+type hookBenchFlags struct {
+	addr, secret string
+}
+
+// settleHooks waits, up to drain, until the backend's published count
+// stops growing for 200 ms, and returns its stats.
+func settleHooks(ctx context.Context, b *bench.HookBackend, drain time.Duration) *bench.HookStats {
+	deadline := time.Now().Add(drain)
+	last := b.Stats().Published
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		n := b.Stats().Published
+		if n == last {
+			break
+		}
+		last = n
+	}
+	return b.Stats()
 }

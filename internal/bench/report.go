@@ -85,6 +85,8 @@ type Result struct {
 	Connect    *ConnectStats   `json:"connect,omitempty"`
 	NonReaders *NonReaderStats `json:"non_readers,omitempty"`
 	Floor      *FloorStats     `json:"floor,omitempty"`
+	// Hooks is what the loopback hook backend saw (--hook-backend).
+	Hooks *HookStats `json:"hooks,omitempty"`
 }
 
 // Params echoes the run's configuration.
@@ -252,6 +254,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 				n.Count, n.CutSlowConsumer, n.CutOther, n.StillOpen)
 		}
 		row("deliveries", "%.0f/s to all bench connections", r.DeliveriesPerS)
+		if h := r.Hooks; h != nil {
+			row("hook calls", "%s  (loopback backend; %d bad signatures)", fmtCalls(h.Calls), h.BadSignatures)
+			row("published hook", "%d events, %.1f/s; %d duplicates, %d out of order", h.Published, h.PublishedPerS, h.Duplicates, h.OutOfOrder)
+			row("commit→hook ms", "%s  (an event's ts, in ms, to its arrival at the backend)", fmtLatency(h.Delivery))
+		}
 		if c := r.ServerCounters; c != nil {
 			if w := c["roomd_messages_out_total"]; w > 0 {
 				row("server writes", "%.0f/s, %.2f frames per write", w/r.DurationSeconds, c["roomd_frames_out_total"]/w)
@@ -353,3 +360,12 @@ func fmtLE(v float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func fmtCalls(m map[string]int64) string {
+	var out []string
+	for h, n := range m {
+		out = append(out, fmt.Sprintf("%s %d", h, n))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
