@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/hooks"
+	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
 
@@ -192,14 +193,7 @@ func (c *Cluster) hookApplied(cmd *room.Command, epoch string, before, seq uint6
 		if seq <= before {
 			return
 		}
-		data, err := hooks.JSONData(cmd.Data)
-		if err != nil {
-			c.log.Error("published hook: payload", slog.String("room", cmd.Room), slog.Any("err", err))
-			return
-		}
-		c.cfg.Hooks.Deliver(hooks.Event{Published: &hooks.PublishedEvent{
-			Room: cmd.Room, Epoch: epoch, Seq: seq, User: cmd.User, Conn: cmd.Conn, TS: cmd.At, Data: json.RawMessage(data),
-		}})
+		c.deliverPublished(cmd.Room, epoch, seq, cmd.User, cmd.Conn, cmd.At, cmd.Data)
 	case room.CmdTransition:
 		if seq > 0 {
 			c.deliverTransition(cmd.Room, cmd.Epoch, seq, cmd.At)
@@ -256,15 +250,20 @@ func (c *Cluster) redeliverPublished(name string, since uint64) {
 		return
 	}
 	for _, ev := range evs {
-		if ev.Kind != room.KindMsg {
-			continue
+		if ev.Kind == room.KindMsg {
+			c.deliverPublished(name, epoch, ev.Seq, ev.User, ev.Conn, ev.TS, ev.Data)
 		}
-		data, err := hooks.JSONData(ev.Data)
-		if err != nil {
-			continue
-		}
-		c.cfg.Hooks.Deliver(hooks.Event{Published: &hooks.PublishedEvent{
-			Room: name, Epoch: epoch, Seq: ev.Seq, User: ev.User, Conn: ev.Conn, TS: ev.TS, Data: json.RawMessage(data),
-		}})
 	}
+}
+
+// deliverPublished queues a message's published event.
+func (c *Cluster) deliverPublished(name, epoch string, seq uint64, user, conn string, ts int64, payload protocol.Raw) {
+	data, err := hooks.JSONData(payload)
+	if err != nil {
+		c.log.Error("published hook: payload", slog.String("room", name), slog.Any("err", err))
+		return
+	}
+	c.cfg.Hooks.Deliver(hooks.Event{Published: &hooks.PublishedEvent{
+		Room: name, Epoch: epoch, Seq: seq, User: user, Conn: conn, TS: ts, Data: json.RawMessage(data),
+	}})
 }

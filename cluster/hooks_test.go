@@ -116,25 +116,13 @@ func TestHooksAcrossOwnerChange(t *testing.T) {
 		startNodeWith(t, "node-2", opts, first.cl.GossipAddr())}
 	waitConverged(t, nodes...)
 	victim := nodes[2]
-	roomName := ""
-	for i := 0; roomName == ""; i++ {
-		r := fmt.Sprintf("chat:hooks-%d", i)
-		if _, owner := victim.cl.Placement().OwnerOf(r); owner == victim.name {
-			roomName = r
-		}
-	}
+	roomName := roomOwnedBy(victim, "chat:hooks-")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var members []*client.Conn
 	for _, n := range nodes[:2] {
-		c := dialHello(t, ctx, n.URL)
+		c := dialJoin(t, ctx, n.URL, roomName)
 		defer c.Close()
-		if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Expect(ctx, protocol.TypeJoined, protocol.TypePres); err != nil {
-			t.Fatal(err)
-		}
 		members = append(members, c)
 	}
 	checkFor(t, 10*time.Second, func() error {
@@ -205,4 +193,29 @@ func TestHooksAcrossOwnerChange(t *testing.T) {
 		t.Fatalf("transitions %v, want %v", got, want)
 	}
 	t.Logf("transitions %v; %d redelivered copies", got, copies)
+}
+
+// roomOwnedBy returns the first room PREFIX0, PREFIX1, ... that n owns.
+func roomOwnedBy(n *node, prefix string) string {
+	for i := 0; ; i++ {
+		r := fmt.Sprintf("%s%d", prefix, i)
+		if _, owner := n.cl.Placement().OwnerOf(r); owner == n.name {
+			return r
+		}
+	}
+}
+
+// dialJoin opens an anonymous connection to url and joins roomName.
+func dialJoin(t *testing.T, ctx context.Context, url, roomName string) *client.Conn {
+	t.Helper()
+	c := dialHello(t, ctx, url)
+	if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName}); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if _, err := c.Expect(ctx, protocol.TypeJoined, protocol.TypePres); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }

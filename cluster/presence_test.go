@@ -10,7 +10,6 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -22,13 +21,7 @@ import (
 func TestPresenceAfterLeaderLoss(t *testing.T) {
 	nodes := startCluster(t, 3)
 	victim := nodes[2]
-	roomName := ""
-	for i := 0; roomName == ""; i++ {
-		r := fmt.Sprintf("chat:pres-%d", i)
-		if _, owner := victim.cl.Placement().OwnerOf(r); owner == victim.name {
-			roomName = r
-		}
-	}
+	roomName := roomOwnedBy(victim, "chat:pres-")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type seen struct {
@@ -42,14 +35,8 @@ func TestPresenceAfterLeaderLoss(t *testing.T) {
 	)
 	defer wg.Wait()
 	for _, n := range nodes {
-		c := dialHello(t, ctx, n.URL)
+		c := dialJoin(t, ctx, n.URL, roomName)
 		defer c.Close()
-		if err := c.Send(client.M{"t": "join", "id": 1, "r": roomName}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Expect(ctx, protocol.TypeJoined, protocol.TypePres); err != nil {
-			t.Fatal(err)
-		}
 		ids = append(ids, c.Welcome.C)
 		v := &seen{}
 		views = append(views, v)
