@@ -57,6 +57,18 @@ func (h *Hooks) namespace(room string) *Namespace {
 	return &h.cfg.Default
 }
 
+// breakerNS names the breaker of a room's hooks: its namespace when the
+// namespace is configured, else "" (Default's), so that clients naming
+// rooms cannot make breakers (or metric labels) without bound.
+func (h *Hooks) breakerNS(room string) string {
+	if ns := protocol.Namespace(room); ns != "" {
+		if _, ok := h.cfg.Namespaces[ns]; ok {
+			return ns
+		}
+	}
+	return ""
+}
+
 // On reports whether hook n is called for room.
 func (h *Hooks) On(n Name, room string) bool {
 	if h == nil {
@@ -94,7 +106,7 @@ func (h *Hooks) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResul
 func (h *Hooks) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
 	ns := h.namespace(req.Room)
 	var res *JoinResult
-	err := h.call(ctx, Join, protocol.Namespace(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
+	err := h.call(ctx, Join, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
 		var err error
 		res, err = h.be.Join(ctx, req)
 		return res != nil && res.Allow, err
@@ -109,7 +121,7 @@ func (h *Hooks) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error)
 func (h *Hooks) Publish(ctx context.Context, req *PublishRequest) (*PublishResult, error) {
 	ns := h.namespace(req.Room)
 	var res *PublishResult
-	err := h.call(ctx, Publish, protocol.Namespace(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
+	err := h.call(ctx, Publish, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
 		var err error
 		res, err = h.be.Publish(ctx, req)
 		return res != nil && res.Allow, err

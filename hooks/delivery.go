@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/roomd/roomd/protocol"
 )
 
 // Event is one report to deliver: a committed message (published) or a
@@ -152,7 +150,7 @@ func (d *delivery) deliver(ev Event) (attempts int, err error) {
 	wait := d.h.cfg.RetryMin
 	ns := d.h.namespace(ev.Room())
 	for {
-		err = d.h.call(context.Background(), ev.Hook(), protocol.Namespace(ev.Room()), ns.Timeout, func(ctx context.Context) (bool, error) {
+		err = d.h.call(context.Background(), ev.Hook(), d.h.breakerNS(ev.Room()), ns.Timeout, func(ctx context.Context) (bool, error) {
 			return true, d.send(ctx, ev)
 		})
 		if !errors.Is(err, ErrBreakerOpen) {

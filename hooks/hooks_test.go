@@ -169,6 +169,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	b.setMode("500")
 	h := newTestHooks(t, b.srv.URL, func(c *Config) {
 		c.BreakerFailures, c.BreakerOpen = 3, 200*time.Millisecond
+		c.Namespaces = map[string]Namespace{"other": c.Default}
 	})
 	ctx := context.Background()
 	for range 3 {
@@ -182,9 +183,20 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	if n := len(b.requests()); n != 3 {
 		t.Fatalf("the backend got %d requests, want 3 (the 4th refused by the breaker)", n)
 	}
-	// Another namespace's breaker is its own.
+	// A configured namespace's breaker is its own; the namespaces that take
+	// the default settings share the default's (rooms' names make no
+	// breakers).
 	if _, err := h.Join(ctx, &JoinRequest{Room: "other:r"}); errors.Is(err, ErrBreakerOpen) {
-		t.Fatalf("other namespace: %v", err)
+		t.Fatalf("configured namespace: %v", err)
+	}
+	if _, err := h.Join(ctx, &JoinRequest{Room: "unlisted:r"}); !errors.Is(err, ErrBreakerOpen) {
+		t.Fatalf("unlisted namespace: %v, want the default's open breaker", err)
+	}
+	h.mu.Lock()
+	n := len(h.breakers)
+	h.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d breakers, want 2 (default and other)", n)
 	}
 	b.setMode("")
 	testutil.CheckFor(t, 5*time.Second, func() error {
