@@ -85,9 +85,9 @@ func (h *Hooks) On(n Name, room string) bool {
 func (h *Hooks) ConnectHeaders() []string { return h.cfg.ConnectHeaders }
 
 // Connect calls the connect hook. It returns the backend's answer; nil and
-// no error when the backend failed and the policy allows (the connection
-// is then verified as without the hook); an error wrapping ErrFailed when
-// it failed and the policy denies.
+// no error when the backend failed and the policy allows, or a Backend
+// gave no answer (the connection is then verified as without the hook); an
+// error wrapping ErrFailed when it failed and the policy denies.
 func (h *Hooks) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResult, error) {
 	var res *ConnectResult
 	err := h.call(ctx, Connect, "", h.cfg.ConnectTimeout, func(ctx context.Context) (bool, error) {

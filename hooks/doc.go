@@ -10,7 +10,8 @@
 // occupied, vacated), ordered delivery with retries and a bounded
 // dead-letter store. What it calls is a Backend: HTTPBackend posts signed
 // JSON to the backend's URL (docs/PROTOCOL.md, "Hooks"); a program that
-// embeds roomd may implement Backend with plain Go functions instead.
+// embeds roomd may implement Backend with plain Go functions instead
+// (Funcs).
 //
 // The package knows nothing of sockets, rooms' internals or the cluster: the
 // server hands it requests and the room owner hands it committed events.
