@@ -25,6 +25,7 @@ type appBackend struct {
 	mu        sync.Mutex
 	failing   bool
 	published []hooks.PublishedEvent
+	trans     []string // "occupied ID", "vacated ID"
 	badSigs   int
 }
 
@@ -70,6 +71,10 @@ func (b *appBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case hooks.Published:
 		b.published = append(b.published, in.PublishedEvent)
+	case hooks.Occupied, hooks.Vacated:
+		var ev hooks.RoomEvent
+		_ = json.Unmarshal(body, &ev)
+		b.trans = append(b.trans, string(ev.Hook)+" "+ev.ID)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
@@ -243,6 +248,47 @@ func TestHooksDeadLetterAPI(t *testing.T) {
 		defer b.mu.Unlock()
 		if len(b.published) != 2 || b.published[1].Seq != 3 {
 			return fmt.Errorf("published %+v", b.published)
+		}
+		return nil
+	})
+}
+
+// TestHooksOccupiedVacated: on one node, a room's first member makes it
+// occupied, a second member nothing, the last one's leave vacated, and a
+// new member occupied again: transitions 1, 2, 3 of the room's epoch.
+func TestHooksOccupiedVacated(t *testing.T) {
+	ts, b := newHookServer(t, func(c *hooks.Config) {
+		c.Default.Hooks = []hooks.Name{hooks.Occupied, hooks.Vacated}
+		c.ConnectURL = ""
+	})
+	a, c2 := ts.connect(t), ts.connect(t)
+	join(t, a, 1, "occ", nil)
+	join(t, c2, 1, "occ", nil)
+	info, _ := ts.rooms.Info("occ")
+	e := info.Epoch
+	want := func(w ...string) {
+		t.Helper()
+		checkFor(t, 5*time.Second, func() error {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if fmt.Sprint(b.trans) != fmt.Sprint(w) {
+				return fmt.Errorf("transitions %v, want %v", b.trans, w)
+			}
+			return nil
+		})
+	}
+	want("occupied " + e + "/1")
+	send(t, a, client.M{"t": "leave", "id": 2, "r": "occ"})
+	expect(t, a, protocol.TypeOK, protocol.TypePres)
+	send(t, c2, client.M{"t": "leave", "id": 2, "r": "occ"})
+	expect(t, c2, protocol.TypeOK, protocol.TypePres)
+	want("occupied "+e+"/1", "vacated "+e+"/2")
+	join(t, a, 3, "occ", nil)
+	want("occupied "+e+"/1", "vacated "+e+"/2", "occupied "+e+"/3")
+	checkFor(t, 5*time.Second, func() error { // the marks are in the room's record
+		_, st, _ := ts.rooms.HookState("occ")
+		if st.Trans != 3 || st.TransDone != 3 {
+			return fmt.Errorf("record %+v", st)
 		}
 		return nil
 	})
