@@ -1,0 +1,75 @@
+package room
+
+import (
+	"testing"
+)
+
+// A transition applies once as the record's next N, whoever proposed it
+// and however often; marks only move forward and never past the room; the
+// record travels in the room's snapshot.
+func TestHookRecord(t *testing.T) {
+	m := newManager(t, Config{})
+	var noted []string
+	m.WatchOccupancy(func(room string) { noted = append(noted, room) })
+	join(t, m, "r", "c1", "u1")
+	if len(noted) != 1 {
+		t.Fatalf("watcher told %v, want the first member", noted)
+	}
+	cmd := m.PrepareTransition("r")
+	if cmd == nil || cmd.Op != CmdTransition || cmd.Seq != 1 {
+		t.Fatalf("prepare: %+v, want transition 1", cmd)
+	}
+	for i, want := range []uint64{1, 0} { // the same proposal twice
+		n, err := m.Apply(decodeOrFail(t, cmd))
+		if err != nil || n != want {
+			t.Fatalf("apply %d: %d %v, want %d", i, n, err, want)
+		}
+	}
+	if c := m.PrepareTransition("r"); c != nil {
+		t.Fatalf("prepare when the record agrees: %+v", c)
+	}
+	epoch, st, _ := m.HookState("r")
+	if st.Trans != 1 || !st.Occupied() {
+		t.Fatalf("record %+v", st)
+	}
+	pub(t, m, "r", "c1", 1)
+	for _, c := range []*Command{
+		NewHookMark("r", epoch, MarkPublished, 5), // beyond the room's seq 1
+		NewHookMark("r", epoch, MarkTrans, 1),
+		NewHookMark("r", epoch, MarkTrans, 0), // backwards: ignored
+		NewHookMark("r", "other-epoch", MarkTrans, 1),
+	} {
+		_, _ = m.Apply(c)
+	}
+	_, st, _ = m.HookState("r")
+	if st != (HookState{Published: 1, Trans: 1, TransAt: cmd.At, TransDone: 1}) {
+		t.Fatalf("record after marks %+v", st)
+	}
+	snap, ok := m.Export("r")
+	if !ok {
+		t.Fatal("export")
+	}
+	b, err := snap.MarshalMsgpack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSnapshot(b)
+	if err != nil || back.Hooks != st {
+		t.Fatalf("snapshot's record %+v, %v; want %+v", back.Hooks, err, st)
+	}
+	back.Hooks.TransDone = 7
+	if err := m.Install(back); err == nil {
+		t.Fatal("installed a snapshot whose mark is beyond its transitions")
+	}
+}
+
+// decodeOrFail round-trips a command through its wire form, as the log
+// carries it.
+func decodeOrFail(t *testing.T, c *Command) *Command {
+	t.Helper()
+	d, err := DecodeCommand(c.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
