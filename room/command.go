@@ -310,7 +310,8 @@ func (m *Manager) lockForApply(c *Command) (*room, error) {
 }
 
 // applyDrop drops a room that is still as it was when it went idle: same
-// epoch and seq. Subscribers that joined since are told the room moved (the
+// epoch and seq, and no occupancy transition to record or deliver
+// (hookstate.go). Subscribers that joined since are told the room moved (the
 // cluster layer keeps joins out of a closing room, so there are none).
 func (m *Manager) applyDrop(c *Command) {
 	r := m.lockLive(c.Room)
@@ -318,9 +319,12 @@ func (m *Manager) applyDrop(c *Command) {
 		return
 	}
 	defer r.mu.Unlock()
-	if r.epoch != c.Epoch || r.seq != c.Seq {
-		r.closing = false // written meanwhile: it lives on
+	if r.epoch != c.Epoch || r.seq != c.Seq || r.hooks.unsettled() {
+		r.closing = false // written meanwhile, or a transition to record or deliver: it lives on
 		r.maybeIdle()
+		if r.hooks.unsettled() {
+			r.occupancyChanged()
+		}
 		return
 	}
 	r.evict("room closed")

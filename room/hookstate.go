@@ -29,6 +29,11 @@ type HookState struct {
 // Occupied reports whether the record says the room is occupied.
 func (h HookState) Occupied() bool { return h.Trans%2 == 1 }
 
+// unsettled reports whether the room must not be dropped yet: the record
+// says occupied (an empty room's vacated is still to be recorded), or a
+// transition is still to be acknowledged.
+func (h HookState) unsettled() bool { return h.Occupied() || h.TransDone < h.Trans }
+
 // Mark keys of CmdHookMark.
 const (
 	MarkPublished = "p"
@@ -50,7 +55,8 @@ func (m *Manager) WatchOccupancy(f func(room string)) {
 }
 
 // occupancyChanged tells the watcher when the room's entries went from none
-// to one or from one to none. r.mu is held on entry.
+// to one or from one to none (or a drop found the record unsettled). r.mu
+// is held on entry.
 func (r *room) occupancyChanged() {
 	if f := r.m.cfg.onOccupancy; f != nil && len(r.members) <= 1 {
 		f(r.name)
@@ -71,14 +77,15 @@ func (m *Manager) HookState(name string) (epoch string, st HookState, ok bool) {
 // PrepareTransition returns the command that records the room's occupancy
 // when its members disagree with its record, or nil: none needed, the room
 // is gone, or its presence is being recovered after a change of owner (its
-// end calls the watcher again).
+// end calls the watcher again). A room's drop waits for its record to
+// settle (applyDrop).
 func (m *Manager) PrepareTransition(name string) *Command {
 	r := m.lockLive(name)
 	if r == nil {
 		return nil
 	}
 	defer r.mu.Unlock()
-	if r.recovery != nil || r.closing || (len(r.members) > 0) == r.hooks.Occupied() {
+	if r.recovery != nil || (len(r.members) > 0) == r.hooks.Occupied() {
 		return nil
 	}
 	return &Command{Op: CmdTransition, Room: name, Epoch: r.epoch, Seq: r.hooks.Trans + 1, At: m.now().UnixMilli()}

@@ -73,3 +73,44 @@ func decodeOrFail(t *testing.T, c *Command) *Command {
 	}
 	return d
 }
+
+// An empty room whose record says occupied, or whose last transition is
+// not acknowledged, is not dropped: its vacated is recorded and delivered
+// first, and the watcher is told.
+func TestDropWaitsForTheRecord(t *testing.T) {
+	m := newManager(t, Config{})
+	m.Replicate(func(string, string, uint64) {}) // drops are commands
+	var noted int
+	m.WatchOccupancy(func(string) { noted++ })
+	if _, err := m.Apply(NewCreate("r")); err != nil {
+		t.Fatal(err)
+	}
+	join(t, m, "r", "c1", "u1")
+	if _, err := m.Apply(decodeOrFail(t, m.PrepareTransition("r"))); err != nil {
+		t.Fatal(err)
+	}
+	m.Kick("r", "u1", 0, "")
+	epoch, _, _ := m.HookState("r")
+	before := noted
+	m.Apply(&Command{Op: CmdDrop, Room: "r", Epoch: epoch})
+	if _, ok := m.Info("r"); !ok {
+		t.Fatal("dropped while the record says occupied")
+	}
+	if noted == before {
+		t.Fatal("the watcher was not told")
+	}
+	vac := m.PrepareTransition("r")
+	if vac == nil || vac.Seq != 2 {
+		t.Fatalf("prepare vacated: %+v", vac)
+	}
+	m.Apply(decodeOrFail(t, vac))
+	m.Apply(&Command{Op: CmdDrop, Room: "r", Epoch: epoch})
+	if _, ok := m.Info("r"); !ok {
+		t.Fatal("dropped before vacated was acknowledged")
+	}
+	m.Apply(NewHookMark("r", epoch, MarkTrans, 2))
+	m.Apply(&Command{Op: CmdDrop, Room: "r", Epoch: epoch})
+	if _, ok := m.Info("r"); ok {
+		t.Fatal("not dropped once settled")
+	}
+}
