@@ -73,16 +73,17 @@ type session struct {
 	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
 	// Reader-owned.
-	br        *bufio.Reader         // gorilla's read buffer (see idle.go)
-	raw       syscall.RawConn       // the plain TCP socket; nil for TLS
-	pending   bool                  // counted in Server.pending
-	httpToken string                // token from the upgrade request, if any
-	hookReq   *hooks.ConnectRequest // what the connect hook is told, when it is on
-	frames    *rate.Limiter         // nil while parked: see parkedLimits
+	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
+	raw       syscall.RawConn // the plain TCP socket; nil for TLS
+	pending   bool            // counted in Server.pending
+	httpToken string          // token from the upgrade request, if any
+	frames    *rate.Limiter   // nil while parked: see parkedLimits
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
 	limits    *parkedLimits
 	split     [][]byte
+
+	hookReq *hooks.ConnectRequest // reader-owned: what the connect hook is told (hooks.go); nil when it is off
 }
 
 var _ room.Subscriber = (*session)(nil)
