@@ -105,29 +105,34 @@ func (h *Hooks) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResul
 // answers Allow; one it denies is an error wrapping ErrFailed.
 func (h *Hooks) Join(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
 	ns := h.namespace(req.Room)
-	var res *JoinResult
-	err := h.call(ctx, Join, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
-		var err error
-		res, err = h.be.Join(ctx, req)
-		return res != nil && res.Allow, err
-	})
-	if err != nil {
-		return &JoinResult{Allow: true}, h.fail(Join, ns.JoinPolicy, err)
-	}
-	return res, nil
+	return decide(h, ctx, Join, req.Room, ns.Timeout, ns.JoinPolicy,
+		func(ctx context.Context) (*JoinResult, error) { return h.be.Join(ctx, req) },
+		func(r *JoinResult) bool { return r.Allow }, &JoinResult{Allow: true})
 }
 
 // Publish calls the publish hook of req.Room, as Join.
 func (h *Hooks) Publish(ctx context.Context, req *PublishRequest) (*PublishResult, error) {
 	ns := h.namespace(req.Room)
-	var res *PublishResult
-	err := h.call(ctx, Publish, h.breakerNS(req.Room), ns.Timeout, func(ctx context.Context) (bool, error) {
+	return decide(h, ctx, Publish, req.Room, ns.Timeout, ns.PublishPolicy,
+		func(ctx context.Context) (*PublishResult, error) { return h.be.Publish(ctx, req) },
+		func(r *PublishResult) bool { return r.Allow }, &PublishResult{Allow: true})
+}
+
+// decide runs a hook that decides about a room: the backend's answer, or,
+// when it failed, allow if the policy allows (an error wrapping ErrFailed
+// if it denies). No answer and no error is a failure.
+func decide[R any](h *Hooks, ctx context.Context, hook Name, room string, timeout time.Duration, p Policy,
+	ask func(context.Context) (*R, error), allowed func(*R) bool, allow *R) (*R, error) {
+	var res *R
+	err := h.call(ctx, hook, h.breakerNS(room), timeout, func(ctx context.Context) (bool, error) {
 		var err error
-		res, err = h.be.Publish(ctx, req)
-		return res != nil && res.Allow, err
+		if res, err = ask(ctx); err == nil && res == nil {
+			err = fmt.Errorf("%w: %s: no answer", ErrFailed, hook)
+		}
+		return err == nil && allowed(res), err
 	})
 	if err != nil {
-		return &PublishResult{Allow: true}, h.fail(Publish, ns.PublishPolicy, err)
+		return allow, h.fail(hook, p, err)
 	}
 	return res, nil
 }

@@ -57,6 +57,17 @@ func TestFuncsBackend(t *testing.T) {
 	if res, err := h.Publish(ctx, &PublishRequest{Room: "r", Data: json.RawMessage(`1`)}); err != nil || !res.Allow {
 		t.Fatalf("publish under allow: %+v %v", res, err)
 	}
+	// A function that answers nothing has failed: the join policy (deny)
+	// refuses.
+	h2, err := New(Config{Backend: Funcs{OnJoin: func(context.Context, *JoinRequest) (*JoinResult, error) { return nil, nil }},
+		Default: Namespace{Hooks: []Name{Join}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close(ctx)
+	if _, err := h2.Join(ctx, &JoinRequest{Room: "r"}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("join answered nil: %v, want ErrFailed", err)
+	}
 	for seq := uint64(1); seq <= 3; seq++ {
 		h.Deliver(Event{Published: &PublishedEvent{Room: "r", Epoch: "e", Seq: seq}})
 	}

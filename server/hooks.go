@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -108,20 +109,7 @@ func (s *Server) hookJoin(ctx context.Context, req *room.JoinRequest) error {
 		return err
 	}
 	res, err := s.cfg.Hooks.Join(ctx, hr)
-	if err != nil {
-		return errHookFailed
-	}
-	if !res.Allow {
-		return denied(res.Reason)
-	}
-	if len(res.Presence) > 0 {
-		p, err := hooks.MsgpackData(res.Presence)
-		if err != nil {
-			return errHookFailed
-		}
-		req.Presence = p
-	}
-	return nil
+	return answered(err, res.Allow, res.Reason, res.Presence, &req.Presence)
 }
 
 // hookPublish asks the publish hook whether a durable message may be
@@ -136,25 +124,30 @@ func (s *Server) hookPublish(ctx context.Context, req *room.PublishRequest) erro
 		return err
 	}
 	res, err := s.cfg.Hooks.Publish(ctx, &hooks.PublishRequest{Room: req.Room, Conn: req.Conn, User: req.User, API: req.FromAPI, Data: data})
+	return answered(err, res.Allow, res.Reason, res.Data, &req.Data)
+}
+
+// answered is the op's error after a deciding hook: unavailable when it
+// failed (under a denying policy), denied (110, the backend's reason) when
+// it refused; else nil, with the answer's replacement, when it has one,
+// stored at into (the room checks it as it would the original). The
+// replacement must be JSON that converts to msgpack, or the hook failed.
+func answered(err error, allow bool, reason string, replacement json.RawMessage, into *protocol.Raw) error {
+	switch {
+	case err != nil:
+		return errHookFailed
+	case !allow:
+		if reason == "" {
+			reason = "refused by the application"
+		}
+		return protocol.NewError(protocol.CodeDenied, reason)
+	case len(replacement) == 0:
+		return nil
+	}
+	p, err := hooks.MsgpackData(replacement)
 	if err != nil {
 		return errHookFailed
 	}
-	if !res.Allow {
-		return denied(res.Reason)
-	}
-	if len(res.Data) > 0 {
-		p, err := hooks.MsgpackData(res.Data)
-		if err != nil {
-			return errHookFailed
-		}
-		req.Data = p
-	}
+	*into = p
 	return nil
-}
-
-func denied(reason string) error {
-	if reason == "" {
-		reason = "refused by the application"
-	}
-	return protocol.NewError(protocol.CodeDenied, reason)
 }

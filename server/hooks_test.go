@@ -80,6 +80,24 @@ func (b *appBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// waitPublished waits until the backend has acknowledged the published
+// events of exactly these seqs, in this order.
+func (b *appBackend) waitPublished(t *testing.T, seqs ...uint64) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		var got []uint64
+		for _, ev := range b.published {
+			got = append(got, ev.Seq)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(seqs) {
+			return fmt.Errorf("published seqs %v, want %v", got, seqs)
+		}
+		return nil
+	})
+}
+
 func (b *appBackend) setFailing(v bool) {
 	b.mu.Lock()
 	b.failing = v
@@ -157,14 +175,7 @@ func TestHooksConnectJoinPublish(t *testing.T) {
 		fmt.Sprint(r.body["error"].(map[string]any)["code"]) != "110" {
 		t.Fatalf("denied API publish: %d %s", r.status, r.raw)
 	}
-	checkFor(t, 5*time.Second, func() error {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if len(b.published) != 2 {
-			return fmt.Errorf("%d published", len(b.published))
-		}
-		return nil
-	})
+	b.waitPublished(t, 1, 2)
 	b.mu.Lock()
 	got := b.published
 	b.mu.Unlock()
@@ -229,28 +240,14 @@ func TestHooksDeadLetterAPI(t *testing.T) {
 	if r := ts.api(t, apiReq{method: "POST", path: fmt.Sprintf("/v1/hooks/dead-letters/replay?ids=%d", d.ID)}); string(r.raw) != `{"replayed":1}` {
 		t.Fatalf("replay one: %d %s", r.status, r.raw)
 	}
-	checkFor(t, 5*time.Second, func() error {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if len(b.published) != 1 || b.published[0].Seq != 1 {
-			return fmt.Errorf("published %+v", b.published)
-		}
-		return nil
-	})
+	b.waitPublished(t, 1)
 	if r := ts.api(t, apiReq{method: "DELETE", path: "/v1/hooks/dead-letters?ids=" + fmt.Sprint(list.DeadLetters[0].ID)}); string(r.raw) != `{"discarded":1}` {
 		t.Fatalf("discard: %d %s", r.status, r.raw)
 	}
 	if r := ts.api(t, apiReq{method: "POST", path: "/v1/hooks/dead-letters/replay"}); string(r.raw) != `{"replayed":1}` {
 		t.Fatalf("replay the rest: %d %s", r.status, r.raw)
 	}
-	checkFor(t, 5*time.Second, func() error {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if len(b.published) != 2 || b.published[1].Seq != 3 {
-			return fmt.Errorf("published %+v", b.published)
-		}
-		return nil
-	})
+	b.waitPublished(t, 1, 3)
 }
 
 // TestHooksOccupiedVacated: on one node, a room's first member makes it
