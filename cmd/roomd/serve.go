@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/internal/config"
-	"github.com/roomd/roomd/roomd"
+	"github.com/roomd/roomd"
 	"github.com/roomd/roomd/server/auth"
 )
 

@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomd/roomd/roomd"
+	"github.com/roomd/roomd"
 )
 
 func main() {

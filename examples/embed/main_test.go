@@ -15,7 +15,7 @@ import (
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
-	"github.com/roomd/roomd/roomd"
+	"github.com/roomd/roomd"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

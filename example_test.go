@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/roomd/roomd/roomd"
+	"github.com/roomd/roomd"
 )
 
 // A program serves a node under /rt/ of its own mux, with a publish hook
