@@ -1,0 +1,70 @@
+//go:build linux
+
+package netio
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/roomd/roomd/internal/wsframe"
+)
+
+// peek copies up to len(b) bytes of what the socket holds without taking
+// them; n is 0 when nothing is there yet (or the peer closed: then ok is
+// false too, and the normal read path finds out why). unix.Recvfrom
+// allocates the sender's address it returns (unused here on a connected
+// socket): one small allocation per wait, against a message read's many.
+func peek(fd uintptr, b []byte) (n int, ok bool) {
+	n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return 0, true
+	}
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// WaitReadable blocks, in a shallow frame, until the socket holds bytes
+// (or fails, or the read deadline passes). Level-triggered: bytes already
+// waiting end it at once.
+func WaitReadable(rc syscall.RawConn) error {
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		n, ok := peek(fd, b[:])
+		return n > 0 || !ok
+	})
+}
+
+// TakePong consumes the next frame from the socket when it is a complete
+// masked pong (what clients answer pings with) and reports whether it did.
+// Anything else is left for the WebSocket reader.
+func TakePong(rc syscall.RawConn) bool {
+	var buf [6 + wsframe.MaxControlPayload]byte
+	took := false
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _ := peek(fd, buf[:])
+		size := wsframe.MaskedPongLen(buf[:n])
+		if size == 0 {
+			return true // not a pong, or not yet complete: leave it
+		}
+		r, err := unix.Read(int(fd), buf[:size])
+		took = err == nil && r == size
+		return true
+	})
+	return took
+}
+
+// Readable reports, without waiting, that the socket holds bytes or the
+// peer is gone.
+func Readable(rc syscall.RawConn) bool {
+	var b [1]byte
+	yes := false
+	_ = rc.Read(func(fd uintptr) bool {
+		n, ok := peek(fd, b[:])
+		yes = n > 0 || !ok
+		return true
+	})
+	return yes
+}
