@@ -6,8 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/roomd/roomd/internal/netio"
 )
 
 // An idle connection's cost was mostly the stack of its reader: inside
@@ -35,22 +36,6 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c, bufio.NewReadWriter(o.br, rw.Writer), nil
 }
 
-// rawConn returns the socket of a plain TCP connection, nil otherwise.
-func rawConn(c net.Conn) syscall.RawConn {
-	if !canIdleShallow {
-		return nil
-	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
-
 // idleRead waits, shallowly, for the start of the next message. After
 // ParkAfter without one it parks the session instead (parked: the
 // goroutine must end; see serve). err is set only when waiting failed
@@ -68,7 +53,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 			canPark = false // the real deadline comes first (or has passed: fail the read)
 		}
 		if canPark && !parkAt.After(time.Now()) {
-			if !readable(ss.raw) && ss.tryPark() {
+			if !netio.Readable(ss.raw) && ss.tryPark() {
 				return true, nil
 			}
 			canPark = false // bytes to read first (or the parker is unavailable)
@@ -76,12 +61,12 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if canPark {
 			_ = ss.conn.NetConn().SetReadDeadline(parkAt)
 		}
-		err := waitReadable(ss.raw)
+		err := netio.WaitReadable(ss.raw)
 		if canPark {
 			parkTime := errors.Is(err, os.ErrDeadlineExceeded)
 			if ss.isClosing() {
 				// Closing began meanwhile: wait for the client's close
-				// reply for the close timeout, as finishClose does.
+				// reply for the close timeout, as after a bye.
 				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 			} else {
 				_ = ss.conn.NetConn().SetReadDeadline(time.Unix(0, dl)) // back to the real one
@@ -93,7 +78,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if !takePong(ss.raw) {
+		if !netio.TakePong(ss.raw) {
 			return false, nil
 		}
 		ss.extendRead()
@@ -147,10 +132,10 @@ func (ss *session) pongWhileParked() bool {
 		return false
 	}
 	took := false
-	for takePong(ss.raw) {
+	for netio.TakePong(ss.raw) {
 		took = true
 	}
-	if !took || readable(ss.raw) || !ss.srv.park.rearm(ss.fd) {
+	if !took || netio.Readable(ss.raw) || !ss.srv.park.rearm(ss.fd) {
 		return false
 	}
 	cfg := &ss.srv.cfg

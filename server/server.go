@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/internal/netio"
 
 	"github.com/roomd/roomd/protocol"
 )
@@ -38,11 +39,11 @@ type Server struct {
 	notReady bool           // NotReady was called: /readyz says draining
 	wg       sync.WaitGroup // one per session
 
-	flush     flushers     // write queued frames without blocking (flush.go)
-	park      parker       // holds idle sessions' sockets (park_linux.go)
-	parkedN   atomic.Int64 // sessions parked now
-	parkWakes atomic.Int64 // parked sessions given a goroutine again
-	release   memRelease   // gives memory back once many sessions parked (release.go)
+	flush     netio.Flushers // write queued frames without blocking
+	park      parker         // holds idle sessions' sockets (park_linux.go)
+	parkedN   atomic.Int64   // sessions parked now
+	parkWakes atomic.Int64   // parked sessions given a goroutine again
+	release   memRelease     // gives memory back once many sessions parked (release.go)
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
@@ -77,13 +78,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready != nil {
 		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
 	}
-	s.flush.srv = s
+	s.flush.Max, s.flush.WG = cfg.Flushers, &s.wg
 	s.park.srv = s
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
-		Subprotocols:    []string{"roomd.v1"},
+		Subprotocols:    []string{protocol.Subprotocol},
 		CheckOrigin:     s.originAllowed,
 		Error:           s.upgradeError,
 	}

@@ -18,15 +18,16 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/roomd/roomd/internal/netio"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
 )
 
-// session is one WebSocket connection. Its reader runs in a goroutine of its
-// own while the connection talks, and parks when it idles (idle.go,
-// park_linux.go); its frames are written by the server's flushers, or by a
-// writer goroutine of its own when a write may block (outbound.go).
+// session is one WebSocket connection: the protocol (hello, rooms, ops) and
+// the outbound policy (outbound.go). Its reader runs in a goroutine of its
+// own while the connection talks, and parks when it idles (idle.go); its
+// frames go out through its write turn (internal/netio, ws_write.go).
 //
 // Lock order: a room's lock, then s.mu (rooms call Deliver with theirs held).
 // The session never calls into a room while holding s.mu.
@@ -41,28 +42,32 @@ type session struct {
 	addr  netip.Addr // source address, as the per-address limits count it
 	ident atomic.Pointer[auth.Identity]
 
-	lastWrite   atomic.Int64 // unix ns of the last message written
-	readDL      atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
-	deadlineSet time.Time    // writer-owned: when the write deadline was last moved
+	lastWrite atomic.Int64 // unix ns of the last message written
+	readDL    atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
 
 	mu         sync.Mutex
 	queue      []outItem
-	qbytes     int
-	writing    bool          // a flusher or the writer goroutine has the socket
-	writerDone chan struct{} // made on demand; closed when that turn ends
+	qbytes     int // queued and taken by the turn, not yet written
 	pingDue    bool
 	pong       []byte // a client ping's data, for the writer to answer
 	pongDue    bool
-	partial    bool // the queue starts with the rest of a frame writeNow began
 	closing    bool
 	bye        *byeFrame
+	closeReply int // the client's close code, to echo (0: none owed)
 	ephDropped int
 	rooms      roomSet // joined rooms
 	claims     uint64  // joins numbered so far (roomSet)
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
-	dw directWrite // writing-turn-owned (outbound.go)
+	turn netio.Turn // the socket's writing (guarded by mu)
+	// Turn-owned (ws_write.go): what TakeLocked took for Render.
+	out      []outItem
+	outAt    int // out[:outAt] was taken
+	msgFrom  int // the message taken last is out[msgFrom:outAt]
+	next     outNext
+	pongOut  []byte
+	byeTaken bool
 
 	ops roomOps // room operations, off the reader (roomops.go)
 
@@ -151,7 +156,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ss.conn = conn
 	ss.br = own.br
-	ss.raw = rawConn(conn.NetConn())
+	ss.raw = netio.RawConn(conn.NetConn())
+	ss.turn.Init(ss, netio.TurnConfig{Conn: conn.NetConn(), Raw: ss.raw, Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
 	if ss.raw != nil && canPark && s.cfg.ParkAfter > 0 {
 		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
 	}
@@ -189,30 +195,31 @@ func (ss *session) run() {
 	cfg := &ss.srv.cfg
 	ss.conn.SetReadLimit(0) // enforced here, with our own code
 	ss.conn.SetPongHandler(func(string) error { ss.extendRead(); return nil })
-	// Every write goes through the session's writing turn (outbound.go), so
-	// pongs are queued too.
+	// Every write goes through the session's write turn (ws_write.go), so
+	// pongs and the close reply are queued too: gorilla writes nothing.
 	ss.conn.SetPingHandler(func(data string) error {
 		ss.extendRead()
 		ss.mu.Lock()
 		if !ss.closing {
 			ss.pong, ss.pongDue = []byte(data), true
-			ss.kickWriterLocked()
+			ss.turn.KickLocked()
 		}
 		ss.mu.Unlock()
 		return nil
 	})
-	// The close reply: nothing more is queued from here, and no reply while
-	// the rest of a frame a flusher began is queued (it would land inside).
+	// The client's close: nothing more is queued from here; the reply
+	// (unless this side said bye) goes out after what the socket holds in
+	// part, before the reader closes the socket.
 	ss.conn.SetCloseHandler(func(code int, _ string) error {
 		ss.mu.Lock()
 		ss.closing = true
-		partial := ss.partial
-		ss.mu.Unlock()
-		if partial {
-			return nil
+		if ss.bye == nil {
+			ss.closeReply = code
 		}
-		msg := websocket.FormatCloseMessage(code, "")
-		_ = ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout))
+		ss.turn.KickLocked()
+		done := ss.turn.DoneLocked()
+		ss.mu.Unlock()
+		ss.waitTurn(done)
 		return nil
 	})
 	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
@@ -336,17 +343,25 @@ func (ss *session) readFailed(err error) {
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked(true)
-	writing, done := ss.writing, ss.writerDoneLocked()
+	ss.dropQueueLocked()
+	ss.turn.KickLocked()
+	done := ss.turn.DoneLocked()
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
-	if !writing {
-		ss.finishClose(b)
+	ss.waitTurn(done) // the reader closes the socket when it returns: not before the bye
+}
+
+// waitTurn waits, for WriteTimeout at most, for the write turn that done
+// (from DoneLocked; nil: none) belongs to.
+func (ss *session) waitTurn(done chan struct{}) {
+	if done == nil {
 		return
 	}
-	select { // the reader closes the socket when it returns: not before the bye
+	t := time.NewTimer(ss.srv.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
 	case <-done:
-	case <-time.After(ss.srv.cfg.WriteTimeout):
+	case <-t.C:
 	}
 }
 
@@ -523,18 +538,19 @@ func encodeJoined(ev *room.Event) []byte {
 func (ss *session) close(b byeFrame) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.closeLocked(b, false)
+	ss.closeLocked(b)
 }
 
 // closeLocked starts closing: everything still queued is dropped, the bye is
-// written next, then the close frame. ss.mu held.
-func (ss *session) closeLocked(b byeFrame, _ bool) {
+// written next, then the close frame (ws_write.go); the client then has
+// CloseTimeout to answer. ss.mu held.
+func (ss *session) closeLocked(b byeFrame) {
 	if ss.closing {
 		return
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked(true)
+	ss.dropQueueLocked()
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}
@@ -542,27 +558,8 @@ func (ss *session) closeLocked(b byeFrame, _ bool) {
 		ss.expTimer.Stop()
 	}
 	ss.srv.byeCode(b.code)
-	ss.kickWriterLocked()
+	ss.turn.KickLocked()
 	ss.wakeUpLocked() // the reader waits for the client's close, or the close timeout
-}
-
-// finishClose writes bye and the close frame, then gives the client
-// CloseTimeout to answer before the reader gives up.
-func (ss *session) finishClose(b byeFrame) {
-	cfg := &ss.srv.cfg
-	deadline := time.Now().Add(cfg.WriteTimeout)
-	frame := protocol.MustEncode(protocol.Bye{T: protocol.TypeBye, Code: b.code, Msg: b.msg})
-	_ = ss.conn.SetWriteDeadline(deadline)
-	if err := ss.conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-		ss.abort()
-		return
-	}
-	msg := websocket.FormatCloseMessage(b.code.CloseCode(), truncate(b.msg, 120))
-	if err := ss.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
-		ss.abort()
-		return
-	}
-	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.CloseTimeout))
 }
 
 // abort cuts the connection at once; the reader then cleans up (a parked
@@ -583,7 +580,7 @@ func (ss *session) cleanup() {
 	ss.mu.Lock()
 	rooms := ss.rooms.names()
 	ss.rooms = nil
-	ss.dropQueueLocked(false)
+	ss.dropQueueLocked()
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}
@@ -604,3 +601,7 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Lock and Unlock are ss.mu, as the write turn's source (netio.Source).
+func (ss *session) Lock()   { ss.mu.Lock() }
+func (ss *session) Unlock() { ss.mu.Unlock() }

@@ -200,7 +200,7 @@ func (o *sseObserver) cutLocked(b byeFrame, deadline time.Time) {
 	if !deadline.IsZero() && (o.hardDL.IsZero() || deadline.Before(o.hardDL)) {
 		o.hardDL = deadline
 		if o.raw != nil {
-			_ = o.raw.conn.SetWriteDeadline(deadline) // a write in flight too
+			o.raw.turn.CapDeadlineLocked(deadline) // a write in flight too
 		}
 		if o.writing && deadline.Before(o.writeDL) {
 			o.writeDL = deadline

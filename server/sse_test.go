@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/netio"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -841,7 +842,7 @@ func TestSSERawOnPlainHTTPAndNetHTTPOverTLS(t *testing.T) {
 			}
 			raw, all := rawStreams(ts.Server)
 			want := tc.raw
-			if !canIdleShallow {
+			if !netio.CanDirect {
 				want = 0
 			}
 			if raw != want || all != 1 {

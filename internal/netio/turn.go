@@ -38,6 +38,9 @@ type Source interface {
 	Render(p *Piece)
 	// WroteLocked: every byte of p went out. Lock held.
 	WroteLocked(p *Piece)
+	// DroppedLocked: p, or what was left of it, will never go out (the
+	// connection failed or the turn was closed). Lock held.
+	DroppedLocked(p *Piece)
 	// Failed: a write failed, and the turn wrote nothing more. The source
 	// closes its connection. Lock not held.
 	Failed()
@@ -176,7 +179,11 @@ func (t *Turn) DoneLocked() chan struct{} {
 // ends when the connection closes). Lock held.
 func (t *Turn) CloseLocked() {
 	t.closed = true
-	t.pending = nil
+	if len(t.pending) > 0 {
+		t.pending = nil
+		t.src.DroppedLocked(&t.pend)
+		t.pend = Piece{}
+	}
 }
 
 // CapDeadlineLocked caps every write from now on, the one in flight
@@ -228,6 +235,7 @@ func (t *Turn) run(block bool) {
 			src.Render(p)
 			src.Lock()
 			if t.closed {
+				src.DroppedLocked(p)
 				break
 			}
 		}
@@ -249,6 +257,7 @@ func (t *Turn) run(block bool) {
 		src.Lock()
 		switch {
 		case err != nil:
+			src.DroppedLocked(p)
 			p.reset()
 			t.endLocked(block, true)
 			return
@@ -285,7 +294,7 @@ func restOf(h, b []byte, n int) []byte {
 // every write on the socket).
 func (t *Turn) endLocked(block, failed bool) {
 	if failed {
-		t.closed, t.pending = true, nil
+		t.CloseLocked()
 	}
 	if block && t.hard.IsZero() {
 		t.dlSet = time.Time{}
