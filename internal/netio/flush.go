@@ -27,6 +27,7 @@ type Flushers struct {
 
 	// budget is how many turns a flusher takes at once (tests shorten it).
 	budget int
+	grabs  int // grabs taken, for tests
 }
 
 // flushChunk is how many turns a flusher takes at once: its budget before
@@ -82,6 +83,7 @@ func (f *Flushers) run() {
 		n := min(len(f.q)-f.head, budget)
 		batch = append(batch[:0], f.q[f.head:f.head+n]...)
 		f.head += n
+		f.grabs++
 		f.mu.Unlock()
 		for _, t := range batch {
 			t.run(false)
