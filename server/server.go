@@ -29,15 +29,16 @@ type Server struct {
 	mux      *http.ServeMux
 	httpSrv  *http.Server
 
-	mu       sync.Mutex
-	sessions map[string]*session // live sessions by connection id
-	perUser  map[string]int      // live sessions by user id (named users only)
-	pending  int                 // connections upgraded, hello not yet handled
-	addrs    addrTable           // per source address (addrlimit.go)
-	recent   recentConns         // connection ids that closed lately
-	draining bool
-	notReady bool           // NotReady was called: /readyz says draining
-	wg       sync.WaitGroup // one per session
+	mu        sync.Mutex
+	sessions  map[string]*session // live sessions by connection id
+	perUser   map[string]int      // live sessions by user id (named users only)
+	pending   int                 // connections upgraded, hello not yet handled
+	addrs     addrTable           // per source address (addrlimit.go)
+	recent    recentConns         // connection ids that closed lately
+	draining  bool
+	notReady  bool           // NotReady was called: /readyz says draining
+	wg        sync.WaitGroup // one per session
+	observers observers      // open SSE streams (sse.go)
 
 	flush     netio.Flushers // write queued frames without blocking
 	park      parker         // holds idle sessions' sockets (park_linux.go)

@@ -800,9 +800,9 @@ func TestSSEParseCursor(t *testing.T) {
 
 // rawStreams counts the server's streams that write their own response.
 func rawStreams(s *Server) (raw, all int) {
-	sseRegistry.mu.Lock()
-	defer sseRegistry.mu.Unlock()
-	for o := range sseRegistry.m[s] {
+	s.observers.mu.Lock()
+	defer s.observers.mu.Unlock()
+	for o := range s.observers.set {
 		o.mu.Lock()
 		if o.raw != nil {
 			raw++
