@@ -14,6 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/roomd/roomd/internal/netio"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -31,18 +33,23 @@ var errLinkClosed = protocol.NewError(protocol.CodeUnavailable, "peer link close
 
 // link is the one persistent connection between this node and a peer. Both
 // sides send requests and events on it; the node whose name sorts lower
-// dials. Its writer runs only while frames are queued; its reader handles
-// requests and events in arrival order.
+// dials. Its frames go out through a write turn (internal/netio), whose
+// writer goroutine runs only while frames are queued; its reader handles
+// requests and events in arrival order. gorilla reads; every frame written
+// is built here with wsframe (masked on the dialer's side, as a client's
+// must be), so gorilla's ping and close handlers are replaced: it never
+// writes on the socket.
 type link struct {
-	c    *Cluster
-	peer string
-	ws   *websocket.Conn
-	log  *slog.Logger
+	c      *Cluster
+	peer   string
+	ws     *websocket.Conn
+	log    *slog.Logger
+	dialed bool // this node dialed: its frames are masked
 
 	mu      sync.Mutex
+	turn    netio.Turn
 	queue   [][]byte
-	qbytes  int
-	writing bool
+	qbytes  int // queued and taken by the turn, not yet written
 	closed  bool
 	calls   map[uint64]chan *linkFrame
 	nextID  uint64
@@ -50,19 +57,25 @@ type link struct {
 	last    map[string]*room.Event // owner side: last event sent per room
 	perRoom map[string]int         // owner side: this peer's members per room
 	done    chan struct{}
+
+	batch [][]byte // turn-owned: the frames TakeLocked took
 }
 
 type subKey struct{ room, conn string }
 
-func newLink(c *Cluster, peer string, ws *websocket.Conn) *link {
-	return &link{
-		c: c, peer: peer, ws: ws, log: c.log.With(slog.String("peer", peer)),
+func newLink(c *Cluster, peer string, ws *websocket.Conn, dialed bool) *link {
+	l := &link{
+		c: c, peer: peer, ws: ws, log: c.log.With(slog.String("peer", peer)), dialed: dialed,
 		calls:   make(map[uint64]chan *linkFrame),
 		subs:    make(map[subKey]*linkSub),
 		last:    make(map[string]*room.Event),
 		perRoom: make(map[string]int),
 		done:    make(chan struct{}),
 	}
+	l.turn.Init(l, netio.TurnConfig{Conn: ws.NetConn(), WG: &c.wg, Timeout: c.cfg.LinkWriteTimeout})
+	ws.SetPingHandler(func(string) error { return nil })
+	ws.SetCloseHandler(func(int, string) error { return nil })
+	return l
 }
 
 // send queues a frame. It never blocks: past LinkQueueMaxBytes the link is
@@ -94,65 +107,67 @@ func (l *link) send(f *linkFrame) {
 	}
 	l.queue = append(l.queue, b)
 	l.qbytes += len(b)
-	if !l.writing {
-		l.writing = true
-		l.c.wg.Add(1)
-		go l.writeLoop()
-	}
+	l.turn.KickLocked()
 }
 
-func (l *link) writeLoop() {
-	defer l.c.wg.Done()
-	var batch [][]byte
-	for {
-		l.mu.Lock()
-		if len(l.queue) == 0 || l.closed {
-			l.writing = false
-			l.queue = nil
-			l.mu.Unlock()
-			return
-		}
-		// One message carries the queued frames up to the peer's bound
-		// (and at least one; send refuses frames over it).
-		batch = batch[:0]
-		size := 0
-		for len(l.queue) > 0 && (len(batch) == 0 || size+len(l.queue[0]) <= l.c.cfg.LinkMaxMessage) {
-			size += len(l.queue[0])
-			batch = append(batch, l.queue[0])
-			l.queue[0] = nil
-			l.queue = l.queue[1:]
-		}
-		l.mu.Unlock()
-		n := 0
-		err := l.ws.SetWriteDeadline(time.Now().Add(l.c.cfg.LinkWriteTimeout))
-		var w io.WriteCloser
-		if err == nil {
-			w, err = l.ws.NextWriter(websocket.BinaryMessage)
-		}
-		for i := 0; err == nil && i < len(batch); i++ {
-			_, err = w.Write(batch[i])
-			n += len(batch[i])
-		}
-		if w != nil {
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-		}
-		for i := range batch {
-			batch[i] = nil
-		}
-		l.mu.Lock()
-		l.qbytes -= n
-		l.mu.Unlock()
-		if err != nil {
-			l.close()
-			l.mu.Lock()
-			l.writing = false
-			l.mu.Unlock()
-			return
-		}
+// The link is the netio.Source of its write turn: a piece is one binary
+// message carrying the queued frames up to the peer's bound (and at least
+// one; send refuses frames over it).
+
+var _ netio.Source = (*link)(nil)
+
+// Lock and Unlock are l.mu.
+func (l *link) Lock()   { l.mu.Lock() }
+func (l *link) Unlock() { l.mu.Unlock() }
+
+// TakeLocked implements netio.Source. l.mu held.
+func (l *link) TakeLocked(bool) netio.Due {
+	if l.closed || len(l.queue) == 0 {
+		l.queue = nil
+		return netio.Idle
 	}
+	size := 0
+	for len(l.queue) > 0 && (len(l.batch) == 0 || size+len(l.queue[0]) <= l.c.cfg.LinkMaxMessage) {
+		size += len(l.queue[0])
+		l.batch = append(l.batch, l.queue[0])
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+	}
+	return netio.Ready
 }
+
+// Render implements netio.Source: the message, masked when this node
+// dialed.
+func (l *link) Render(p *netio.Piece) {
+	if len(l.batch) == 1 && !l.dialed {
+		p.B = l.batch[0]
+	} else {
+		buf := p.Buffer()
+		for _, f := range l.batch {
+			buf = append(buf, f...)
+		}
+		p.B = buf
+	}
+	if l.dialed {
+		key := wsframe.NewMaskKey()
+		wsframe.Mask(key, p.B)
+		p.H = wsframe.AppendMaskedHeader(p.Hdr[:0], wsframe.OpBinary, len(p.B), key)
+	} else {
+		p.H = wsframe.AppendHeader(p.Hdr[:0], wsframe.OpBinary, len(p.B))
+	}
+	p.Count, p.Size = len(l.batch), len(p.B)
+	clear(l.batch)
+	l.batch = l.batch[:0]
+}
+
+// WroteLocked implements netio.Source. l.mu held.
+func (l *link) WroteLocked(p *netio.Piece) { l.qbytes -= p.Size }
+
+// DroppedLocked implements netio.Source. l.mu held.
+func (l *link) DroppedLocked(p *netio.Piece) { l.qbytes -= p.Size }
+
+// Failed implements netio.Source: the link is cut.
+func (l *link) Failed() { l.close() }
 
 // call sends a request and waits for its answer.
 func (l *link) call(ctx context.Context, f *linkFrame) (*linkFrame, error) {
@@ -257,6 +272,7 @@ func (l *link) close() {
 	l.mu.Lock()
 	already := l.closed
 	l.closed = true
+	l.turn.CloseLocked()
 	l.mu.Unlock()
 	if !already {
 		_ = l.ws.NetConn().Close()
@@ -408,7 +424,7 @@ func (c *Cluster) PeerHandler() http.Handler {
 			return
 		}
 		c.markVerified(t.dialer, t.dialerInc)
-		c.adoptLink(t.dialer, ws)
+		c.adoptLink(t.dialer, ws, false)
 	})
 }
 

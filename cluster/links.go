@@ -78,13 +78,14 @@ func (c *Cluster) dialPeer(peer string) {
 		c.mu.Unlock()
 		return
 	}
-	c.adoptLink(peer, ws)
+	c.adoptLink(peer, ws, true)
 }
 
 // adoptLink starts a link on a fresh connection, replacing an older one.
-func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
+// dialed: this node dialed it.
+func (c *Cluster) adoptLink(peer string, ws *websocket.Conn, dialed bool) {
 	ws.SetReadLimit(int64(c.cfg.LinkMaxMessage))
-	l := newLink(c, peer, ws)
+	l := newLink(c, peer, ws, dialed)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -11,16 +11,18 @@ import (
 	"github.com/roomd/roomd/internal/netio"
 )
 
-// An idle connection's cost was mostly the stack of its reader: inside
-// gorilla's read path 8 KiB. So on plain TCP (not TLS, whose records hide
-// the socket's readiness) a session waits for its next bytes in a shallow
-// frame (waitReadable), takes pongs itself, and enters gorilla only when a
-// message starts; and once it has sent no message for ParkAfter it parks:
-// its socket waits in the server's epoll set (park_linux.go) and it keeps no
-// goroutine, read buffer or rate limiter at all until bytes arrive.
+// An idle connection's cost was mostly the stack of its reader, deep in a
+// frame read. So on plain TCP (not TLS, whose records hide the socket's
+// readiness) a session waits for its next bytes in a shallow frame
+// (netio.WaitReadable), takes pongs itself (netio.TakePong), and reads
+// frames (wsframe.Reader) only when a message starts; and once it has sent
+// no message for ParkAfter it parks: its socket waits in the server's epoll
+// set (park_linux.go) and it keeps no goroutine, read buffer or rate
+// limiter at all until bytes arrive.
 
-// ownReader hands gorilla a read buffer the session can see, so it knows
-// when no bytes are buffered and waiting on the socket is right.
+// ownReader gives the upgrade (gorilla's handshake) a read buffer the
+// session then reads frames from, so it knows when no bytes are buffered
+// and waiting on the socket is right.
 type ownReader struct {
 	http.ResponseWriter
 	size int
@@ -59,7 +61,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 			canPark = false // bytes to read first (or the parker is unavailable)
 		}
 		if canPark {
-			_ = ss.conn.NetConn().SetReadDeadline(parkAt)
+			_ = ss.conn.SetReadDeadline(parkAt)
 		}
 		err := netio.WaitReadable(ss.raw)
 		if canPark {
@@ -67,9 +69,9 @@ func (ss *session) idleRead() (parked bool, err error) {
 			if ss.isClosing() {
 				// Closing began meanwhile: wait for the client's close
 				// reply for the close timeout, as after a bye.
-				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+				_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 			} else {
-				_ = ss.conn.NetConn().SetReadDeadline(time.Unix(0, dl)) // back to the real one
+				_ = ss.conn.SetReadDeadline(time.Unix(0, dl)) // back to the real one
 			}
 			if parkTime {
 				continue // park now (or, closing, wait for the close)
@@ -141,7 +143,7 @@ func (ss *session) pongWhileParked() bool {
 	cfg := &ss.srv.cfg
 	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
 	ss.readDL.Store(dl.UnixNano())
-	_ = ss.conn.NetConn().SetReadDeadline(dl)
+	_ = ss.conn.SetReadDeadline(dl)
 	return true
 }
 

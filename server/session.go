@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/roomd/roomd/internal/netio"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -33,7 +34,7 @@ import (
 // The session never calls into a room while holding s.mu.
 type session struct {
 	srv  *Server
-	conn *websocket.Conn
+	conn net.Conn // the socket, once upgraded
 	log  *slog.Logger
 
 	// Set before the session is shared, then read-only.
@@ -154,10 +155,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.wg.Done()
 		return // the upgrader answered
 	}
-	ss.conn = conn
+	// From here roomd reads and writes the frames (wsframe): gorilla's
+	// Conn is left behind.
+	ss.conn = conn.NetConn()
 	ss.br = own.br
-	ss.raw = netio.RawConn(conn.NetConn())
-	ss.turn.Init(ss, netio.TurnConfig{Conn: conn.NetConn(), Raw: ss.raw, Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
+	if ss.br == nil {
+		ss.br = bufio.NewReaderSize(ss.conn, s.cfg.ReadBufferSize)
+	}
+	ss.raw = netio.RawConn(ss.conn)
+	ss.turn.Init(ss, netio.TurnConfig{Conn: ss.conn, Raw: ss.raw, Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
 	if ss.raw != nil && canPark && s.cfg.ParkAfter > 0 {
 		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
 	}
@@ -192,55 +198,28 @@ func contains(list []string, v string) bool {
 // run is the reader loop. When it returns the connection is closed and the
 // session has left every room.
 func (ss *session) run() {
-	cfg := &ss.srv.cfg
-	ss.conn.SetReadLimit(0) // enforced here, with our own code
-	ss.conn.SetPongHandler(func(string) error { ss.extendRead(); return nil })
-	// Every write goes through the session's write turn (ws_write.go), so
-	// pongs and the close reply are queued too: gorilla writes nothing.
-	ss.conn.SetPingHandler(func(data string) error {
-		ss.extendRead()
-		ss.mu.Lock()
-		if !ss.closing {
-			ss.pong, ss.pongDue = []byte(data), true
-			ss.turn.KickLocked()
-		}
-		ss.mu.Unlock()
-		return nil
-	})
-	// The client's close: nothing more is queued from here; the reply
-	// (unless this side said bye) goes out after what the socket holds in
-	// part, before the reader closes the socket.
-	ss.conn.SetCloseHandler(func(code int, _ string) error {
-		ss.mu.Lock()
-		ss.closing = true
-		if ss.bye == nil {
-			ss.closeReply = code
-		}
-		ss.turn.KickLocked()
-		done := ss.turn.DoneLocked()
-		ss.mu.Unlock()
-		ss.waitTurn(done)
-		return nil
-	})
-	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+	_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	ss.newLimiters()
-
 	ss.serve()
 }
 
 // serve reads messages until the connection ends (then the session leaves
 // its rooms and is gone) or until it parks: idle for ParkAfter, it hands its
 // socket to the server's parker and the goroutine ends; bytes arriving call
-// serve again in a new one (idle.go; the parker is park_linux.go). The
-// session holds its count in the server's wait group throughout.
+// serve again in a new one (idle.go). The session holds its count in the
+// server's wait group throughout.
 func (ss *session) serve() {
 	cfg := &ss.srv.cfg
-	if ss.br != nil && ss.br.Size() == 0 {
-		*ss.br = *bufio.NewReaderSize(ss.conn.NetConn(), cfg.ReadBufferSize) // released while parked
+	if ss.br.Size() == 0 {
+		*ss.br = *bufio.NewReaderSize(ss.conn, cfg.ReadBufferSize) // released while parked
 	}
 	if ss.limits != nil {
 		ss.restoreLimiters()
 	}
+	// Frames are read here (wsframe) and written through the write turn:
+	// a client's ping is answered through the turn too.
+	rd := wsframe.Reader{Masked: true, OnPong: func([]byte) { ss.extendRead() }, OnPing: ss.onPing}
+read:
 	for {
 		parked, err := ss.idleRead()
 		if parked {
@@ -250,40 +229,43 @@ func (ss *session) serve() {
 			ss.readFailed(err)
 			break
 		}
-		mt, rd, err := ss.conn.NextReader()
-		if err != nil {
-			ss.readFailed(err)
-			break
-		}
-		if ss.isClosing() {
-			continue // drain until the client's close or the close timeout
-		}
-		if mt != websocket.BinaryMessage {
-			ss.close(byeFrame{protocol.CodeBadProtocol, "text messages are not allowed"})
-			continue
-		}
 		// A buffer from the pool for each message, not one per connection:
 		// idle connections hold none.
 		buf := msgBufPool.Get().(*bytes.Buffer)
 		buf.Reset()
-		n, err := buf.ReadFrom(limitReader(rd, int64(cfg.MaxMessageBytes)+1))
-		if err != nil {
-			putMsgBuf(buf, cfg.MaxMessageBytes)
-			break
-		}
-		if n > int64(cfg.MaxMessageBytes) {
-			putMsgBuf(buf, cfg.MaxMessageBytes)
+		op, err := rd.ReadMessage(ss.br, buf, cfg.MaxMessageBytes)
+		switch {
+		case err == nil && ss.isClosing():
+			// drain until the client's close or the close timeout
+		case errors.Is(err, wsframe.ErrTooLarge):
 			ss.close(byeFrame{protocol.CodeTooLarge, "message over the size limit"})
-			continue
+		case err != nil:
+			putMsgBuf(buf, cfg.MaxMessageBytes)
+			ss.readFailed(err)
+			break read
+		case op != wsframe.OpBinary:
+			ss.close(byeFrame{protocol.CodeBadProtocol, "text messages are not allowed"})
+		default:
+			ss.extendRead()
+			ss.lastMsg = time.Now().UnixNano()
+			ss.handleMessage(buf.Bytes())
 		}
-		ss.extendRead()
-		ss.lastMsg = time.Now().UnixNano()
-		ss.handleMessage(buf.Bytes())
 		putMsgBuf(buf, cfg.MaxMessageBytes)
 	}
 	ss.cleanup()
 	ss.notPending()
 	ss.srv.wg.Done()
+}
+
+// onPing queues the pong a client's ping asks for.
+func (ss *session) onPing(data []byte) {
+	ss.extendRead()
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.pong, ss.pongDue = bytes.Clone(data), true
+		ss.turn.KickLocked()
+	}
+	ss.mu.Unlock()
 }
 
 // newLimiters makes the inbound rate limiters, full.
@@ -325,11 +307,22 @@ func (ss *session) restoreLimiters() {
 	}
 }
 
-// readFailed says goodbye to a connection that went silent: no hello in
-// time, or no pong. Any other read error means the connection is gone.
+// readFailed answers the client's close, or a frame RFC 6455 forbids
+// (close 1002), and says goodbye to a connection that went silent: no
+// hello in time, or no pong. Any other read error means the connection is
+// gone.
 func (ss *session) readFailed(err error) {
+	var ce *wsframe.CloseError
+	var pe *wsframe.ProtocolError
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
+	switch {
+	case errors.As(err, &ce):
+		ss.replyClose(ce.Code)
+		return
+	case errors.As(err, &pe):
+		ss.replyClose(wsframe.CloseProtocolError)
+		return
+	case !errors.As(err, &ne) || !ne.Timeout():
 		return
 	}
 	ss.mu.Lock()
@@ -349,6 +342,22 @@ func (ss *session) readFailed(err error) {
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
 	ss.waitTurn(done) // the reader closes the socket when it returns: not before the bye
+}
+
+// replyClose answers the client's close (or a framing fault) with a close
+// frame of code, unless this side said bye (its close is the answer):
+// nothing more is queued from here, and the reply goes out after what the
+// socket holds in part, before the reader closes the socket.
+func (ss *session) replyClose(code int) {
+	ss.mu.Lock()
+	ss.closing = true
+	if ss.bye == nil {
+		ss.closeReply = code
+	}
+	ss.turn.KickLocked()
+	done := ss.turn.DoneLocked()
+	ss.mu.Unlock()
+	ss.waitTurn(done)
 }
 
 // waitTurn waits, for WriteTimeout at most, for the write turn that done
@@ -567,7 +576,7 @@ func (ss *session) closeLocked(b byeFrame) {
 // it is closed).
 func (ss *session) abort() {
 	ss.wakeUp()
-	_ = ss.conn.NetConn().Close()
+	_ = ss.conn.Close()
 }
 
 // cleanup runs when the reader ends: the session leaves its rooms (with
@@ -588,7 +597,7 @@ func (ss *session) cleanup() {
 		ss.expTimer.Stop()
 	}
 	ss.mu.Unlock()
-	_ = ss.conn.NetConn().Close()
+	_ = ss.conn.Close()
 	for _, name := range rooms {
 		ss.srv.cfg.Router.Drop(context.Background(), name, ss)
 	}

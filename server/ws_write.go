@@ -125,7 +125,7 @@ func (ss *session) WroteLocked(p *netio.Piece) {
 	if p.Last && ss.bye != nil {
 		// The bye and the close went out: the client has CloseTimeout to
 		// answer before the reader gives up.
-		_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 	}
 }
 
