@@ -94,34 +94,30 @@ func (ss *session) idleRead() (parked bool, err error) {
 func (ss *session) tryPark() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closing || !ss.srv.park.park(ss, ss.fd) {
+	if ss.closing || !ss.srv.park.Park(ss, ss.fd) {
 		return false
 	}
 	ss.parked = true
 	*ss.br = bufio.Reader{} // nothing is buffered: serve makes a new one
 	ss.releaseLimiters()
 	ss.srv.parkedN.Add(1)
-	ss.srv.parkedOne()
+	ss.srv.release.ParkedOne()
 	ss.rearmPingTimerLocked()
 	return true
 }
 
-// parkee is what waits in the parker: a session, or a raw SSE stream.
-type parkee interface {
-	// parkEvent: the socket has bytes, or the peer is gone.
-	parkEvent()
-	// parkStopped: the parker stopped (Shutdown) while this one waited.
-	parkStopped()
-}
+var _ netio.Parkee = (*session)(nil)
 
-// parkEvent wakes the session, unless all it got were pongs.
-func (ss *session) parkEvent() {
+// ParkEvent implements netio.Parkee: it wakes the session, unless all it
+// got were pongs.
+func (ss *session) ParkEvent() {
 	if !ss.pongWhileParked() {
 		ss.wakeUp()
 	}
 }
 
-func (ss *session) parkStopped() { ss.wakeUp() }
+// ParkStopped implements netio.Parkee: Shutdown stopped the parker.
+func (ss *session) ParkStopped() { ss.wakeUp() }
 
 // pongWhileParked takes the client's pongs from a parked session's socket
 // without waking it, when pongs are all there is: it moves the read
@@ -137,7 +133,7 @@ func (ss *session) pongWhileParked() bool {
 	for netio.TakePong(ss.raw) {
 		took = true
 	}
-	if !took || netio.Readable(ss.raw) || !ss.srv.park.rearm(ss.fd) {
+	if !took || netio.Readable(ss.raw) || !ss.srv.park.Rearm(ss.fd) {
 		return false
 	}
 	cfg := &ss.srv.cfg
@@ -163,6 +159,6 @@ func (ss *session) wakeUpLocked() {
 	ss.parked = false
 	ss.srv.parkedN.Add(-1)
 	ss.srv.parkWakes.Add(1)
-	ss.srv.park.unpark(ss.fd)
+	ss.srv.park.Unpark(ss.fd)
 	go ss.serve()
 }

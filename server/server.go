@@ -41,10 +41,10 @@ type Server struct {
 	observers observers      // open SSE streams (sse.go)
 
 	flush     netio.Flushers // write queued frames without blocking
-	park      parker         // holds idle sessions' sockets (park_linux.go)
+	park      netio.Parker   // holds idle sessions' sockets
 	parkedN   atomic.Int64   // sessions parked now
 	parkWakes atomic.Int64   // parked sessions given a goroutine again
-	release   memRelease     // gives memory back once many sessions parked (release.go)
+	release   netio.Release  // gives memory back once many sessions parked
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
@@ -80,7 +80,9 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
 	}
 	s.flush.Max, s.flush.WG = cfg.Flushers, &s.wg
-	s.park.srv = s
+	s.park.WG = &s.wg
+	s.release.Parked = s.parkedN.Load
+	s.release.Released = func() { s.releases.Add(1) }
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,
@@ -177,8 +179,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	for _, ss := range live {
 		ss.close(codeShutdownBye) // wakes parked sessions
 	}
-	s.park.stop()
-	s.stopRelease()
+	s.park.Stop()
+	s.release.Stop()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

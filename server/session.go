@@ -164,7 +164,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ss.raw = netio.RawConn(ss.conn)
 	ss.turn.Init(ss, netio.TurnConfig{Conn: ss.conn, Raw: ss.raw, Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
-	if ss.raw != nil && canPark && s.cfg.ParkAfter > 0 {
+	if ss.raw != nil && netio.CanPark && s.cfg.ParkAfter > 0 {
 		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
 	}
 	// The session reads in a goroutine of its own and the handler returns,

@@ -106,12 +106,12 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	_ = conn.SetWriteDeadline(time.Time{}) // a passed deadline would fail the flushers' writes
 	rs.last.Store(time.Now().UnixNano())
 
-	if rs.rc != nil && canPark && o.srv.cfg.ParkAfter > 0 {
+	if rs.rc != nil && netio.CanPark && o.srv.cfg.ParkAfter > 0 {
 		_ = rs.rc.Control(func(fd uintptr) { rs.fd = int(fd) })
 	}
 	o.mu.Lock()
 	o.raw = rs
-	if rs.fd > 0 && o.srv.park.park(o, rs.fd) {
+	if rs.fd > 0 && o.srv.park.Park(o, rs.fd) {
 		rs.detached = true
 		rs.ping = time.AfterFunc(o.srv.cfg.SSEPingInterval, o.pingTick)
 	}
@@ -179,12 +179,15 @@ func (o *sseObserver) pingTick() {
 	rs.ping.Reset(interval)
 }
 
-// parkEvent: a detached stream's client sent bytes (it must not) or went.
-func (o *sseObserver) parkEvent() { go o.endDetached() }
+var _ netio.Parkee = (*sseObserver)(nil)
 
-// parkStopped: Shutdown stopped the parker; the stream ends with the bye
-// Shutdown queued for it.
-func (o *sseObserver) parkStopped() {}
+// ParkEvent implements netio.Parkee: a detached stream's client sent bytes
+// (it must not) or went.
+func (o *sseObserver) ParkEvent() { go o.endDetached() }
+
+// ParkStopped implements netio.Parkee: Shutdown stopped the parker; the
+// stream ends with the bye Shutdown queued for it.
+func (o *sseObserver) ParkStopped() {}
 
 // endDetached ends a detached stream once: its socket leaves the parker
 // before it closes, and the observer leaves its rooms and the server.
@@ -194,7 +197,7 @@ func (o *sseObserver) endDetached() {
 		o.mu.Lock()
 		o.endLocked()
 		o.mu.Unlock()
-		o.srv.park.unpark(rs.fd)
+		o.srv.park.Unpark(rs.fd)
 		_ = rs.conn.Close()
 		o.leave(rs.joined)
 		o.srv.removeObserver(o)

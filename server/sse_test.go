@@ -890,7 +890,7 @@ func TestSSEStreamOutlivesTheWriteTimeout(t *testing.T) {
 // A raw stream parks: its handler returns and it holds no goroutine; the
 // parker notices the client going, and the observer leaves its room.
 func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
-	if !canPark {
+	if !netio.CanPark {
 		t.Skip("streams park on Linux only")
 	}
 	ts := newTestServer(t, nil)
