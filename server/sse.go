@@ -235,13 +235,6 @@ func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return detached
 }
 
-// leave takes the observer out of the rooms it joined.
-func (o *sseObserver) leave(joined []string) {
-	for _, n := range joined {
-		o.srv.cfg.Router.Leave(context.Background(), n, o)
-	}
-}
-
 // awaitJoined waits until every room answered, or the stream was cut. It
 // reports false when nothing more should be written (client gone).
 func (o *sseObserver) awaitJoined(ctx context.Context) bool {
@@ -282,6 +275,13 @@ func (o *sseObserver) joinFailed(ctx context.Context, w http.ResponseWriter, err
 		w.Header().Del(k)
 	}
 	o.srv.sseError(w, 0, pe.Code, pe.Msg)
+}
+
+// leave takes the observer out of the rooms it joined.
+func (o *sseObserver) leave(joined []string) {
+	for _, n := range joined {
+		o.srv.cfg.Router.Leave(context.Background(), n, o)
+	}
 }
 
 // parseCursor reads a resume point. One room: "{epoch}:{seq}". Several:
