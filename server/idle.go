@@ -43,11 +43,11 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // goroutine must end; see serve). err is set only when waiting failed
 // (deadline, closed socket).
 func (ss *session) idleRead() (parked bool, err error) {
-	if ss.raw == nil || ss.br == nil {
+	if ss.sock.Raw == nil || ss.br == nil {
 		return false, nil
 	}
 	for ss.br.Buffered() == 0 {
-		canPark := ss.fd > 0 && ss.id != "" && !ss.isClosing()
+		canPark := ss.sock.FD > 0 && ss.id != "" && !ss.isClosing()
 		dl := ss.readDL.Load()
 		// Idle means no message since lastMsg: pongs do not count.
 		parkAt := time.Unix(0, ss.lastMsg).Add(ss.srv.cfg.ParkAfter)
@@ -55,23 +55,23 @@ func (ss *session) idleRead() (parked bool, err error) {
 			canPark = false // the real deadline comes first (or has passed: fail the read)
 		}
 		if canPark && !parkAt.After(time.Now()) {
-			if !netio.Readable(ss.raw) && ss.tryPark() {
+			if !netio.Readable(ss.sock.Raw) && ss.tryPark() {
 				return true, nil
 			}
 			canPark = false // bytes to read first (or the parker is unavailable)
 		}
 		if canPark {
-			_ = ss.conn.SetReadDeadline(parkAt)
+			_ = ss.sock.SetReadDeadline(parkAt)
 		}
-		err := netio.WaitReadable(ss.raw)
+		err := netio.WaitReadable(ss.sock.Raw)
 		if canPark {
 			parkTime := errors.Is(err, os.ErrDeadlineExceeded)
 			if ss.isClosing() {
 				// Closing began meanwhile: wait for the client's close
 				// reply for the close timeout, as after a bye.
-				_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+				_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 			} else {
-				_ = ss.conn.SetReadDeadline(time.Unix(0, dl)) // back to the real one
+				_ = ss.sock.SetReadDeadline(time.Unix(0, dl)) // back to the real one
 			}
 			if parkTime {
 				continue // park now (or, closing, wait for the close)
@@ -80,7 +80,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if !netio.TakePong(ss.raw) {
+		if !netio.TakePong(ss.sock.Raw) {
 			return false, nil
 		}
 		ss.extendRead()
@@ -94,7 +94,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 func (ss *session) tryPark() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closing || !ss.srv.park.Park(ss, ss.fd) {
+	if ss.closing || !ss.srv.park.Park(ss, ss.sock.FD) {
 		return false
 	}
 	ss.parked = true
@@ -130,16 +130,16 @@ func (ss *session) pongWhileParked() bool {
 		return false
 	}
 	took := false
-	for netio.TakePong(ss.raw) {
+	for netio.TakePong(ss.sock.Raw) {
 		took = true
 	}
-	if !took || netio.Readable(ss.raw) || !ss.srv.park.Rearm(ss.fd) {
+	if !took || netio.Readable(ss.sock.Raw) || !ss.srv.park.Rearm(ss.sock.FD) {
 		return false
 	}
 	cfg := &ss.srv.cfg
 	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
 	ss.readDL.Store(dl.UnixNano())
-	_ = ss.conn.SetReadDeadline(dl)
+	_ = ss.sock.SetReadDeadline(dl)
 	return true
 }
 
@@ -159,6 +159,6 @@ func (ss *session) wakeUpLocked() {
 	ss.parked = false
 	ss.srv.parkedN.Add(-1)
 	ss.srv.parkWakes.Add(1)
-	ss.srv.park.Unpark(ss.fd)
+	ss.srv.park.Unpark(ss.sock.FD)
 	go ss.serve()
 }

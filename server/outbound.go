@@ -82,7 +82,7 @@ func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 	}
 	ss.queue = append(ss.queue, outItem{b: b, eph: eph, room: room, from: from, at: at})
 	ss.addQueued(len(b))
-	ss.turn.KickLocked()
+	ss.sock.KickLocked()
 }
 
 // addQueued adjusts the queued byte counts. ss.mu held.
@@ -190,7 +190,7 @@ func (ss *session) onPingTimer() {
 	}
 	ss.mu.Lock()
 	if !ss.closing {
-		ss.turn.KickLocked()
+		ss.sock.KickLocked()
 		ss.nextPing = now.Add(ss.srv.cfg.PingInterval)
 		ss.rearmPingTimerLocked()
 	}

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,7 +33,7 @@ import (
 // The session never calls into a room while holding s.mu.
 type session struct {
 	srv  *Server
-	conn net.Conn // the socket, once upgraded
+	sock netio.Conn // the socket, once upgraded, and its write turn (guarded by mu)
 	log  *slog.Logger
 
 	// Set before the session is shared, then read-only.
@@ -61,28 +60,19 @@ type session struct {
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
-	turn netio.Turn // the socket's writing (guarded by mu)
-	// Turn-owned (ws_write.go): what TakeLocked took for Render.
-	out      []outItem
-	outAt    int // out[:outAt] was taken
-	msgFrom  int // the message taken last is out[msgFrom:outAt]
-	next     outNext
-	pongOut  []byte
-	byeTaken bool
+	out wsOut // the write turn's source (ws_write.go)
 
 	ops roomOps // room operations, off the reader (roomops.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
 	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
 	nextPing time.Time // s.mu: when the ping timer next owes a ping
-	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
 	// Reader-owned.
-	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
-	raw       syscall.RawConn // the plain TCP socket; nil for TLS
-	pending   bool            // counted in Server.pending
-	httpToken string          // token from the upgrade request, if any
-	frames    *rate.Limiter   // nil while parked: see parkedLimits
+	br        *bufio.Reader // gorilla's read buffer (see idle.go)
+	pending   bool          // counted in Server.pending
+	httpToken string        // token from the upgrade request, if any
+	frames    *rate.Limiter // nil while parked: see parkedLimits
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
 	limits    *parkedLimits
@@ -157,15 +147,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// From here roomd reads and writes the frames (wsframe): gorilla's
 	// Conn is left behind.
-	ss.conn = conn.NetConn()
+	ss.out.ss = ss
+	ss.sock.Open(conn.NetConn(), &ss.out, s.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
 	ss.br = own.br
 	if ss.br == nil {
-		ss.br = bufio.NewReaderSize(ss.conn, s.cfg.ReadBufferSize)
-	}
-	ss.raw = netio.RawConn(ss.conn)
-	ss.turn.Init(ss, netio.TurnConfig{Conn: ss.conn, Raw: ss.raw, Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
-	if ss.raw != nil && netio.CanPark && s.cfg.ParkAfter > 0 {
-		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
+		ss.br = bufio.NewReaderSize(ss.sock.Conn, s.cfg.ReadBufferSize)
 	}
 	// The session reads in a goroutine of its own and the handler returns,
 	// so that net/http lets go of the request, its buffers and the deep
@@ -198,7 +184,7 @@ func contains(list []string, v string) bool {
 // run is the reader loop. When it returns the connection is closed and the
 // session has left every room.
 func (ss *session) run() {
-	_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
+	_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	ss.newLimiters()
 	ss.serve()
 }
@@ -211,7 +197,7 @@ func (ss *session) run() {
 func (ss *session) serve() {
 	cfg := &ss.srv.cfg
 	if ss.br.Size() == 0 {
-		*ss.br = *bufio.NewReaderSize(ss.conn, cfg.ReadBufferSize) // released while parked
+		*ss.br = *bufio.NewReaderSize(ss.sock.Conn, cfg.ReadBufferSize) // released while parked
 	}
 	if ss.limits != nil {
 		ss.restoreLimiters()
@@ -263,7 +249,7 @@ func (ss *session) onPing(data []byte) {
 	ss.mu.Lock()
 	if !ss.closing {
 		ss.pong, ss.pongDue = bytes.Clone(data), true
-		ss.turn.KickLocked()
+		ss.sock.KickLocked()
 	}
 	ss.mu.Unlock()
 }
@@ -337,8 +323,8 @@ func (ss *session) readFailed(err error) {
 	ss.closing = true
 	ss.bye = &b
 	ss.dropQueueLocked()
-	ss.turn.KickLocked()
-	done := ss.turn.DoneLocked()
+	ss.sock.KickLocked()
+	done := ss.sock.DoneLocked()
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
 	ss.waitTurn(done) // the reader closes the socket when it returns: not before the bye
@@ -354,8 +340,8 @@ func (ss *session) replyClose(code int) {
 	if ss.bye == nil {
 		ss.closeReply = code
 	}
-	ss.turn.KickLocked()
-	done := ss.turn.DoneLocked()
+	ss.sock.KickLocked()
+	done := ss.sock.DoneLocked()
 	ss.mu.Unlock()
 	ss.waitTurn(done)
 }
@@ -383,7 +369,7 @@ func (ss *session) extendRead() {
 	cfg := &ss.srv.cfg
 	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
 	ss.readDL.Store(dl.UnixNano())
-	_ = ss.conn.SetReadDeadline(dl)
+	_ = ss.sock.SetReadDeadline(dl)
 }
 
 func (ss *session) isClosing() bool {
@@ -567,7 +553,7 @@ func (ss *session) closeLocked(b byeFrame) {
 		ss.expTimer.Stop()
 	}
 	ss.srv.byeCode(b.code)
-	ss.turn.KickLocked()
+	ss.sock.KickLocked()
 	ss.wakeUpLocked() // the reader waits for the client's close, or the close timeout
 }
 
@@ -576,7 +562,7 @@ func (ss *session) closeLocked(b byeFrame) {
 // it is closed).
 func (ss *session) abort() {
 	ss.wakeUp()
-	_ = ss.conn.Close()
+	_ = ss.sock.Close()
 }
 
 // cleanup runs when the reader ends: the session leaves its rooms (with
@@ -597,7 +583,7 @@ func (ss *session) cleanup() {
 		ss.expTimer.Stop()
 	}
 	ss.mu.Unlock()
-	_ = ss.conn.Close()
+	_ = ss.sock.Close()
 	for _, name := range rooms {
 		ss.srv.cfg.Router.Drop(context.Background(), name, ss)
 	}
@@ -610,7 +596,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-// Lock and Unlock are ss.mu, as the write turn's source (netio.Source).
-func (ss *session) Lock()   { ss.mu.Lock() }
-func (ss *session) Unlock() { ss.mu.Unlock() }

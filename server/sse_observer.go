@@ -203,7 +203,7 @@ func (o *sseObserver) cutLocked(b byeFrame, deadline time.Time) {
 	if !deadline.IsZero() && (o.hardDL.IsZero() || deadline.Before(o.hardDL)) {
 		o.hardDL = deadline
 		if o.raw != nil {
-			o.raw.turn.CapDeadlineLocked(deadline) // a write in flight too
+			o.raw.sock.CapDeadlineLocked(deadline) // a write in flight too
 		}
 		if o.writing && deadline.Before(o.writeDL) {
 			o.writeDL = deadline

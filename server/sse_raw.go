@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/roomd/roomd/internal/netio"
@@ -35,15 +33,12 @@ import (
 // rawStream is what an observer holds once it writes its own response.
 type rawStream struct {
 	o        *sseObserver
-	conn     net.Conn
-	rc       syscall.RawConn
-	fd       int         // for the parker (0: not parked)
+	sock     netio.Conn  // its Turn: o.mu
 	detached bool        // the handler returned: endDetached ends the stream
 	joined   []string    // the rooms, left by endDetached
 	ping     *time.Timer // a detached stream's ping
 	endOnce  sync.Once
 	chunked  bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
-	turn     netio.Turn   // o.mu
 	pingDue  bool         // o.mu: write ": ping" next
 	done     bool         // o.mu: the last chunk went out (or failed): no more writes
 	last     atomic.Int64 // unix ns of the last write
@@ -88,10 +83,10 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 		_ = conn.Close()
 		return true, false
 	}
-	// Not a TCP socket (rc nil): every write goes through the writer.
-	rs := &rawStream{o: o, conn: conn, rc: netio.RawConn(conn), chunked: r.ProtoAtLeast(1, 1), joined: joined}
+	// Not a TCP socket (no Raw): every write goes through the writer.
+	rs := &rawStream{o: o, chunked: r.ProtoAtLeast(1, 1), joined: joined}
 	rs.sw.w = bufWriter{rs}
-	rs.turn.Init(rs, netio.TurnConfig{Conn: conn, Raw: rs.rc, Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout})
+	rs.sock.Open(conn, rs, o.srv.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout})
 
 	// The head and the retry line: a blocking write, before anything queued.
 	head := appendResponseHead(nil, w.Header(), rs.chunked)
@@ -106,12 +101,9 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	_ = conn.SetWriteDeadline(time.Time{}) // a passed deadline would fail the flushers' writes
 	rs.last.Store(time.Now().UnixNano())
 
-	if rs.rc != nil && netio.CanPark && o.srv.cfg.ParkAfter > 0 {
-		_ = rs.rc.Control(func(fd uintptr) { rs.fd = int(fd) })
-	}
 	o.mu.Lock()
 	o.raw = rs
-	if rs.fd > 0 && o.srv.park.Park(o, rs.fd) {
+	if rs.sock.FD > 0 && o.srv.park.Park(o, rs.sock.FD) {
 		rs.detached = true
 		rs.ping = time.AfterFunc(o.srv.cfg.SSEPingInterval, o.pingTick)
 	}
@@ -152,7 +144,7 @@ func (o *sseObserver) endLocked() {
 	rs := o.raw
 	o.ended = true
 	rs.done = true
-	rs.turn.CloseLocked()
+	rs.sock.CloseLocked()
 	for _, it := range o.queue {
 		o.qbytes -= it.cost
 	}
@@ -197,8 +189,8 @@ func (o *sseObserver) endDetached() {
 		o.mu.Lock()
 		o.endLocked()
 		o.mu.Unlock()
-		o.srv.park.Unpark(rs.fd)
-		_ = rs.conn.Close()
+		o.srv.park.Unpark(rs.sock.FD)
+		_ = rs.sock.Close()
 		o.leave(rs.joined)
 		o.srv.removeObserver(o)
 	})
@@ -249,7 +241,7 @@ func (rs *rawStream) frame() []byte {
 // held.
 func (o *sseObserver) kickLocked() {
 	if !o.raw.done {
-		o.raw.turn.KickLocked()
+		o.raw.sock.KickLocked()
 	}
 }
 
@@ -343,11 +335,11 @@ func (rs *rawStream) Failed() {
 func (o *sseObserver) failedLocked() {
 	rs := o.raw
 	rs.done = true
-	rs.turn.CloseLocked()
+	rs.sock.CloseLocked()
 	o.ended = true
 	if rs.detached {
 		go o.endDetached() // it unparks the socket before closing it
 		return
 	}
-	_ = rs.conn.Close()
+	_ = rs.sock.Close()
 }

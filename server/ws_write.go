@@ -17,7 +17,24 @@ import (
 // maxBatchBytes (a larger frame goes alone). Pings, pongs and the close go
 // to the writer goroutine, as blocking writes.
 
-var _ netio.Source = (*session)(nil)
+// wsOut is a session's side of its write turn, the netio.Source: what
+// TakeLocked took for Render. Its fields are turn-owned; the session's
+// queue and state it reads under ss.mu.
+type wsOut struct {
+	ss       *session
+	out      []outItem
+	outAt    int // out[:outAt] was taken
+	msgFrom  int // the message taken last is out[msgFrom:outAt]
+	next     outNext
+	pongOut  []byte
+	byeTaken bool
+}
+
+var _ netio.Source = (*wsOut)(nil)
+
+// Lock and Unlock are ss.mu.
+func (w *wsOut) Lock()   { w.ss.mu.Lock() }
+func (w *wsOut) Unlock() { w.ss.mu.Unlock() }
 
 // outNext is the kind of the piece TakeLocked took.
 type outNext uint8
@@ -31,22 +48,23 @@ const (
 )
 
 // TakeLocked implements netio.Source. ss.mu held.
-func (ss *session) TakeLocked(mayBlock bool) netio.Due {
+func (w *wsOut) TakeLocked(mayBlock bool) netio.Due {
+	ss := w.ss
 	if ss.closing {
-		ss.dropTakenLocked()
+		w.dropTakenLocked()
 		ss.dropQueueLocked()
 		switch {
-		case ss.bye != nil && !ss.byeTaken:
-			ss.next = nextBye
+		case ss.bye != nil && !w.byeTaken:
+			w.next = nextBye
 		case ss.closeReply != 0:
-			ss.next = nextCloseReply
+			w.next = nextCloseReply
 		default:
 			return netio.Idle
 		}
 		if !mayBlock {
 			return netio.Blocking
 		}
-		ss.byeTaken = true
+		w.byeTaken = true
 		return netio.Ready
 	}
 	if ss.pongDue || ss.pingDue {
@@ -54,35 +72,36 @@ func (ss *session) TakeLocked(mayBlock bool) netio.Due {
 			return netio.Blocking
 		}
 		if ss.pongDue {
-			ss.next, ss.pongOut = nextPong, ss.pong
+			w.next, w.pongOut = nextPong, ss.pong
 			ss.pongDue, ss.pong = false, nil
 		} else {
-			ss.next = nextPing
+			w.next = nextPing
 			ss.pingDue = false
 		}
 		return netio.Ready
 	}
-	if ss.outAt == len(ss.out) {
-		putQueue(ss.out)
-		ss.out, ss.outAt = nil, 0
+	if w.outAt == len(w.out) {
+		putQueue(w.out)
+		w.out, w.outAt = nil, 0
 		if len(ss.queue) == 0 {
 			return netio.Idle
 		}
 		// Take everything queued; the queue's array goes with it, so an
 		// idle session keeps no slice.
-		ss.out, ss.queue = ss.queue, nil
+		w.out, ss.queue = ss.queue, nil
 	}
-	ss.next, ss.msgFrom = nextMsg, ss.outAt
-	ss.outAt, _ = batchEnd(ss.out, ss.outAt)
+	w.next, w.msgFrom = nextMsg, w.outAt
+	w.outAt, _ = batchEnd(w.out, w.outAt)
 	return netio.Ready
 }
 
 // Render implements netio.Source: it builds the piece TakeLocked took.
 // Turn holder only.
-func (ss *session) Render(p *netio.Piece) {
-	switch ss.next {
+func (w *wsOut) Render(p *netio.Piece) {
+	ss := w.ss
+	switch w.next {
 	case nextMsg:
-		frames := ss.out[ss.msgFrom:ss.outAt]
+		frames := w.out[w.msgFrom:w.outAt]
 		p.Count, p.At = len(frames), oldestAt(frames)
 		if len(frames) == 1 {
 			p.B = frames[0].b
@@ -99,7 +118,7 @@ func (ss *session) Render(p *netio.Piece) {
 	case nextPing:
 		p.H = wsframe.AppendHeader(p.Hdr[:0], wsframe.OpPing, 0)
 	case nextPong:
-		p.B, ss.pongOut = ss.pongOut, nil
+		p.B, w.pongOut = w.pongOut, nil
 		p.H = wsframe.AppendHeader(p.Hdr[:0], wsframe.OpPong, len(p.B))
 	case nextBye:
 		// bye is set before the turn can take it and not changed after.
@@ -116,7 +135,8 @@ func (ss *session) Render(p *netio.Piece) {
 }
 
 // WroteLocked implements netio.Source. ss.mu held.
-func (ss *session) WroteLocked(p *netio.Piece) {
+func (w *wsOut) WroteLocked(p *netio.Piece) {
+	ss := w.ss
 	if p.Count > 0 {
 		ss.addQueued(-p.Size)
 		ss.srv.cfg.Metrics.MessageOut(p.Count, p.Size)
@@ -125,15 +145,16 @@ func (ss *session) WroteLocked(p *netio.Piece) {
 	if p.Last && ss.bye != nil {
 		// The bye and the close went out: the client has CloseTimeout to
 		// answer before the reader gives up.
-		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+		_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 	}
 }
 
 // Failed implements netio.Source: the connection is cut, and what was
 // queued is forgotten.
-func (ss *session) Failed() {
+func (w *wsOut) Failed() {
+	ss := w.ss
 	ss.mu.Lock()
-	ss.dropTakenLocked()
+	w.dropTakenLocked()
 	ss.dropQueueLocked()
 	ss.mu.Unlock()
 	ss.abort()
@@ -141,13 +162,14 @@ func (ss *session) Failed() {
 
 // dropTakenLocked forgets the frames the turn took and did not write. Turn
 // holder, ss.mu held.
-func (ss *session) dropTakenLocked() {
-	for i := ss.outAt; i < len(ss.out); i++ {
-		ss.addQueued(-len(ss.out[i].b))
+func (w *wsOut) dropTakenLocked() {
+	ss := w.ss
+	for i := w.outAt; i < len(w.out); i++ {
+		ss.addQueued(-len(w.out[i].b))
 	}
-	clear(ss.out)
-	putQueue(ss.out)
-	ss.out, ss.outAt = nil, 0
+	clear(w.out)
+	putQueue(w.out)
+	w.out, w.outAt = nil, 0
 }
 
 // wrote records that writes went out: the time, for the idle ping, and the
@@ -163,7 +185,8 @@ func (ss *session) wrote(oldest int64) {
 
 // DroppedLocked implements netio.Source: a message that will not go out
 // leaves the queued count. ss.mu held.
-func (ss *session) DroppedLocked(p *netio.Piece) {
+func (w *wsOut) DroppedLocked(p *netio.Piece) {
+	ss := w.ss
 	if p.Count > 0 {
 		ss.addQueued(-p.Size)
 	}
