@@ -221,6 +221,8 @@ func (t *Turn) run(block bool) {
 			}
 			*p, t.pend = t.pend, Piece{}
 			p.B, t.pending = t.pending, nil
+			t.moveDeadlineLocked()
+			src.Unlock()
 		} else {
 			switch src.TakeLocked(block) {
 			case Idle:
@@ -233,16 +235,19 @@ func (t *Turn) run(block bool) {
 			}
 			src.Unlock()
 			src.Render(p)
-			src.Lock()
-			if t.closed {
-				src.DroppedLocked(p)
-				break
+			if block {
+				// A flusher writes at once (a close meanwhile fails its
+				// write, or is seen on its next take); a writer may wait
+				// for the socket, so it looks again first.
+				src.Lock()
+				if t.closed {
+					src.DroppedLocked(p)
+					break
+				}
+				t.moveDeadlineLocked()
+				src.Unlock()
 			}
 		}
-		if block {
-			t.moveDeadlineLocked()
-		}
-		src.Unlock()
 		var rest []byte
 		var err error
 		if block {
