@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,14 +39,14 @@ var errLinkClosed = protocol.NewError(protocol.CodeUnavailable, "peer link close
 // sides send requests and events on it; the node whose name sorts lower
 // dials. Its frames go out through a write turn (internal/netio), whose
 // writer goroutine runs only while frames are queued; its reader handles
-// requests and events in arrival order. gorilla reads; every frame written
-// is built here with wsframe (masked on the dialer's side, as a client's
-// must be), so gorilla's ping and close handlers are replaced: it never
-// writes on the socket.
+// requests and events in arrival order. Its frames are read and written
+// with wsframe (masked on the dialer's side, as a client's must be);
+// gorilla only answers the upgrade on the accepting side.
 type link struct {
 	c      *Cluster
 	peer   string
-	ws     *websocket.Conn
+	conn   net.Conn
+	br     *bufio.Reader // reader-owned: what is read from conn
 	log    *slog.Logger
 	dialed bool // this node dialed: its frames are masked
 
@@ -63,18 +67,16 @@ type link struct {
 
 type subKey struct{ room, conn string }
 
-func newLink(c *Cluster, peer string, ws *websocket.Conn, dialed bool) *link {
+func newLink(c *Cluster, peer string, conn net.Conn, br *bufio.Reader, dialed bool) *link {
 	l := &link{
-		c: c, peer: peer, ws: ws, log: c.log.With(slog.String("peer", peer)), dialed: dialed,
+		c: c, peer: peer, conn: conn, br: br, log: c.log.With(slog.String("peer", peer)), dialed: dialed,
 		calls:   make(map[uint64]chan *linkFrame),
 		subs:    make(map[subKey]*linkSub),
 		last:    make(map[string]*room.Event),
 		perRoom: make(map[string]int),
 		done:    make(chan struct{}),
 	}
-	l.turn.Init(l, netio.TurnConfig{Conn: ws.NetConn(), WG: &c.wg, Timeout: c.cfg.LinkWriteTimeout})
-	ws.SetPingHandler(func(string) error { return nil })
-	ws.SetCloseHandler(func(int, string) error { return nil })
+	l.turn.Init(l, netio.TurnConfig{Conn: conn, WG: &c.wg, Timeout: c.cfg.LinkWriteTimeout})
 	return l
 }
 
@@ -210,9 +212,12 @@ func (l *link) readLoop() {
 	defer l.c.wg.Done()
 	defer l.closed2()
 	var split [][]byte
+	rd := wsframe.Reader{Masked: !l.dialed}
 	for {
-		_, msg, err := l.ws.ReadMessage()
-		if errors.Is(err, websocket.ErrReadLimit) {
+		var buf bytes.Buffer // the frames decoded from it are the reader's to keep
+		_, err := rd.ReadMessage(l.br, &buf, l.c.cfg.LinkMaxMessage)
+		msg := buf.Bytes()
+		if errors.Is(err, wsframe.ErrTooLarge) {
 			l.log.Warn("peer link message over cluster.link_max_message; cutting the link",
 				slog.Int("limit", l.c.cfg.LinkMaxMessage))
 			l.c.cfg.Metrics.LinkOversized()
@@ -275,7 +280,7 @@ func (l *link) close() {
 	l.turn.CloseLocked()
 	l.mu.Unlock()
 	if !already {
-		_ = l.ws.NetConn().Close()
+		_ = l.conn.Close()
 	}
 }
 
@@ -423,14 +428,17 @@ func (c *Cluster) PeerHandler() http.Handler {
 		if err != nil {
 			return
 		}
+		// gorilla read nothing past the handshake (it refuses early
+		// bytes): the link reads the socket from here.
+		conn := ws.NetConn()
 		c.markVerified(t.dialer, t.dialerInc)
-		c.adoptLink(t.dialer, ws, false)
+		c.adoptLink(t.dialer, conn, bufio.NewReaderSize(conn, 32<<10), false)
 	})
 }
 
 // dial opens a link to peer at its HTTP address: it fetches a challenge,
 // upgrades with its proof, and checks the peer's.
-func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.Conn, error) {
+func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (net.Conn, *bufio.Reader, error) {
 	unreachable := protocol.Errorf(protocol.CodeUnavailable, "cannot reach node %s", peer)
 	scheme := "http://"
 	if c.cfg.LinkTLS != nil {
@@ -438,53 +446,53 @@ func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.C
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+httpAddr+"/v1/peer", nil)
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
 	resp, err := c.challenger.Do(req)
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	_ = resp.Body.Close()
 	t := linkTranscript{dialer: c.self, server: peer, dialerInc: c.incarnation,
 		challenge: resp.Header.Get(hdrChallenge), nonce: newNonce()}
 	if t.challenge == "" {
-		return nil, errors.Join(unreachable, fmt.Errorf("no challenge from %s (HTTP %d)", httpAddr, resp.StatusCode))
+		return nil, nil, errors.Join(unreachable, fmt.Errorf("no challenge from %s (HTTP %d)", httpAddr, resp.StatusCode))
 	}
 
-	d := websocket.Dialer{
-		Subprotocols:     []string{peerSubprotocol},
-		HandshakeTimeout: c.cfg.LinkDialTimeout,
-		ReadBufferSize:   32 << 10,
-		WriteBufferSize:  32 << 10,
-		TLSClientConfig:  c.cfg.LinkTLS,
-	}
-	wsScheme := "ws://"
-	if c.cfg.LinkTLS != nil {
-		wsScheme = "wss://"
-	}
 	h := http.Header{}
 	h.Set(hdrNode, c.self)
 	h.Set(hdrIncarnation, strconv.FormatInt(c.incarnation, 10))
 	h.Set(hdrChallenge, t.challenge)
 	h.Set(hdrNonce, t.nonce)
 	h.Set(hdrProof, c.auth.dialerProof(t))
-	ws, resp, err := d.DialContext(ctx, wsScheme+httpAddr+"/v1/peer", h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	var conn net.Conn
+	if c.cfg.LinkTLS != nil {
+		conn, err = (&tls.Dialer{Config: c.cfg.LinkTLS}).DialContext(ctx, "tcp", httpAddr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", httpAddr)
 	}
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl) // the handshake's
+	}
+	br, resp, err := wsframe.ClientHandshake(conn, httpAddr, "/v1/peer", peerSubprotocol, h)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, errors.Join(unreachable, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
 	inc, perr := strconv.ParseInt(resp.Header.Get(hdrIncarnation), 10, 64)
 	if perr == nil {
 		perr = checkProof(resp.Header.Get(hdrProof), c.auth.serverProof(t, inc))
 	}
 	if perr != nil {
-		_ = ws.Close()
+		_ = conn.Close()
 		c.log.Warn("peer link refused: the peer did not prove the cluster secret", slog.String("peer", peer), slog.String("addr", httpAddr))
-		return nil, errors.Join(unreachable, perr)
+		return nil, nil, errors.Join(unreachable, perr)
 	}
 	c.markVerified(peer, inc)
-	return ws, nil
+	return conn, br, nil
 }

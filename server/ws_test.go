@@ -466,17 +466,7 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	if err := c.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, err := c.Next(testCtx(t))
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*client.CloseError)
-		if !ok || ce.Code != websocket.CloseGoingAway {
-			t.Fatalf("want the close reply %d, got %v", websocket.CloseGoingAway, err)
-		}
-		break
-	}
+	expectClose(t, c, websocket.CloseGoingAway)
 	checkFor(t, 5*time.Second, func() error {
 		if n := ts.Connections(); n != 0 {
 			return fmt.Errorf("%d connections", n)
@@ -515,17 +505,7 @@ func TestFramingFaultsGetClose1002(t *testing.T) {
 			if _, err := c.WS().NetConn().Write(wire); err != nil {
 				t.Fatal(err)
 			}
-			for {
-				_, err := c.Next(testCtx(t))
-				if err == nil {
-					continue
-				}
-				ce, ok := err.(*client.CloseError)
-				if !ok || ce.Code != websocket.CloseProtocolError {
-					t.Fatalf("want close %d, got %v", websocket.CloseProtocolError, err)
-				}
-				break
-			}
+			expectClose(t, c, websocket.CloseProtocolError)
 		})
 	}
 
@@ -550,4 +530,21 @@ func TestFramingFaultsGetClose1002(t *testing.T) {
 	}
 	send(t, bystander, client.M{"t": "pub", "id": 2, "r": "chat:frames", "d": "still here"})
 	expect(t, bystander, protocol.TypeOK, protocol.TypeMsg)
+}
+
+// expectClose reads until the connection closes, which must be with code
+// (no bye required).
+func expectClose(t *testing.T, c *client.Conn, code int) {
+	t.Helper()
+	for {
+		_, err := c.Next(testCtx(t))
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*client.CloseError)
+		if !ok || ce.Code != code {
+			t.Fatalf("want close %d, got %v", code, err)
+		}
+		return
+	}
 }

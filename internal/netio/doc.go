@@ -11,11 +11,20 @@
 //     syscall.RawConn, so a closed (and possibly reused) descriptor is never
 //     written;
 //   - the shallow reads of an idle WebSocket connection: waiting for bytes
-//     outside gorilla's read path, and taking a client's pongs.
+//     without entering a frame read, and taking a client's pongs;
+//   - the Parker: idle sockets in an epoll set, with no goroutine, and the
+//     Release of their memory once many parked.
 //
 // A Turn's owner (Source) decides what is due and in what order, and keeps
-// its own lock; the Turn's state is guarded by that lock. Lock order: the
-// source's lock, then Flushers.mu; nothing here calls into a room.
+// its own lock; the Turn's state is guarded by that lock, and what a piece
+// is built from belongs to whoever holds the turn (a flusher, or the turn's
+// writer goroutine). Lock order: the source's lock, then Flushers.mu or
+// Parker.mu; the parker calls its Parkees holding neither. Nothing here
+// calls into a room.
 //
-// It knows nothing of sessions, rooms, SSE or the protocol.
+// It lives under internal/ rather than server/internal/ because peer links
+// (cluster) write through a Turn too.
+//
+// It knows nothing of sessions, rooms, SSE or the protocol; the only
+// framing it knows is wsframe's recognition of a client's pong.
 package netio

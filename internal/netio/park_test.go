@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/roomd/roomd/internal/testutil"
 )
 
 type testParkee struct{ events, stopped atomic.Int32 }
@@ -36,7 +38,7 @@ func TestParkAndUnpark(t *testing.T) {
 	}
 	events := func(x *testParkee, want int32) {
 		t.Helper()
-		checkFor(t, 5*time.Second, func() error {
+		testutil.CheckFor(t, 5*time.Second, func() error {
 			if n := x.events.Load(); n != want {
 				return fmt.Errorf("%d events, want %d", n, want)
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomd/roomd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,21 +107,6 @@ func socketPair(t *testing.T) (a, b net.Conn, rc syscall.RawConn) {
 	return conns[0], conns[1], rc
 }
 
-func checkFor(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newSource(conn net.Conn, rc syscall.RawConn, fl *Flushers, wg *sync.WaitGroup) *testSource {
 	s := &testSource{}
 	s.turn.Init(s, TurnConfig{Conn: conn, Raw: rc, Flushers: fl, WG: wg, Timeout: 5 * time.Second})
@@ -168,7 +154,7 @@ func TestTurnPartialWrites(t *testing.T) {
 			t.Fatalf("piece %d: %d bytes, want %d of %q", i, len(got[i]), len(want[i]), want[i][0])
 		}
 	}
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if wrote, _, _, writers, done := s.state(); wrote != pieces || done != nil || writers == 0 {
 			return fmt.Errorf("wrote %d of %d, turn held %v, writer takes %d", wrote, pieces, done != nil, writers)
 		}
@@ -198,7 +184,7 @@ func TestTurnCloseDuringWrite(t *testing.T) {
 	s := newSource(a, rc, fl, &wg)
 	s.block = true
 	s.send(make([]byte, 1<<20)) // far more than the socket takes: the writer blocks
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if _, _, _, writers, _ := s.state(); writers == 0 {
 			return errors.New("no writer yet")
 		}

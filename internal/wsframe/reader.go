@@ -34,7 +34,9 @@ type CloseError struct {
 	Text string
 }
 
-func (e *CloseError) Error() string { return fmt.Sprintf("wsframe: closed by peer (%d %s)", e.Code, e.Text) }
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("wsframe: closed by peer (%d %s)", e.Code, e.Text)
+}
 
 // Reader reads messages from one end of a WebSocket connection: it
 // reassembles fragments, unmasks, checks the framing, bounds a message's
