@@ -57,6 +57,14 @@ type Server struct {
 	clusterID func() string
 }
 
+// PeerHandler is a Router that links cluster nodes: the server mounts its
+// handler at GET /v1/peer.
+type PeerHandler interface {
+	PeerHandler() http.Handler
+}
+
+var _ PeerHandler = (*cluster.Cluster)(nil)
+
 // New validates cfg, fills its zero values and returns a Server.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
@@ -101,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.routeAPI()
 	s.registerSSE()
-	if ph, ok := cfg.Router.(interface{ PeerHandler() http.Handler }); ok {
+	if ph, ok := cfg.Router.(PeerHandler); ok {
 		s.mux.Handle("GET /v1/peer", ph.PeerHandler()) // links between cluster nodes
 	}
 	if !cfg.NoWeb {
