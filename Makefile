@@ -94,6 +94,7 @@ targets: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplitDecode -fuzztime 60s ./protocol/
+	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime 60s ./internal/wsframe/
 
 clean:
 	rm -rf bin

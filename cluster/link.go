@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,6 +18,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/roomd/roomd/internal/netio"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -31,18 +37,23 @@ var errLinkClosed = protocol.NewError(protocol.CodeUnavailable, "peer link close
 
 // link is the one persistent connection between this node and a peer. Both
 // sides send requests and events on it; the node whose name sorts lower
-// dials. Its writer runs only while frames are queued; its reader handles
-// requests and events in arrival order.
+// dials. Its frames go out through a write turn (internal/netio), whose
+// writer goroutine runs only while frames are queued; its reader handles
+// requests and events in arrival order. Its frames are read and written
+// with wsframe (masked on the dialer's side, as a client's must be);
+// gorilla only answers the upgrade on the accepting side.
 type link struct {
-	c    *Cluster
-	peer string
-	ws   *websocket.Conn
-	log  *slog.Logger
+	c      *Cluster
+	peer   string
+	conn   net.Conn
+	br     *bufio.Reader // reader-owned: what is read from conn
+	log    *slog.Logger
+	dialed bool // this node dialed: its frames are masked
 
 	mu      sync.Mutex
+	turn    netio.Turn
 	queue   [][]byte
-	qbytes  int
-	writing bool
+	qbytes  int // queued and taken by the turn, not yet written
 	closed  bool
 	calls   map[uint64]chan *linkFrame
 	nextID  uint64
@@ -50,19 +61,23 @@ type link struct {
 	last    map[string]*room.Event // owner side: last event sent per room
 	perRoom map[string]int         // owner side: this peer's members per room
 	done    chan struct{}
+
+	batch [][]byte // turn-owned: the frames TakeLocked took
 }
 
 type subKey struct{ room, conn string }
 
-func newLink(c *Cluster, peer string, ws *websocket.Conn) *link {
-	return &link{
-		c: c, peer: peer, ws: ws, log: c.log.With(slog.String("peer", peer)),
+func newLink(c *Cluster, peer string, conn net.Conn, br *bufio.Reader, dialed bool) *link {
+	l := &link{
+		c: c, peer: peer, conn: conn, br: br, log: c.log.With(slog.String("peer", peer)), dialed: dialed,
 		calls:   make(map[uint64]chan *linkFrame),
 		subs:    make(map[subKey]*linkSub),
 		last:    make(map[string]*room.Event),
 		perRoom: make(map[string]int),
 		done:    make(chan struct{}),
 	}
+	l.turn.Init(l, netio.TurnConfig{Conn: conn, WG: &c.wg, Timeout: c.cfg.LinkWriteTimeout})
+	return l
 }
 
 // send queues a frame. It never blocks: past LinkQueueMaxBytes the link is
@@ -94,65 +109,67 @@ func (l *link) send(f *linkFrame) {
 	}
 	l.queue = append(l.queue, b)
 	l.qbytes += len(b)
-	if !l.writing {
-		l.writing = true
-		l.c.wg.Add(1)
-		go l.writeLoop()
-	}
+	l.turn.KickLocked()
 }
 
-func (l *link) writeLoop() {
-	defer l.c.wg.Done()
-	var batch [][]byte
-	for {
-		l.mu.Lock()
-		if len(l.queue) == 0 || l.closed {
-			l.writing = false
-			l.queue = nil
-			l.mu.Unlock()
-			return
-		}
-		// One message carries the queued frames up to the peer's bound
-		// (and at least one; send refuses frames over it).
-		batch = batch[:0]
-		size := 0
-		for len(l.queue) > 0 && (len(batch) == 0 || size+len(l.queue[0]) <= l.c.cfg.LinkMaxMessage) {
-			size += len(l.queue[0])
-			batch = append(batch, l.queue[0])
-			l.queue[0] = nil
-			l.queue = l.queue[1:]
-		}
-		l.mu.Unlock()
-		n := 0
-		err := l.ws.SetWriteDeadline(time.Now().Add(l.c.cfg.LinkWriteTimeout))
-		var w io.WriteCloser
-		if err == nil {
-			w, err = l.ws.NextWriter(websocket.BinaryMessage)
-		}
-		for i := 0; err == nil && i < len(batch); i++ {
-			_, err = w.Write(batch[i])
-			n += len(batch[i])
-		}
-		if w != nil {
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-		}
-		for i := range batch {
-			batch[i] = nil
-		}
-		l.mu.Lock()
-		l.qbytes -= n
-		l.mu.Unlock()
-		if err != nil {
-			l.close()
-			l.mu.Lock()
-			l.writing = false
-			l.mu.Unlock()
-			return
-		}
+// The link is the netio.Source of its write turn: a piece is one binary
+// message carrying the queued frames up to the peer's bound (and at least
+// one; send refuses frames over it).
+
+var _ netio.Source = (*link)(nil)
+
+// Lock and Unlock are l.mu.
+func (l *link) Lock()   { l.mu.Lock() }
+func (l *link) Unlock() { l.mu.Unlock() }
+
+// TakeLocked implements netio.Source. l.mu held.
+func (l *link) TakeLocked(bool) netio.Due {
+	if l.closed || len(l.queue) == 0 {
+		l.queue = nil
+		return netio.Idle
 	}
+	size := 0
+	for len(l.queue) > 0 && (len(l.batch) == 0 || size+len(l.queue[0]) <= l.c.cfg.LinkMaxMessage) {
+		size += len(l.queue[0])
+		l.batch = append(l.batch, l.queue[0])
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+	}
+	return netio.Ready
 }
+
+// Render implements netio.Source: the message, masked when this node
+// dialed.
+func (l *link) Render(p *netio.Piece) {
+	if len(l.batch) == 1 && !l.dialed {
+		p.B = l.batch[0]
+	} else {
+		buf := p.Buffer()
+		for _, f := range l.batch {
+			buf = append(buf, f...)
+		}
+		p.B = buf
+	}
+	if l.dialed {
+		key := wsframe.NewMaskKey()
+		wsframe.Mask(key, p.B)
+		p.H = wsframe.AppendMaskedHeader(p.Hdr[:0], wsframe.OpBinary, len(p.B), key)
+	} else {
+		p.H = wsframe.AppendHeader(p.Hdr[:0], wsframe.OpBinary, len(p.B))
+	}
+	p.Count, p.Size = len(l.batch), len(p.B)
+	clear(l.batch)
+	l.batch = l.batch[:0]
+}
+
+// WroteLocked implements netio.Source. l.mu held.
+func (l *link) WroteLocked(p *netio.Piece) { l.qbytes -= p.Size }
+
+// DroppedLocked implements netio.Source. l.mu held.
+func (l *link) DroppedLocked(p *netio.Piece) { l.qbytes -= p.Size }
+
+// Failed implements netio.Source: the link is cut.
+func (l *link) Failed() { l.close() }
 
 // call sends a request and waits for its answer.
 func (l *link) call(ctx context.Context, f *linkFrame) (*linkFrame, error) {
@@ -195,9 +212,12 @@ func (l *link) readLoop() {
 	defer l.c.wg.Done()
 	defer l.closed2()
 	var split [][]byte
+	rd := wsframe.Reader{Masked: !l.dialed}
 	for {
-		_, msg, err := l.ws.ReadMessage()
-		if errors.Is(err, websocket.ErrReadLimit) {
+		var buf bytes.Buffer // the frames decoded from it are the reader's to keep
+		_, err := rd.ReadMessage(l.br, &buf, l.c.cfg.LinkMaxMessage)
+		msg := buf.Bytes()
+		if errors.Is(err, wsframe.ErrTooLarge) {
 			l.log.Warn("peer link message over cluster.link_max_message; cutting the link",
 				slog.Int("limit", l.c.cfg.LinkMaxMessage))
 			l.c.cfg.Metrics.LinkOversized()
@@ -257,9 +277,10 @@ func (l *link) close() {
 	l.mu.Lock()
 	already := l.closed
 	l.closed = true
+	l.turn.CloseLocked()
 	l.mu.Unlock()
 	if !already {
-		_ = l.ws.NetConn().Close()
+		_ = l.conn.Close()
 	}
 }
 
@@ -407,14 +428,17 @@ func (c *Cluster) PeerHandler() http.Handler {
 		if err != nil {
 			return
 		}
+		// gorilla read nothing past the handshake (it refuses early
+		// bytes): the link reads the socket from here.
+		conn := ws.NetConn()
 		c.markVerified(t.dialer, t.dialerInc)
-		c.adoptLink(t.dialer, ws)
+		c.adoptLink(t.dialer, conn, bufio.NewReaderSize(conn, 32<<10), false)
 	})
 }
 
 // dial opens a link to peer at its HTTP address: it fetches a challenge,
 // upgrades with its proof, and checks the peer's.
-func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.Conn, error) {
+func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (net.Conn, *bufio.Reader, error) {
 	unreachable := protocol.Errorf(protocol.CodeUnavailable, "cannot reach node %s", peer)
 	scheme := "http://"
 	if c.cfg.LinkTLS != nil {
@@ -422,53 +446,53 @@ func (c *Cluster) dial(ctx context.Context, peer, httpAddr string) (*websocket.C
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+httpAddr+"/v1/peer", nil)
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
 	resp, err := c.challenger.Do(req)
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	_ = resp.Body.Close()
 	t := linkTranscript{dialer: c.self, server: peer, dialerInc: c.incarnation,
 		challenge: resp.Header.Get(hdrChallenge), nonce: newNonce()}
 	if t.challenge == "" {
-		return nil, errors.Join(unreachable, fmt.Errorf("no challenge from %s (HTTP %d)", httpAddr, resp.StatusCode))
+		return nil, nil, errors.Join(unreachable, fmt.Errorf("no challenge from %s (HTTP %d)", httpAddr, resp.StatusCode))
 	}
 
-	d := websocket.Dialer{
-		Subprotocols:     []string{peerSubprotocol},
-		HandshakeTimeout: c.cfg.LinkDialTimeout,
-		ReadBufferSize:   32 << 10,
-		WriteBufferSize:  32 << 10,
-		TLSClientConfig:  c.cfg.LinkTLS,
-	}
-	wsScheme := "ws://"
-	if c.cfg.LinkTLS != nil {
-		wsScheme = "wss://"
-	}
 	h := http.Header{}
 	h.Set(hdrNode, c.self)
 	h.Set(hdrIncarnation, strconv.FormatInt(c.incarnation, 10))
 	h.Set(hdrChallenge, t.challenge)
 	h.Set(hdrNonce, t.nonce)
 	h.Set(hdrProof, c.auth.dialerProof(t))
-	ws, resp, err := d.DialContext(ctx, wsScheme+httpAddr+"/v1/peer", h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	var conn net.Conn
+	if c.cfg.LinkTLS != nil {
+		conn, err = (&tls.Dialer{Config: c.cfg.LinkTLS}).DialContext(ctx, "tcp", httpAddr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", httpAddr)
 	}
 	if err != nil {
-		return nil, errors.Join(unreachable, err)
+		return nil, nil, errors.Join(unreachable, err)
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl) // the handshake's
+	}
+	br, resp, err := wsframe.ClientHandshake(conn, httpAddr, "/v1/peer", peerSubprotocol, h)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, errors.Join(unreachable, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
 	inc, perr := strconv.ParseInt(resp.Header.Get(hdrIncarnation), 10, 64)
 	if perr == nil {
 		perr = checkProof(resp.Header.Get(hdrProof), c.auth.serverProof(t, inc))
 	}
 	if perr != nil {
-		_ = ws.Close()
+		_ = conn.Close()
 		c.log.Warn("peer link refused: the peer did not prove the cluster secret", slog.String("peer", peer), slog.String("addr", httpAddr))
-		return nil, errors.Join(unreachable, perr)
+		return nil, nil, errors.Join(unreachable, perr)
 	}
 	c.markVerified(peer, inc)
-	return ws, nil
+	return conn, br, nil
 }

@@ -114,7 +114,7 @@ func TestPeerLinkHandshakeKeepsSecretAndRefusesReplay(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, err := a.cl.dial(ctx, "node-b", rec.addr)
+	ws, _, err := a.cl.dial(ctx, "node-b", rec.addr)
 	if err != nil {
 		t.Fatalf("dial through the recorder: %v", err)
 	}

@@ -1,11 +1,11 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
+	"net"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/roomd/roomd/cluster/membership"
 	"github.com/roomd/roomd/protocol"
@@ -71,7 +71,7 @@ func (c *Cluster) dialPeer(peer string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LinkDialTimeout)
 	defer cancel()
-	ws, err := c.dial(ctx, peer, n.Meta.HTTPAddr)
+	conn, br, err := c.dial(ctx, peer, n.Meta.HTTPAddr)
 	if err != nil {
 		c.log.Debug("dial peer failed", slog.String("peer", peer), slog.Any("err", err))
 		c.mu.Lock()
@@ -79,17 +79,17 @@ func (c *Cluster) dialPeer(peer string) {
 		c.mu.Unlock()
 		return
 	}
-	c.adoptLink(peer, ws)
+	c.adoptLink(peer, conn, br, true)
 }
 
 // adoptLink starts a link on a fresh connection, replacing an older one.
-func (c *Cluster) adoptLink(peer string, ws *websocket.Conn) {
-	ws.SetReadLimit(int64(c.cfg.LinkMaxMessage))
-	l := newLink(c, peer, ws)
+// br reads conn from the end of the handshake; dialed: this node dialed it.
+func (c *Cluster) adoptLink(peer string, conn net.Conn, br *bufio.Reader, dialed bool) {
+	l := newLink(c, peer, conn, br, dialed)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		_ = ws.Close()
+		_ = conn.Close()
 		return
 	}
 	old := c.links[peer]

@@ -168,7 +168,7 @@ func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 
 func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {
 	s := &session{srv: &Server{cfg: Config{QueueMaxBytes: 100, Metrics: noopMetrics{}}}}
-	s.writing = true // no writer: inspect the queue as it builds up
+	s.sock.CloseLocked() // no writer: inspect the queue as it builds up
 	eph := func(from, v string) { s.enqueue([]byte(v), dropOK, "r", from) }
 	eph("a", strings.Repeat("1", 20))
 	eph("a", strings.Repeat("2", 20)) // replaces the first

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/roomd/roomd/protocol"
@@ -24,7 +23,3 @@ func writeAPIError(w http.ResponseWriter, status int, code protocol.Code, msg st
 	}
 	writeJSON(w, status, apiError{apiErrorBody{Code: code, Name: code.String(), Msg: msg}})
 }
-
-// limitReader is io.LimitReader without the interface allocation cost of
-// wrapping twice.
-func limitReader(r io.Reader, n int64) io.Reader { return &io.LimitedReader{R: r, N: n} }

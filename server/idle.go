@@ -6,20 +6,23 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/roomd/roomd/internal/netio"
 )
 
-// An idle connection's cost was mostly the stack of its reader: inside
-// gorilla's read path 8 KiB. So on plain TCP (not TLS, whose records hide
-// the socket's readiness) a session waits for its next bytes in a shallow
-// frame (waitReadable), takes pongs itself, and enters gorilla only when a
-// message starts; and once it has sent no message for ParkAfter it parks:
-// its socket waits in the server's epoll set (park_linux.go) and it keeps no
-// goroutine, read buffer or rate limiter at all until bytes arrive.
+// An idle connection's cost was mostly the stack of its reader, deep in a
+// frame read. So on plain TCP (not TLS, whose records hide the socket's
+// readiness) a session waits for its next bytes in a shallow frame
+// (netio.WaitReadable), takes pongs itself (netio.TakePong), and reads
+// frames (wsframe.Reader) only when a message starts; and once it has sent
+// no message for ParkAfter it parks: its socket waits in the server's epoll
+// set (park_linux.go) and it keeps no goroutine, read buffer or rate
+// limiter at all until bytes arrive.
 
-// ownReader hands gorilla a read buffer the session can see, so it knows
-// when no bytes are buffered and waiting on the socket is right.
+// ownReader gives the upgrade (gorilla's handshake) a read buffer the
+// session then reads frames from, so it knows when no bytes are buffered
+// and waiting on the socket is right.
 type ownReader struct {
 	http.ResponseWriter
 	size int
@@ -35,32 +38,16 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c, bufio.NewReadWriter(o.br, rw.Writer), nil
 }
 
-// rawConn returns the socket of a plain TCP connection, nil otherwise.
-func rawConn(c net.Conn) syscall.RawConn {
-	if !canIdleShallow {
-		return nil
-	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
-
 // idleRead waits, shallowly, for the start of the next message. After
 // ParkAfter without one it parks the session instead (parked: the
 // goroutine must end; see serve). err is set only when waiting failed
 // (deadline, closed socket).
 func (ss *session) idleRead() (parked bool, err error) {
-	if ss.raw == nil || ss.br == nil {
+	if ss.sock.Raw == nil || ss.br == nil {
 		return false, nil
 	}
 	for ss.br.Buffered() == 0 {
-		canPark := ss.fd > 0 && ss.id != "" && !ss.isClosing()
+		canPark := ss.sock.FD > 0 && ss.id != "" && !ss.isClosing()
 		dl := ss.readDL.Load()
 		// Idle means no message since lastMsg: pongs do not count.
 		parkAt := time.Unix(0, ss.lastMsg).Add(ss.srv.cfg.ParkAfter)
@@ -68,23 +55,23 @@ func (ss *session) idleRead() (parked bool, err error) {
 			canPark = false // the real deadline comes first (or has passed: fail the read)
 		}
 		if canPark && !parkAt.After(time.Now()) {
-			if !readable(ss.raw) && ss.tryPark() {
+			if !netio.Readable(ss.sock.Raw) && ss.tryPark() {
 				return true, nil
 			}
 			canPark = false // bytes to read first (or the parker is unavailable)
 		}
 		if canPark {
-			_ = ss.conn.NetConn().SetReadDeadline(parkAt)
+			_ = ss.sock.SetReadDeadline(parkAt)
 		}
-		err := waitReadable(ss.raw)
+		err := netio.WaitReadable(ss.sock.Raw)
 		if canPark {
 			parkTime := errors.Is(err, os.ErrDeadlineExceeded)
 			if ss.isClosing() {
 				// Closing began meanwhile: wait for the client's close
-				// reply for the close timeout, as finishClose does.
-				_ = ss.conn.NetConn().SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+				// reply for the close timeout, as after a bye.
+				_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
 			} else {
-				_ = ss.conn.NetConn().SetReadDeadline(time.Unix(0, dl)) // back to the real one
+				_ = ss.sock.SetReadDeadline(time.Unix(0, dl)) // back to the real one
 			}
 			if parkTime {
 				continue // park now (or, closing, wait for the close)
@@ -93,7 +80,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if !takePong(ss.raw) {
+		if !netio.TakePong(ss.sock.Raw) {
 			return false, nil
 		}
 		ss.extendRead()
@@ -107,34 +94,30 @@ func (ss *session) idleRead() (parked bool, err error) {
 func (ss *session) tryPark() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closing || !ss.srv.park.park(ss, ss.fd) {
+	if ss.closing || !ss.srv.park.Park(ss, ss.sock.FD) {
 		return false
 	}
 	ss.parked = true
 	*ss.br = bufio.Reader{} // nothing is buffered: serve makes a new one
 	ss.releaseLimiters()
 	ss.srv.parkedN.Add(1)
-	ss.srv.parkedOne()
+	ss.srv.release.ParkedOne()
 	ss.rearmPingTimerLocked()
 	return true
 }
 
-// parkee is what waits in the parker: a session, or a raw SSE stream.
-type parkee interface {
-	// parkEvent: the socket has bytes, or the peer is gone.
-	parkEvent()
-	// parkStopped: the parker stopped (Shutdown) while this one waited.
-	parkStopped()
-}
+var _ netio.Parkee = (*session)(nil)
 
-// parkEvent wakes the session, unless all it got were pongs.
-func (ss *session) parkEvent() {
+// ParkEvent implements netio.Parkee: it wakes the session, unless all it
+// got were pongs.
+func (ss *session) ParkEvent() {
 	if !ss.pongWhileParked() {
 		ss.wakeUp()
 	}
 }
 
-func (ss *session) parkStopped() { ss.wakeUp() }
+// ParkStopped implements netio.Parkee: Shutdown stopped the parker.
+func (ss *session) ParkStopped() { ss.wakeUp() }
 
 // pongWhileParked takes the client's pongs from a parked session's socket
 // without waking it, when pongs are all there is: it moves the read
@@ -147,16 +130,16 @@ func (ss *session) pongWhileParked() bool {
 		return false
 	}
 	took := false
-	for takePong(ss.raw) {
+	for netio.TakePong(ss.sock.Raw) {
 		took = true
 	}
-	if !took || readable(ss.raw) || !ss.srv.park.rearm(ss.fd) {
+	if !took || netio.Readable(ss.sock.Raw) || !ss.srv.park.Rearm(ss.sock.FD) {
 		return false
 	}
 	cfg := &ss.srv.cfg
 	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
 	ss.readDL.Store(dl.UnixNano())
-	_ = ss.conn.NetConn().SetReadDeadline(dl)
+	_ = ss.sock.SetReadDeadline(dl)
 	return true
 }
 
@@ -176,6 +159,6 @@ func (ss *session) wakeUpLocked() {
 	ss.parked = false
 	ss.srv.parkedN.Add(-1)
 	ss.srv.parkWakes.Add(1)
-	ss.srv.park.unpark(ss.fd)
+	ss.srv.park.Unpark(ss.sock.FD)
 	go ss.serve()
 }

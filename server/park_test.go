@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/netio"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
 
 // parkingServer parks connections after 30 ms without input.
 func parkingServer(t *testing.T, edit func(*Config)) *testServer {
-	if !canPark {
+	if !netio.CanPark {
 		t.Skip("connections park on Linux only")
 	}
 	return newTestServer(t, func(c *Config, _ *room.Config) {
@@ -174,9 +175,7 @@ func TestParkedSessionTakesPongsAsleep(t *testing.T) {
 func TestManyParkedSessionsReleaseMemoryOnce(t *testing.T) {
 	const quiet = 50 * time.Millisecond
 	ts := parkingServer(t, nil)
-	ts.release.mu.Lock()
-	ts.release.min, ts.release.quiet, ts.release.every = 3, quiet, time.Minute
-	ts.release.mu.Unlock()
+	ts.release.SetPolicy(3, quiet, time.Minute)
 	for range 3 {
 		ts.connect(t)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/roomd/roomd/cluster"
+	"github.com/roomd/roomd/internal/netio"
 
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/server/admission"
@@ -29,21 +30,22 @@ type Server struct {
 	mux      *http.ServeMux
 	httpSrv  *http.Server
 
-	mu       sync.Mutex
-	sessions map[string]*session // live sessions by connection id
-	perUser  map[string]int      // live sessions by user id (named users only)
-	pending  int                 // connections upgraded, hello not yet handled
-	addrs    addrTable           // per source address (addrlimit.go)
-	recent   recentConns         // connection ids that closed lately
-	draining bool
-	notReady bool           // NotReady was called: /readyz says draining
-	wg       sync.WaitGroup // one per session
+	mu        sync.Mutex
+	sessions  map[string]*session // live sessions by connection id
+	perUser   map[string]int      // live sessions by user id (named users only)
+	pending   int                 // connections upgraded, hello not yet handled
+	addrs     addrTable           // per source address (addrlimit.go)
+	recent    recentConns         // connection ids that closed lately
+	draining  bool
+	notReady  bool           // NotReady was called: /readyz says draining
+	wg        sync.WaitGroup // one per session
+	observers observers      // open SSE streams (sse.go)
 
-	flush     flushers     // write queued frames without blocking (flush.go)
-	park      parker       // holds idle sessions' sockets (park_linux.go)
-	parkedN   atomic.Int64 // sessions parked now
-	parkWakes atomic.Int64 // parked sessions given a goroutine again
-	release   memRelease   // gives memory back once many sessions parked (release.go)
+	flush     netio.Flushers // write queued frames without blocking
+	park      netio.Parker   // holds idle sessions' sockets
+	parkedN   atomic.Int64   // sessions parked now
+	parkWakes atomic.Int64   // parked sessions given a goroutine again
+	release   netio.Release  // gives memory back once many sessions parked
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
@@ -56,6 +58,14 @@ type Server struct {
 	// the router has none).
 	clusterID func() string
 }
+
+// PeerHandler is a Router that links cluster nodes: the server mounts its
+// handler at GET /v1/peer.
+type PeerHandler interface {
+	PeerHandler() http.Handler
+}
+
+var _ PeerHandler = (*cluster.Cluster)(nil)
 
 // New validates cfg, fills its zero values and returns a Server.
 func New(cfg Config) (*Server, error) {
@@ -80,13 +90,15 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.Router = readyRouter{Router: cfg.Router, ready: cfg.Ready}
 	}
 	s.adm = s.newAdmission()
-	s.flush.srv = s
-	s.park.srv = s
+	s.flush.Max, s.flush.WG = cfg.Flushers, &s.wg
+	s.park.WG = &s.wg
+	s.release.Parked = s.parkedN.Load
+	s.release.Released = func() { s.releases.Add(1) }
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)
 		WriteBufferSize: cfg.WriteBufferSize,
 		WriteBufferPool: &sync.Pool{},
-		Subprotocols:    []string{"roomd.v1"},
+		Subprotocols:    []string{protocol.Subprotocol},
 		CheckOrigin:     s.originAllowed,
 		Error:           s.upgradeError,
 	}
@@ -100,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.routeAPI()
 	s.registerSSE()
-	if ph, ok := cfg.Router.(interface{ PeerHandler() http.Handler }); ok {
+	if ph, ok := cfg.Router.(PeerHandler); ok {
 		s.mux.Handle("GET /v1/peer", ph.PeerHandler()) // links between cluster nodes
 	}
 	if !cfg.NoWeb {
@@ -178,8 +190,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	for _, ss := range live {
 		ss.close(codeShutdownBye) // wakes parked sessions
 	}
-	s.park.stop()
-	s.stopRelease()
+	s.park.Stop()
+	s.release.Stop()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

@@ -12,28 +12,29 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/roomd/roomd/hooks"
+	"github.com/roomd/roomd/internal/netio"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
 )
 
-// session is one WebSocket connection. Its reader runs in a goroutine of its
-// own while the connection talks, and parks when it idles (idle.go,
-// park_linux.go); its frames are written by the server's flushers, or by a
-// writer goroutine of its own when a write may block (outbound.go).
+// session is one WebSocket connection: the protocol (hello, rooms, ops) and
+// the outbound policy (outbound.go). Its reader runs in a goroutine of its
+// own while the connection talks, and parks when it idles (idle.go); its
+// frames go out through its write turn (internal/netio, ws_write.go).
 //
 // Lock order: a room's lock, then s.mu (rooms call Deliver with theirs held).
 // The session never calls into a room while holding s.mu. docs/LOCKS.md.
 type session struct {
 	srv  *Server
-	conn *websocket.Conn
+	sock netio.Conn // the socket, once upgraded, and its write turn (guarded by mu)
 	log  *slog.Logger
 
 	// Set before the session is shared, then read-only.
@@ -42,42 +43,37 @@ type session struct {
 	addr  netip.Addr // source address, as the per-address limits count it
 	ident atomic.Pointer[auth.Identity]
 
-	lastWrite   atomic.Int64 // unix ns of the last message written
-	readDL      atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
-	deadlineSet time.Time    // writer-owned: when the write deadline was last moved
+	lastWrite atomic.Int64 // unix ns of the last message written
+	readDL    atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
 
 	mu         sync.Mutex
 	queue      []outItem
-	qbytes     int
-	writing    bool          // a flusher or the writer goroutine has the socket
-	writerDone chan struct{} // made on demand; closed when that turn ends
+	qbytes     int // queued and taken by the turn, not yet written
 	pingDue    bool
 	pong       []byte // a client ping's data, for the writer to answer
 	pongDue    bool
-	partial    bool // the queue starts with the rest of a frame writeNow began
 	closing    bool
 	bye        *byeFrame
+	closeReply int // the client's close code, to echo (0: none owed)
 	ephDropped int
 	rooms      roomSet // joined rooms
 	claims     uint64  // joins numbered so far (roomSet)
 	pingTimer  *time.Timer
 	expTimer   *time.Timer
 
-	dw directWrite // writing-turn-owned (outbound.go)
+	out wsOut // the write turn's source (ws_write.go)
 
 	ops roomOps // room operations, off the reader (roomops.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
 	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
 	nextPing time.Time // s.mu: when the ping timer next owes a ping
-	fd       int       // the socket's descriptor, for the parker (0: cannot park)
 
 	// Reader-owned.
-	br        *bufio.Reader   // gorilla's read buffer (see idle.go)
-	raw       syscall.RawConn // the plain TCP socket; nil for TLS
-	pending   bool            // counted in Server.pending
-	httpToken string          // token from the upgrade request, if any
-	frames    *rate.Limiter   // nil while parked: see parkedLimits
+	br        *bufio.Reader // gorilla's read buffer (see idle.go)
+	pending   bool          // counted in Server.pending
+	httpToken string        // token from the upgrade request, if any
+	frames    *rate.Limiter // nil while parked: see parkedLimits
 	bytesIn   *rate.Limiter
 	strikes   *rate.Limiter
 	limits    *parkedLimits
@@ -153,11 +149,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.wg.Done()
 		return // the upgrader answered
 	}
-	ss.conn = conn
+	// From here roomd reads and writes the frames (wsframe): gorilla's
+	// Conn is left behind.
+	ss.out.ss = ss
+	ss.sock.Open(conn.NetConn(), &ss.out, s.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &s.flush, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
 	ss.br = own.br
-	ss.raw = rawConn(conn.NetConn())
-	if ss.raw != nil && canPark && s.cfg.ParkAfter > 0 {
-		_ = ss.raw.Control(func(fd uintptr) { ss.fd = int(fd) })
+	if ss.br == nil {
+		ss.br = bufio.NewReaderSize(ss.sock.Conn, s.cfg.ReadBufferSize)
 	}
 	// The session reads in a goroutine of its own and the handler returns,
 	// so that net/http lets go of the request, its buffers and the deep
@@ -190,54 +188,28 @@ func contains(list []string, v string) bool {
 // run is the reader loop. When it returns the connection is closed and the
 // session has left every room.
 func (ss *session) run() {
-	cfg := &ss.srv.cfg
-	ss.conn.SetReadLimit(0) // enforced here, with our own code
-	ss.conn.SetPongHandler(func(string) error { ss.extendRead(); return nil })
-	// Every write goes through the session's writing turn (outbound.go), so
-	// pongs are queued too.
-	ss.conn.SetPingHandler(func(data string) error {
-		ss.extendRead()
-		ss.mu.Lock()
-		if !ss.closing {
-			ss.pong, ss.pongDue = []byte(data), true
-			ss.kickWriterLocked()
-		}
-		ss.mu.Unlock()
-		return nil
-	})
-	// The close reply: nothing more is queued from here, and no reply while
-	// the rest of a frame a flusher began is queued (it would land inside).
-	ss.conn.SetCloseHandler(func(code int, _ string) error {
-		ss.mu.Lock()
-		ss.closing = true
-		partial := ss.partial
-		ss.mu.Unlock()
-		if partial {
-			return nil
-		}
-		msg := websocket.FormatCloseMessage(code, "")
-		_ = ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout))
-		return nil
-	})
-	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+	_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	ss.newLimiters()
-
 	ss.serve()
 }
 
 // serve reads messages until the connection ends (then the session leaves
 // its rooms and is gone) or until it parks: idle for ParkAfter, it hands its
 // socket to the server's parker and the goroutine ends; bytes arriving call
-// serve again in a new one (idle.go; the parker is park_linux.go). The
-// session holds its count in the server's wait group throughout.
+// serve again in a new one (idle.go). The session holds its count in the
+// server's wait group throughout.
 func (ss *session) serve() {
 	cfg := &ss.srv.cfg
-	if ss.br != nil && ss.br.Size() == 0 {
-		*ss.br = *bufio.NewReaderSize(ss.conn.NetConn(), cfg.ReadBufferSize) // released while parked
+	if ss.br.Size() == 0 {
+		*ss.br = *bufio.NewReaderSize(ss.sock.Conn, cfg.ReadBufferSize) // released while parked
 	}
 	if ss.limits != nil {
 		ss.restoreLimiters()
 	}
+	// Frames are read here (wsframe) and written through the write turn:
+	// a client's ping is answered through the turn too.
+	rd := wsframe.Reader{Masked: true, OnPong: func([]byte) { ss.extendRead() }, OnPing: ss.onPing}
+read:
 	for {
 		parked, err := ss.idleRead()
 		if parked {
@@ -247,40 +219,43 @@ func (ss *session) serve() {
 			ss.readFailed(err)
 			break
 		}
-		mt, rd, err := ss.conn.NextReader()
-		if err != nil {
-			ss.readFailed(err)
-			break
-		}
-		if ss.isClosing() {
-			continue // drain until the client's close or the close timeout
-		}
-		if mt != websocket.BinaryMessage {
-			ss.close(byeFrame{protocol.CodeBadProtocol, "text messages are not allowed"})
-			continue
-		}
 		// A buffer from the pool for each message, not one per connection:
 		// idle connections hold none.
 		buf := msgBufPool.Get().(*bytes.Buffer)
 		buf.Reset()
-		n, err := buf.ReadFrom(limitReader(rd, int64(cfg.MaxMessageBytes)+1))
-		if err != nil {
-			putMsgBuf(buf, cfg.MaxMessageBytes)
-			break
-		}
-		if n > int64(cfg.MaxMessageBytes) {
-			putMsgBuf(buf, cfg.MaxMessageBytes)
+		op, err := rd.ReadMessage(ss.br, buf, cfg.MaxMessageBytes)
+		switch {
+		case err == nil && ss.isClosing():
+			// drain until the client's close or the close timeout
+		case errors.Is(err, wsframe.ErrTooLarge):
 			ss.close(byeFrame{protocol.CodeTooLarge, "message over the size limit"})
-			continue
+		case err != nil:
+			putMsgBuf(buf, cfg.MaxMessageBytes)
+			ss.readFailed(err)
+			break read
+		case op != wsframe.OpBinary:
+			ss.close(byeFrame{protocol.CodeBadProtocol, "text messages are not allowed"})
+		default:
+			ss.extendRead()
+			ss.lastMsg = time.Now().UnixNano()
+			ss.handleMessage(buf.Bytes())
 		}
-		ss.extendRead()
-		ss.lastMsg = time.Now().UnixNano()
-		ss.handleMessage(buf.Bytes())
 		putMsgBuf(buf, cfg.MaxMessageBytes)
 	}
 	ss.cleanup()
 	ss.notPending()
 	ss.srv.wg.Done()
+}
+
+// onPing queues the pong a client's ping asks for.
+func (ss *session) onPing(data []byte) {
+	ss.extendRead()
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.pong, ss.pongDue = bytes.Clone(data), true
+		ss.sock.KickLocked()
+	}
+	ss.mu.Unlock()
 }
 
 // newLimiters makes the inbound rate limiters, full.
@@ -322,11 +297,22 @@ func (ss *session) restoreLimiters() {
 	}
 }
 
-// readFailed says goodbye to a connection that went silent: no hello in
-// time, or no pong. Any other read error means the connection is gone.
+// readFailed answers the client's close, or a frame RFC 6455 forbids
+// (close 1002), and says goodbye to a connection that went silent: no
+// hello in time, or no pong. Any other read error means the connection is
+// gone.
 func (ss *session) readFailed(err error) {
+	var ce *wsframe.CloseError
+	var pe *wsframe.ProtocolError
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
+	switch {
+	case errors.As(err, &ce):
+		ss.replyClose(ce.Code)
+		return
+	case errors.As(err, &pe):
+		ss.replyClose(wsframe.CloseProtocolError)
+		return
+	case !errors.As(err, &ne) || !ne.Timeout():
 		return
 	}
 	ss.mu.Lock()
@@ -340,17 +326,41 @@ func (ss *session) readFailed(err error) {
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked(true)
-	writing, done := ss.writing, ss.writerDoneLocked()
+	ss.dropQueueLocked()
+	ss.sock.KickLocked()
+	done := ss.sock.DoneLocked()
 	ss.mu.Unlock()
 	ss.srv.byeCode(b.code)
-	if !writing {
-		ss.finishClose(b)
+	ss.waitTurn(done) // the reader closes the socket when it returns: not before the bye
+}
+
+// replyClose answers the client's close (or a framing fault) with a close
+// frame of code, unless this side said bye (its close is the answer):
+// nothing more is queued from here, and the reply goes out after what the
+// socket holds in part, before the reader closes the socket.
+func (ss *session) replyClose(code int) {
+	ss.mu.Lock()
+	ss.closing = true
+	if ss.bye == nil {
+		ss.closeReply = code
+	}
+	ss.sock.KickLocked()
+	done := ss.sock.DoneLocked()
+	ss.mu.Unlock()
+	ss.waitTurn(done)
+}
+
+// waitTurn waits, for WriteTimeout at most, for the write turn that done
+// (from DoneLocked; nil: none) belongs to.
+func (ss *session) waitTurn(done chan struct{}) {
+	if done == nil {
 		return
 	}
-	select { // the reader closes the socket when it returns: not before the bye
+	t := time.NewTimer(ss.srv.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
 	case <-done:
-	case <-time.After(ss.srv.cfg.WriteTimeout):
+	case <-t.C:
 	}
 }
 
@@ -363,7 +373,7 @@ func (ss *session) extendRead() {
 	cfg := &ss.srv.cfg
 	dl := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
 	ss.readDL.Store(dl.UnixNano())
-	_ = ss.conn.SetReadDeadline(dl)
+	_ = ss.sock.SetReadDeadline(dl)
 }
 
 func (ss *session) isClosing() bool {
@@ -544,18 +554,19 @@ func encodeJoined(ev *room.Event) []byte {
 func (ss *session) close(b byeFrame) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.closeLocked(b, false)
+	ss.closeLocked(b)
 }
 
 // closeLocked starts closing: everything still queued is dropped, the bye is
-// written next, then the close frame. ss.mu held.
-func (ss *session) closeLocked(b byeFrame, _ bool) {
+// written next, then the close frame (ws_write.go); the client then has
+// CloseTimeout to answer. ss.mu held.
+func (ss *session) closeLocked(b byeFrame) {
 	if ss.closing {
 		return
 	}
 	ss.closing = true
 	ss.bye = &b
-	ss.dropQueueLocked(true)
+	ss.dropQueueLocked()
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}
@@ -563,27 +574,8 @@ func (ss *session) closeLocked(b byeFrame, _ bool) {
 		ss.expTimer.Stop()
 	}
 	ss.srv.byeCode(b.code)
-	ss.kickWriterLocked()
+	ss.sock.KickLocked()
 	ss.wakeUpLocked() // the reader waits for the client's close, or the close timeout
-}
-
-// finishClose writes bye and the close frame, then gives the client
-// CloseTimeout to answer before the reader gives up.
-func (ss *session) finishClose(b byeFrame) {
-	cfg := &ss.srv.cfg
-	deadline := time.Now().Add(cfg.WriteTimeout)
-	frame := protocol.MustEncode(protocol.Bye{T: protocol.TypeBye, Code: b.code, Msg: b.msg})
-	_ = ss.conn.SetWriteDeadline(deadline)
-	if err := ss.conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-		ss.abort()
-		return
-	}
-	msg := websocket.FormatCloseMessage(b.code.CloseCode(), truncate(b.msg, 120))
-	if err := ss.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
-		ss.abort()
-		return
-	}
-	_ = ss.conn.SetReadDeadline(time.Now().Add(cfg.CloseTimeout))
 }
 
 // abort cuts the connection at once; the reader then cleans up (a parked
@@ -591,7 +583,7 @@ func (ss *session) finishClose(b byeFrame) {
 // it is closed).
 func (ss *session) abort() {
 	ss.wakeUp()
-	_ = ss.conn.NetConn().Close()
+	_ = ss.sock.Close()
 }
 
 // cleanup runs when the reader ends: the session leaves its rooms (with
@@ -604,7 +596,7 @@ func (ss *session) cleanup() {
 	ss.mu.Lock()
 	rooms := ss.rooms.names()
 	ss.rooms = nil
-	ss.dropQueueLocked(false)
+	ss.dropQueueLocked()
 	if ss.pingTimer != nil {
 		ss.pingTimer.Stop()
 	}
@@ -612,7 +604,7 @@ func (ss *session) cleanup() {
 		ss.expTimer.Stop()
 	}
 	ss.mu.Unlock()
-	_ = ss.conn.NetConn().Close()
+	_ = ss.sock.Close()
 	for _, name := range rooms {
 		ss.srv.cfg.Router.Drop(context.Background(), name, ss)
 	}

@@ -235,13 +235,6 @@ func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return detached
 }
 
-// leave takes the observer out of the rooms it joined.
-func (o *sseObserver) leave(joined []string) {
-	for _, n := range joined {
-		o.srv.cfg.Router.Leave(context.Background(), n, o)
-	}
-}
-
 // awaitJoined waits until every room answered, or the stream was cut. It
 // reports false when nothing more should be written (client gone).
 func (o *sseObserver) awaitJoined(ctx context.Context) bool {
@@ -282,6 +275,13 @@ func (o *sseObserver) joinFailed(ctx context.Context, w http.ResponseWriter, err
 		w.Header().Del(k)
 	}
 	o.srv.sseError(w, 0, pe.Code, pe.Msg)
+}
+
+// leave takes the observer out of the rooms it joined.
+func (o *sseObserver) leave(joined []string) {
+	for _, n := range joined {
+		o.srv.cfg.Router.Leave(context.Background(), n, o)
+	}
 }
 
 // parseCursor reads a resume point. One room: "{epoch}:{seq}". Several:
@@ -327,15 +327,12 @@ func parsePos(s string) (*protocol.Since, bool) {
 	return &protocol.Since{E: s[:i], S: seq}, true
 }
 
-// The observers of each Server, so that Shutdown can say bye to them. The
-// Server has no field for them: the registry lives here, and a Server's
-// entry exists only while it has observers.
-//
-// Lock order: Server.mu, then sseRegistry.mu, then sseObserver.mu
+// observers are a Server's open SSE streams, so that Shutdown can say bye
+// to them. Lock order: Server.mu, then observers.mu, then sseObserver.mu
 // (docs/LOCKS.md).
-var sseRegistry struct {
-	mu sync.Mutex
-	m  map[*Server]map[*sseObserver]struct{}
+type observers struct {
+	mu  sync.Mutex
+	set map[*sseObserver]struct{}
 }
 
 // addObserver registers o and counts it in s.wg, unless s is draining.
@@ -346,17 +343,12 @@ func (s *Server) addObserver(o *sseObserver) bool {
 		return false
 	}
 	s.wg.Add(1)
-	sseRegistry.mu.Lock()
-	if sseRegistry.m == nil {
-		sseRegistry.m = make(map[*Server]map[*sseObserver]struct{})
+	s.observers.mu.Lock()
+	if s.observers.set == nil {
+		s.observers.set = make(map[*sseObserver]struct{})
 	}
-	set := sseRegistry.m[s]
-	if set == nil {
-		set = make(map[*sseObserver]struct{})
-		sseRegistry.m[s] = set
-	}
-	set[o] = struct{}{}
-	sseRegistry.mu.Unlock()
+	s.observers.set[o] = struct{}{}
+	s.observers.mu.Unlock()
 	s.cfg.Metrics.ObserverOpened()
 	return true
 }
@@ -365,14 +357,9 @@ func (s *Server) removeObserver(o *sseObserver) {
 	if o.expTimer != nil {
 		o.expTimer.Stop()
 	}
-	sseRegistry.mu.Lock()
-	if set := sseRegistry.m[s]; set != nil {
-		delete(set, o)
-		if len(set) == 0 {
-			delete(sseRegistry.m, s)
-		}
-	}
-	sseRegistry.mu.Unlock()
+	s.observers.mu.Lock()
+	delete(s.observers.set, o)
+	s.observers.mu.Unlock()
 	s.cfg.Metrics.ObserverClosed()
 	s.wg.Done()
 }
@@ -381,12 +368,12 @@ func (s *Server) removeObserver(o *sseObserver) {
 // ctx's deadline, if it has one. It does not wait: the streams are in s.wg.
 func (s *Server) closeObservers(ctx context.Context) {
 	deadline, _ := ctx.Deadline()
-	sseRegistry.mu.Lock()
-	live := make([]*sseObserver, 0, len(sseRegistry.m[s]))
-	for o := range sseRegistry.m[s] {
+	s.observers.mu.Lock()
+	live := make([]*sseObserver, 0, len(s.observers.set))
+	for o := range s.observers.set {
 		live = append(live, o)
 	}
-	sseRegistry.mu.Unlock()
+	s.observers.mu.Unlock()
 	for _, o := range live {
 		o.close(codeShutdownBye, deadline)
 	}
@@ -394,7 +381,7 @@ func (s *Server) closeObservers(ctx context.Context) {
 
 // Observers is the number of open SSE streams.
 func (s *Server) Observers() int {
-	sseRegistry.mu.Lock()
-	defer sseRegistry.mu.Unlock()
-	return len(sseRegistry.m[s])
+	s.observers.mu.Lock()
+	defer s.observers.mu.Unlock()
+	return len(s.observers.set)
 }

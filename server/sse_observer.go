@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,10 +12,16 @@ import (
 
 // sseObserver is one SSE stream: a read-only subscriber of one or more rooms.
 //
+// A request's path through the files: sse.go parses it, joins the rooms
+// and waits for their answers (run); this file is the queue the rooms
+// deliver to; the stream is then written by its own write turn
+// (sse_raw.go) or by the handler's goroutine through net/http
+// (sse_http.go), rendered by sse_render.go; sse.go leaves the rooms.
+//
 // Rooms call Deliver with their lock held; it only queues the event (under
-// o.mu) and wakes the writer with a non-blocking send on a one-slot channel.
-// The writer is the HTTP handler's own goroutine, so a stream holds no other
-// goroutine; events are turned into JSON there, outside every lock, and each
+// o.mu) and wakes the writer: it kicks a raw stream's write turn, or makes
+// a non-blocking send on a one-slot channel to the handler's goroutine.
+// Events are turned into JSON by the writer, outside every lock, and each
 // event's JSON is computed once for all observers (room.Event.Alt).
 //
 // Policy when the queue would pass SSEQueueMaxBytes: an ephemeral event is
@@ -200,7 +203,7 @@ func (o *sseObserver) cutLocked(b byeFrame, deadline time.Time) {
 	if !deadline.IsZero() && (o.hardDL.IsZero() || deadline.Before(o.hardDL)) {
 		o.hardDL = deadline
 		if o.raw != nil {
-			_ = o.raw.conn.SetWriteDeadline(deadline) // a write in flight too
+			o.raw.sock.CapDeadlineLocked(deadline) // a write in flight too
 		}
 		if o.writing && deadline.Before(o.writeDL) {
 			o.writeDL = deadline
@@ -260,238 +263,4 @@ func (o *sseObserver) done(batch []sseItem) {
 		o.spare = batch[:0]
 	}
 	o.mu.Unlock()
-}
-
-// beginWrite sets the write deadline of the next write. It reports false
-// when the stream must not write anymore (shutdown's deadline passed).
-func (o *sseObserver) beginWrite() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := time.Now()
-	dl, capped := o.writeDeadlineLocked(now)
-	if !dl.After(now) {
-		return false
-	}
-	o.writing = true
-	// The deadline moves when a quarter of WriteTimeout has passed, not
-	// before every write (a write is cut after 3/4 to all of WriteTimeout):
-	// setting it is a timer operation, a tenth of a small write's cost.
-	if capped || o.writeDL.Sub(now) < o.srv.cfg.WriteTimeout*3/4 {
-		o.writeDL = dl
-		_ = o.rc.SetWriteDeadline(dl)
-	}
-	return true
-}
-
-// writeDeadlineLocked is the deadline of a write starting at now:
-// WriteTimeout, capped by shutdown's deadline (capped). o.mu held.
-func (o *sseObserver) writeDeadlineLocked(now time.Time) (dl time.Time, capped bool) {
-	dl = now.Add(o.srv.cfg.WriteTimeout)
-	if !o.hardDL.IsZero() && o.hardDL.Before(dl) {
-		return o.hardDL, true
-	}
-	return dl, false
-}
-
-func (o *sseObserver) endWrite() {
-	o.mu.Lock()
-	o.writing = false
-	o.mu.Unlock()
-}
-
-// stream writes events until the stream ends: a bye, a failed write, or the
-// client gone (ctx done). The response's headers are already decided.
-func (o *sseObserver) stream(ctx context.Context, w http.ResponseWriter) {
-	sw := &sseWriter{w: w}
-	interval := o.srv.cfg.SSEPingInterval
-	if !o.write(sw, func() { sw.retry(o.srv.cfg.SSERetry) }) {
-		return
-	}
-	ping := time.NewTimer(interval)
-	defer ping.Stop()
-	for {
-		batch, bye := o.take()
-		if len(batch) > 0 {
-			ok := o.write(sw, func() { bye = o.writeBatch(sw, batch) })
-			o.done(batch)
-			if !ok {
-				return
-			}
-		}
-		if bye != nil {
-			o.srv.byeCode(bye.code)
-			o.write(sw, func() { sw.bye(*bye) })
-			return
-		}
-		if len(batch) > 0 {
-			ping.Reset(interval)
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-o.wake:
-		case <-ping.C:
-			if !o.write(sw, sw.ping) {
-				return
-			}
-			ping.Reset(interval)
-		}
-	}
-}
-
-// write runs fill, which writes through sw, and flushes, under a write
-// deadline. It reports whether everything was written.
-func (o *sseObserver) write(sw *sseWriter, fill func()) bool {
-	if !o.beginWrite() {
-		return false
-	}
-	defer o.endWrite()
-	sw.n, sw.events = 0, 0
-	fill()
-	if sw.err == nil {
-		sw.err = o.rc.Flush()
-	}
-	if sw.n > 0 {
-		o.srv.cfg.Metrics.MessageOut(sw.events, sw.n)
-	}
-	return sw.err == nil
-}
-
-// writeBatch writes queued events. A KindLeft ends the batch: its code and
-// message are returned as the stream's bye.
-func (o *sseObserver) writeBatch(sw *sseWriter, batch []sseItem) *byeFrame {
-	for _, it := range batch {
-		ev := it.ev
-		switch ev.Kind {
-		case room.KindJoined:
-			o.writeJoined(sw, ev)
-		case room.KindMsg:
-			sw.event("message", o.appendID(sw.id[:0], ev.Room, ev.Epoch, ev.Seq), eventJSON(ev))
-		case room.KindState:
-			sw.event("state", o.appendID(sw.id[:0], ev.Room, ev.Epoch, ev.Seq), eventJSON(ev))
-		case room.KindPres:
-			sw.event("presence", nil, eventJSON(ev))
-		case room.KindEph:
-			sw.event("ephemeral", nil, eventJSON(ev))
-		case room.KindLeft:
-			return &byeFrame{ev.Code, ev.Msg}
-		}
-		if sw.err != nil {
-			return nil
-		}
-	}
-	return nil
-}
-
-// writeJoined writes a join answer: the replayed log, or a snapshot.
-func (o *sseObserver) writeJoined(sw *sseWriter, ev *room.Event) {
-	j := ev.Joined
-	if !j.Reset {
-		for _, e := range j.Log {
-			name := "message"
-			if e.Kind == room.KindState {
-				name = "state"
-			}
-			sw.event(name, o.appendID(sw.id[:0], ev.Room, e.Epoch, e.Seq), eventJSON(e))
-		}
-		return
-	}
-	data := snapshotJSON(ev.Room, j.Epoch, j.Seq, j.Presence, j.Count, j.State, j.Log)
-	sw.event("snapshot", o.appendID(sw.id[:0], ev.Room, j.Epoch, j.Seq), data)
-}
-
-// appendID appends the id of a durable event (or snapshot) of a room at
-// epoch:seq. A one-room stream's id is "{epoch}:{seq}"; a multi-room
-// stream's is every room's position, "{room}={epoch}:{seq}" joined by ",",
-// in the order the rooms were asked for (rooms with no position yet left
-// out).
-func (o *sseObserver) appendID(dst []byte, name, epoch string, seq uint64) []byte {
-	if !o.multi {
-		return appendPos(dst, epoch, seq)
-	}
-	if rm := o.room(name); rm != nil {
-		rm.posEpoch, rm.posSeq, rm.hasPos = epoch, seq, true
-	}
-	first := true
-	for _, rm := range o.rooms {
-		if !rm.hasPos {
-			continue
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, rm.name...)
-		dst = append(dst, '=')
-		dst = appendPos(dst, rm.posEpoch, rm.posSeq)
-	}
-	return dst
-}
-
-func appendPos(dst []byte, epoch string, seq uint64) []byte {
-	dst = append(dst, epoch...)
-	dst = append(dst, ':')
-	return strconv.AppendUint(dst, seq, 10)
-}
-
-// sseWriter writes the text/event-stream format, keeping the first error.
-type sseWriter struct {
-	w      io.Writer
-	err    error
-	n      int // bytes written since the last flush
-	events int
-	line   []byte
-	id     []byte
-}
-
-func (sw *sseWriter) put(b []byte) {
-	if sw.err != nil || len(b) == 0 {
-		return
-	}
-	n, err := sw.w.Write(b)
-	sw.n += n
-	sw.err = err
-}
-
-// event writes one event; id nil means none. data is one line.
-func (sw *sseWriter) event(name string, id, data []byte) {
-	if id != nil {
-		sw.id = id[:0]
-	}
-	l := append(sw.line[:0], "event: "...)
-	l = append(l, name...)
-	l = append(l, '\n')
-	if id != nil {
-		l = append(l, "id: "...)
-		l = append(l, id...)
-		l = append(l, '\n')
-	}
-	l = append(l, "data: "...)
-	sw.line = l
-	sw.put(l)
-	sw.put(data)
-	sw.put(eventEnd)
-	sw.events++
-}
-
-var (
-	eventEnd  = []byte("\n\n")
-	pingBytes = []byte(": ping\n\n")
-)
-
-func (sw *sseWriter) ping() { sw.put(pingBytes) }
-
-func (sw *sseWriter) retry(d time.Duration) {
-	l := append(sw.line[:0], "retry: "...)
-	l = strconv.AppendInt(l, d.Milliseconds(), 10)
-	l = append(l, "\n\n"...)
-	sw.line = l
-	sw.put(l)
-}
-
-// bye writes the stream's last event: {"code","name","msg"}.
-func (sw *sseWriter) bye(b byeFrame) {
-	data, _ := json.Marshal(apiErrorBody{Code: b.code, Name: b.code.String(), Msg: b.msg})
-	sw.event("bye", nil, data)
 }

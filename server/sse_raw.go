@@ -4,23 +4,24 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/roomd/roomd/internal/netio"
 )
 
 // Raw streams. On plain TCP over HTTP/1.x, once a stream's rooms answered,
 // the observer takes the connection from net/http (Hijack) and writes the
-// response itself, as WebSocket sessions do: Deliver queues the event and
-// hands the observer to the server's flushers, which render what is queued
-// into one chunk and write it without blocking; only a full socket or the
-// stream's last words (bye) get a writer goroutine. So a delivery costs no
+// response itself through a write turn (internal/netio), as WebSocket
+// sessions do: Deliver queues the event and kicks the turn, and the
+// server's flushers render what is queued into one chunk and write it
+// without blocking; only a full socket or the stream's last words (bye) get
+// a writer goroutine. So a delivery costs no
 // goroutine wake-up, no timer and no flush through net/http's buffers. The
 // handler's goroutine stays, blocked in a read of the socket: a stream's
 // client sends nothing, so that read ends only when the client goes (or the
@@ -31,22 +32,24 @@ import (
 
 // rawStream is what an observer holds once it writes its own response.
 type rawStream struct {
-	conn     net.Conn
-	rc       syscall.RawConn
-	fd       int         // for the parker (0: not parked)
+	o        *sseObserver
+	sock     netio.Conn  // its Turn: o.mu
 	detached bool        // the handler returned: endDetached ends the stream
 	joined   []string    // the rooms, left by endDetached
 	ping     *time.Timer // a detached stream's ping
 	endOnce  sync.Once
 	chunked  bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
-	turn     bool         // o.mu: a flusher or the writer goroutine writes
-	pending  []byte       // o.mu: the rest of a chunk a flusher began
 	pingDue  bool         // o.mu: write ": ping" next
 	done     bool         // o.mu: the last chunk went out (or failed): no more writes
 	last     atomic.Int64 // unix ns of the last write
-	dw       directWrite  // turn-owned
-	sw       sseWriter    // turn-owned: renders into buf
-	buf      []byte       // turn-owned
+
+	// Turn-owned: what TakeLocked took, and the rendering.
+	batch   []sseItem
+	pingOut bool
+	byeOut  *byeFrame
+	left    *byeFrame // a KindLeft in the chunk: the stream's bye once it is written
+	sw      sseWriter // renders into buf
+	buf     []byte
 }
 
 // bufWriter appends to the raw stream's buffer (sseWriter's sink there).
@@ -69,7 +72,7 @@ const chunkHeadRoom = 18
 // rooms when it ends. Otherwise (no parker) the handler waits here, blocked
 // in a read of the socket, until the stream ends.
 func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, joined []string) (taken, detached bool) {
-	if !canIdleShallow || r.ProtoMajor != 1 || r.TLS != nil {
+	if !netio.CanDirect || r.ProtoMajor != 1 || r.TLS != nil {
 		return false, false
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
@@ -80,9 +83,10 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 		_ = conn.Close()
 		return true, false
 	}
-	// Not a TCP socket (rc nil): every write goes through the writer.
-	rs := &rawStream{conn: conn, rc: rawConn(conn), chunked: r.ProtoAtLeast(1, 1), joined: joined}
+	// Not a TCP socket (no Raw): every write goes through the writer.
+	rs := &rawStream{o: o, chunked: r.ProtoAtLeast(1, 1), joined: joined}
 	rs.sw.w = bufWriter{rs}
+	rs.sock.Open(conn, rs, o.srv.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout})
 
 	// The head and the retry line: a blocking write, before anything queued.
 	head := appendResponseHead(nil, w.Header(), rs.chunked)
@@ -97,12 +101,9 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	_ = conn.SetWriteDeadline(time.Time{}) // a passed deadline would fail the flushers' writes
 	rs.last.Store(time.Now().UnixNano())
 
-	if rs.rc != nil && canPark && o.srv.cfg.ParkAfter > 0 {
-		_ = rs.rc.Control(func(fd uintptr) { rs.fd = int(fd) })
-	}
 	o.mu.Lock()
 	o.raw = rs
-	if rs.fd > 0 && o.srv.park.park(o, rs.fd) {
+	if rs.sock.FD > 0 && o.srv.park.Park(o, rs.sock.FD) {
 		rs.detached = true
 		rs.ping = time.AfterFunc(o.srv.cfg.SSEPingInterval, o.pingTick)
 	}
@@ -143,6 +144,7 @@ func (o *sseObserver) endLocked() {
 	rs := o.raw
 	o.ended = true
 	rs.done = true
+	rs.sock.CloseLocked()
 	for _, it := range o.queue {
 		o.qbytes -= it.cost
 	}
@@ -169,12 +171,15 @@ func (o *sseObserver) pingTick() {
 	rs.ping.Reset(interval)
 }
 
-// parkEvent: a detached stream's client sent bytes (it must not) or went.
-func (o *sseObserver) parkEvent() { go o.endDetached() }
+var _ netio.Parkee = (*sseObserver)(nil)
 
-// parkStopped: Shutdown stopped the parker; the stream ends with the bye
-// Shutdown queued for it.
-func (o *sseObserver) parkStopped() {}
+// ParkEvent implements netio.Parkee: a detached stream's client sent bytes
+// (it must not) or went.
+func (o *sseObserver) ParkEvent() { go o.endDetached() }
+
+// ParkStopped implements netio.Parkee: Shutdown stopped the parker; the
+// stream ends with the bye Shutdown queued for it.
+func (o *sseObserver) ParkStopped() {}
 
 // endDetached ends a detached stream once: its socket leaves the parker
 // before it closes, and the observer leaves its rooms and the server.
@@ -184,8 +189,8 @@ func (o *sseObserver) endDetached() {
 		o.mu.Lock()
 		o.endLocked()
 		o.mu.Unlock()
-		o.srv.park.unpark(rs.fd)
-		_ = rs.conn.Close()
+		o.srv.park.Unpark(rs.sock.FD)
+		_ = rs.sock.Close()
 		o.leave(rs.joined)
 		o.srv.removeObserver(o)
 	})
@@ -235,165 +240,93 @@ func (rs *rawStream) frame() []byte {
 // kickLocked gets what is queued written, unless that is under way. o.mu
 // held.
 func (o *sseObserver) kickLocked() {
-	rs := o.raw
-	if rs.turn || rs.done {
+	if !o.raw.done {
+		o.raw.sock.KickLocked()
+	}
+}
+
+// A raw stream is the netio.Source of its write turn: each piece is one
+// chunk, rendered from everything queued (and a ": ping" owed), or the bye
+// and the body's end, which only the writer goroutine writes.
+
+var _ netio.Source = (*rawStream)(nil)
+
+// Lock and Unlock are the observer's o.mu.
+func (rs *rawStream) Lock()   { rs.o.mu.Lock() }
+func (rs *rawStream) Unlock() { rs.o.mu.Unlock() }
+
+// TakeLocked implements netio.Source. o.mu held.
+func (rs *rawStream) TakeLocked(mayBlock bool) netio.Due {
+	o := rs.o
+	if rs.done {
+		return netio.Idle
+	}
+	if o.bye != nil {
+		if !mayBlock {
+			return netio.Blocking
+		}
+		rs.byeOut = o.bye
+		return netio.Ready
+	}
+	if len(o.queue) == 0 && !rs.pingDue {
+		return netio.Idle
+	}
+	rs.batch, _ = o.takeLocked()
+	rs.pingOut, rs.pingDue = rs.pingDue, false
+	return netio.Ready
+}
+
+// Render implements netio.Source: one chunk.
+func (rs *rawStream) Render(p *netio.Piece) {
+	o := rs.o
+	if bye := rs.byeOut; bye != nil {
+		rs.byeOut = nil
+		o.srv.byeCode(bye.code)
+		rs.startChunk()
+		rs.sw.bye(*bye)
+		p.B = rs.frame()
+		if rs.chunked {
+			p.B = append(p.B, "0\r\n\r\n"...)
+		}
+		p.Count, p.Last = 1, true
 		return
 	}
-	rs.turn = true
-	if o.needsWriterLocked() || rs.rc == nil {
-		o.startWriterLocked()
-		return
-	}
-	o.srv.flush.add(o)
-}
-
-// needsWriterLocked reports that the next write may block (the bye, or the
-// rest of a chunk), so a flusher must not do it. o.mu held.
-func (o *sseObserver) needsWriterLocked() bool {
-	return o.bye != nil || len(o.raw.pending) > 0
-}
-
-// startWriterLocked hands the turn to a writer goroutine. o.mu held.
-func (o *sseObserver) startWriterLocked() {
-	o.srv.wg.Add(1)
-	go o.writeLoop()
-}
-
-// render renders a batch (and a due ping) into rs.buf; it returns the bye a
-// KindLeft in the batch ends the stream with.
-func (o *sseObserver) render(batch []sseItem, ping bool) *byeFrame {
-	rs := o.raw
 	rs.startChunk()
-	var bye *byeFrame
-	if len(batch) > 0 {
-		bye = o.writeBatch(&rs.sw, batch)
+	if len(rs.batch) > 0 {
+		rs.left = o.writeBatch(&rs.sw, rs.batch)
 	}
-	if ping {
+	if rs.pingOut {
 		rs.sw.ping()
 	}
-	return bye
+	o.done(rs.batch)
+	rs.batch, rs.pingOut = nil, false
+	p.B = rs.frame()
+	p.Count = max(rs.sw.events, 1)
 }
 
-// flush runs on a flusher: it writes what is queued without blocking.
-func (o *sseObserver) flush() {
-	rs := o.raw
-	o.mu.Lock()
-	for {
-		if rs.done {
-			rs.turn = false
-			o.mu.Unlock()
-			return
-		}
-		if o.needsWriterLocked() {
-			o.startWriterLocked()
-			o.mu.Unlock()
-			return
-		}
-		ping := rs.pingDue
-		rs.pingDue = false
-		if len(o.queue) == 0 && !ping {
-			rs.turn = false
-			o.mu.Unlock()
-			return
-		}
-		batch, _ := o.takeLocked()
-		o.mu.Unlock()
-		left := o.render(batch, ping)
-		o.done(batch)
-		out := rs.frame()
-		n, err := o.writeNowRaw(out)
-		o.mu.Lock()
-		switch {
-		case err != nil:
-			o.failedLocked()
-			o.mu.Unlock()
-			return
-		case n < len(out):
-			rs.pending = append([]byte(nil), out[n:]...)
-		}
-		if left != nil {
-			o.cutLocked(*left, time.Time{})
-		}
+// WroteLocked implements netio.Source. o.mu held.
+func (rs *rawStream) WroteLocked(p *netio.Piece) {
+	rs.last.Store(time.Now().UnixNano())
+	rs.o.srv.cfg.Metrics.MessageOut(p.Count, len(p.B))
+	if p.Last {
+		rs.o.failedLocked() // the stream ends here
+		return
+	}
+	if left := rs.left; left != nil {
+		rs.left = nil
+		rs.o.cutLocked(*left, time.Time{})
 	}
 }
 
-// writeNowRaw makes one non-blocking write. Turn holder only.
-func (o *sseObserver) writeNowRaw(b []byte) (int, error) {
-	rs := o.raw
-	n, err := rs.dw.do(rs.rc, nil, b)
-	if n > 0 {
-		rs.last.Store(time.Now().UnixNano())
-		o.srv.cfg.Metrics.MessageOut(rs.sw.events, n)
-	}
-	return n, err
-}
+// DroppedLocked implements netio.Source: the events' costs were given back
+// when they were rendered.
+func (rs *rawStream) DroppedLocked(*netio.Piece) { rs.left = nil }
 
-// writeLoop is the stream's writer goroutine: it writes with a deadline
-// (capped by shutdown's), and ends the stream after its bye.
-func (o *sseObserver) writeLoop() {
-	defer o.srv.wg.Done()
-	rs := o.raw
-	for {
-		o.mu.Lock()
-		if rs.done {
-			rs.turn = false
-			o.mu.Unlock()
-			return
-		}
-		pending := rs.pending
-		rs.pending = nil
-		batch, bye := o.takeLocked()
-		ping := bye == nil && rs.pingDue
-		rs.pingDue = false
-		if len(pending) == 0 && len(batch) == 0 && bye == nil && !ping {
-			_ = rs.conn.SetWriteDeadline(time.Time{}) // as after the head
-			rs.turn = false
-			o.mu.Unlock()
-			return
-		}
-		dl, _ := o.writeDeadlineLocked(time.Now())
-		o.mu.Unlock()
-
-		_ = rs.conn.SetWriteDeadline(dl)
-		ok := len(pending) == 0 || o.writeAll(pending)
-		if ok && (len(batch) > 0 || ping) {
-			left := o.render(batch, ping)
-			o.done(batch)
-			ok = o.writeAll(rs.frame())
-			if left != nil {
-				o.mu.Lock()
-				o.cutLocked(*left, time.Time{})
-				o.mu.Unlock()
-			}
-		}
-		if ok && bye != nil {
-			o.srv.byeCode(bye.code)
-			rs.startChunk()
-			rs.sw.bye(*bye)
-			out := rs.frame()
-			if rs.chunked {
-				out = append(out, "0\r\n\r\n"...)
-			}
-			o.writeAll(out)
-			ok = false // the stream ends here
-		}
-		if !ok {
-			o.mu.Lock()
-			o.failedLocked()
-			o.mu.Unlock()
-			return
-		}
-	}
-}
-
-// writeAll writes b, blocking up to the deadline set on the connection.
-func (o *sseObserver) writeAll(b []byte) bool {
-	n, err := o.raw.conn.Write(b)
-	if n > 0 {
-		o.raw.last.Store(time.Now().UnixNano())
-		o.srv.cfg.Metrics.MessageOut(max(o.raw.sw.events, 1), n)
-	}
-	return err == nil
+// Failed implements netio.Source.
+func (rs *rawStream) Failed() {
+	rs.o.mu.Lock()
+	rs.o.failedLocked()
+	rs.o.mu.Unlock()
 }
 
 // failedLocked ends a raw stream from the writing side: nothing more is
@@ -402,12 +335,11 @@ func (o *sseObserver) writeAll(b []byte) bool {
 func (o *sseObserver) failedLocked() {
 	rs := o.raw
 	rs.done = true
-	rs.turn = false
-	rs.pending = nil
+	rs.sock.CloseLocked()
 	o.ended = true
 	if rs.detached {
 		go o.endDetached() // it unparks the socket before closing it
 		return
 	}
-	_ = rs.conn.Close()
+	_ = rs.sock.Close()
 }

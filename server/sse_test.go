@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/netio"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 	"github.com/roomd/roomd/server/auth"
@@ -802,9 +803,9 @@ func TestSSEParseCursor(t *testing.T) {
 
 // rawStreams counts the server's streams that write their own response.
 func rawStreams(s *Server) (raw, all int) {
-	sseRegistry.mu.Lock()
-	defer sseRegistry.mu.Unlock()
-	for o := range sseRegistry.m[s] {
+	s.observers.mu.Lock()
+	defer s.observers.mu.Unlock()
+	for o := range s.observers.set {
 		o.mu.Lock()
 		if o.raw != nil {
 			raw++
@@ -844,7 +845,7 @@ func TestSSERawOnPlainHTTPAndNetHTTPOverTLS(t *testing.T) {
 			}
 			raw, all := rawStreams(ts.Server)
 			want := tc.raw
-			if !canIdleShallow {
+			if !netio.CanDirect {
 				want = 0
 			}
 			if raw != want || all != 1 {
@@ -892,7 +893,7 @@ func TestSSEStreamOutlivesTheWriteTimeout(t *testing.T) {
 // A raw stream parks: its handler returns and it holds no goroutine; the
 // parker notices the client going, and the observer leaves its room.
 func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
-	if !canPark {
+	if !netio.CanPark {
 		t.Skip("streams park on Linux only")
 	}
 	ts := newTestServer(t, nil)

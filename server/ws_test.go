@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -465,21 +466,85 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	if err := c.WS().WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, err := c.Next(testCtx(t))
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*client.CloseError)
-		if !ok || ce.Code != websocket.CloseGoingAway {
-			t.Fatalf("want the close reply %d, got %v", websocket.CloseGoingAway, err)
-		}
-		break
-	}
+	expectClose(t, c, websocket.CloseGoingAway)
 	checkFor(t, 5*time.Second, func() error {
 		if n := ts.Connections(); n != 0 {
 			return fmt.Errorf("%d connections", n)
 		}
 		return nil
 	})
+}
+
+// A frame RFC 6455 forbids gets close 1002 and the connection ends; the
+// connection's neighbours are not touched. A message in fragments, with a
+// ping between them, is read whole and the ping answered.
+func TestFramingFaultsGetClose1002(t *testing.T) {
+	ts := newTestServer(t, nil)
+	bystander := ts.connect(t)
+	join(t, bystander, 1, "chat:frames", nil)
+
+	masked := func(fin bool, op wsframe.Opcode, p []byte) []byte {
+		key := wsframe.NewMaskKey()
+		b := wsframe.AppendMaskedHeader(nil, op, len(p), key)
+		if !fin {
+			b[0] &^= 0x80
+		}
+		body := append([]byte(nil), p...)
+		wsframe.Mask(key, body)
+		return append(b, body...)
+	}
+	for name, wire := range map[string][]byte{
+		"unmasked":           wsframe.AppendHeader(nil, wsframe.OpBinary, 0),
+		"reserved bits":      func() []byte { b := masked(true, wsframe.OpBinary, nil); b[0] |= 0x40; return b }(),
+		"unknown opcode":     masked(true, wsframe.Opcode(5), nil),
+		"fragmented ping":    masked(false, wsframe.OpPing, nil),
+		"continuation first": masked(true, wsframe.OpContinuation, []byte("x")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := ts.connect(t)
+			if _, err := c.WS().NetConn().Write(wire); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, c, websocket.CloseProtocolError)
+		})
+	}
+
+	// Fragments with a ping between them: one message, and the pong.
+	c := ts.connect(t)
+	pongs := make(chan string, 1)
+	c.WS().SetPongHandler(func(data string) error { pongs <- data; return nil })
+	msg := mp(t, client.M{"t": "join", "id": 7, "r": "chat:frag"})
+	wire := append(masked(false, wsframe.OpBinary, msg[:3]), masked(true, wsframe.OpPing, []byte("mid"))...)
+	wire = append(wire, masked(true, wsframe.OpContinuation, msg[3:])...)
+	if _, err := c.WS().NetConn().Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, protocol.TypeJoined)
+	select {
+	case got := <-pongs:
+		if got != "mid" {
+			t.Fatalf("pong %q", got)
+		}
+	default:
+		t.Fatal("no pong before the join answer")
+	}
+	send(t, bystander, client.M{"t": "pub", "id": 2, "r": "chat:frames", "d": "still here"})
+	expect(t, bystander, protocol.TypeOK, protocol.TypeMsg)
+}
+
+// expectClose reads until the connection closes, which must be with code
+// (no bye required).
+func expectClose(t *testing.T, c *client.Conn, code int) {
+	t.Helper()
+	for {
+		_, err := c.Next(testCtx(t))
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*client.CloseError)
+		if !ok || ce.Code != code {
+			t.Fatalf("want close %d, got %v", code, err)
+		}
+		return
+	}
 }

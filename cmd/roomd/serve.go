@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd"
+	"github.com/roomd/roomd/internal/config"
 	"github.com/roomd/roomd/server/auth"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/roomd/roomd"
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/testutil"
 	"github.com/roomd/roomd/protocol"
-	"github.com/roomd/roomd"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 )
 
@@ -217,15 +217,7 @@ func (r *runner) floorWrite(ctx context.Context, writers []*floorWriter, start, 
 // appendWSFrame appends payload as one unmasked binary WebSocket frame, as
 // a server sends it.
 func appendWSFrame(b, payload []byte) []byte {
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x82, byte(n))
-	case n <= 0xffff:
-		b = binary.BigEndian.AppendUint16(append(b, 0x82, 126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x82, 127), uint64(n))
-	}
-	return append(b, payload...)
+	return append(wsframe.AppendHeader(b, wsframe.OpBinary, len(payload)), payload...)
 }
 
 // threadCPU is the calling thread's CPU time.

@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/roomd/roomd/internal/epoll"
+	"github.com/roomd/roomd/internal/wsframe"
 )
 
 // canPoll reports that subscribers and SSE observers can be read by pollers.
@@ -211,17 +211,14 @@ const sizeofTimespec = int(unsafe.Sizeof(unix.Timespec{}))
 // straight to the socket (a few bytes: a full socket buffer drops it, and
 // the server's next ping gets the next answer).
 func (c *wsConn) rawPong(p []byte) error {
-	if len(p) > 125 {
+	if len(p) > wsframe.MaxControlPayload {
 		return errServerFrame
 	}
-	var f [2 + 4 + 125]byte
-	f[0], f[1] = 0x8A, 0x80|byte(len(p))
-	key := f[2:6]
-	_, _ = rand.Read(key)
-	for i, b := range p {
-		f[6+i] = b ^ key[i%4]
-	}
-	_, err := unix.Write(c.fd, f[:6+len(p)])
+	var buf [2 + 4 + wsframe.MaxControlPayload]byte
+	key := wsframe.NewMaskKey()
+	f := append(wsframe.AppendMaskedHeader(buf[:0], wsframe.OpPong, len(p), key), p...)
+	wsframe.Mask(key, f[6:])
+	_, err := unix.Write(c.fd, f)
 	if err == unix.EAGAIN {
 		return nil
 	}

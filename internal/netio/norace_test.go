@@ -1,5 +1,5 @@
 //go:build !race
 
-package server
+package netio
 
 const raceEnabled = false

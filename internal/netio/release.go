@@ -1,4 +1,4 @@
-package server
+package netio
 
 import (
 	"runtime/debug"
@@ -11,7 +11,7 @@ import (
 // process until a collection and the background scavenger give it back, on
 // an idle server minutes later. So once parking settles (no park for
 // releaseQuiet, or releaseEvery since the last release) with at least
-// releaseMin more sessions parked than at the last release, the server runs
+// releaseMin more connections parked than at the last release, Release runs
 // one collection and returns free memory to the system
 // (debug.FreeOSMemory). A busy server is not touched: parking is what
 // triggers it.
@@ -21,27 +21,41 @@ const (
 	releaseEvery = 30 * time.Second
 )
 
-type memRelease struct {
+// Release gives parked connections' memory back to the system.
+type Release struct {
+	// Parked returns how many connections are parked now. Set before use.
+	Parked func() int64
+	// Released, if set, is called after each release.
+	Released func()
+
 	mu     sync.Mutex
 	timer  *time.Timer
-	parked int64     // parked sessions at the last release
+	parked int64     // parked connections at the last release
 	last   time.Time // the last release (or when the timer was first armed)
 	closed bool
 
-	// The policy's numbers (tests shorten them); zero: the constants.
+	// The policy's numbers (SetPolicy); zero: the constants.
 	min          int64
 	quiet, every time.Duration
 }
 
-func (r *memRelease) fill() {
+// SetPolicy replaces the policy's numbers: at least min more parked than
+// at the last release, after quiet without a park or every since the last
+// release (tests shorten them).
+func (r *Release) SetPolicy(min int64, quiet, every time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.min, r.quiet, r.every = min, quiet, every
+}
+
+func (r *Release) fill() {
 	if r.min == 0 {
 		r.min, r.quiet, r.every = releaseMin, releaseQuiet, releaseEvery
 	}
 }
 
-// parkedOne notes a session parked: it (re)arms the release.
-func (s *Server) parkedOne() {
-	r := &s.release
+// ParkedOne notes a connection parked: it (re)arms the release.
+func (r *Release) ParkedOne() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fill()
@@ -49,16 +63,15 @@ func (s *Server) parkedOne() {
 	case r.closed:
 	case r.timer == nil:
 		r.last = time.Now()
-		r.timer = time.AfterFunc(r.quiet, s.releaseMemory)
+		r.timer = time.AfterFunc(r.quiet, r.release)
 	case time.Since(r.last) < r.every:
 		r.timer.Reset(r.quiet) // parking goes on: wait for it to settle
 	}
 }
 
-func (s *Server) releaseMemory() {
-	r := &s.release
+func (r *Release) release() {
 	r.mu.Lock()
-	n := s.parkedN.Load()
+	n := r.Parked()
 	if r.closed || n-r.parked < r.min {
 		r.parked = min(r.parked, n)
 		r.mu.Unlock()
@@ -67,12 +80,13 @@ func (s *Server) releaseMemory() {
 	r.parked, r.last = n, time.Now()
 	r.mu.Unlock()
 	debug.FreeOSMemory()
-	s.releases.Add(1)
+	if r.Released != nil {
+		r.Released()
+	}
 }
 
-// stopRelease disarms the release (Shutdown).
-func (s *Server) stopRelease() {
-	r := &s.release
+// Stop disarms the release.
+func (r *Release) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true

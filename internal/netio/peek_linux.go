@@ -1,16 +1,14 @@
 //go:build linux
 
-package server
+package netio
 
 import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-)
 
-// canIdleShallow reports that this platform can wait for a connection's
-// next bytes outside gorilla's read path (see idleRead).
-const canIdleShallow = true
+	"github.com/roomd/roomd/internal/wsframe"
+)
 
 // peek copies up to len(b) bytes of what the socket holds without taking
 // them; n is 0 when nothing is there yet (or the peer closed: then ok is
@@ -28,10 +26,10 @@ func peek(fd uintptr, b []byte) (n int, ok bool) {
 	return n, true
 }
 
-// waitReadable blocks, in a shallow frame, until the socket holds bytes
+// WaitReadable blocks, in a shallow frame, until the socket holds bytes
 // (or fails, or the read deadline passes). Level-triggered: bytes already
 // waiting end it at once.
-func waitReadable(rc syscall.RawConn) error {
+func WaitReadable(rc syscall.RawConn) error {
 	var b [1]byte
 	return rc.Read(func(fd uintptr) bool {
 		n, ok := peek(fd, b[:])
@@ -39,20 +37,17 @@ func waitReadable(rc syscall.RawConn) error {
 	})
 }
 
-// takePong consumes the next frame from the socket when it is a complete
+// TakePong consumes the next frame from the socket when it is a complete
 // masked pong (what clients answer pings with) and reports whether it did.
 // Anything else is left for the WebSocket reader.
-func takePong(rc syscall.RawConn) bool {
-	var buf [2 + 4 + 125]byte
+func TakePong(rc syscall.RawConn) bool {
+	var buf [6 + wsframe.MaxControlPayload]byte
 	took := false
 	_ = rc.Read(func(fd uintptr) bool {
 		n, _ := peek(fd, buf[:])
-		if n < 6 || buf[0] != 0x8A || buf[1]&0x80 == 0 {
+		size := wsframe.MaskedPongLen(buf[:n])
+		if size == 0 {
 			return true // not a pong, or not yet complete: leave it
-		}
-		size := 6 + int(buf[1]&0x7F)
-		if buf[1]&0x7F > 125 || n < size {
-			return true
 		}
 		r, err := unix.Read(int(fd), buf[:size])
 		took = err == nil && r == size
@@ -61,9 +56,9 @@ func takePong(rc syscall.RawConn) bool {
 	return took
 }
 
-// readable reports, without waiting, that the socket holds bytes or the
+// Readable reports, without waiting, that the socket holds bytes or the
 // peer is gone.
-func readable(rc syscall.RawConn) bool {
+func Readable(rc syscall.RawConn) bool {
 	var b [1]byte
 	yes := false
 	_ = rc.Read(func(fd uintptr) bool {

@@ -1,8 +1,13 @@
 //go:build linux
 
-package server
+package netio
 
 import "golang.org/x/sys/unix"
+
+// CanDirect reports that this platform makes non-blocking direct writes
+// and shallow reads; elsewhere every write goes through a writer goroutine
+// and every read through the connection.
+const CanDirect = true
 
 // smallWrite is the most a write copies into one buffer for write(2)
 // rather than hand to writev as two: copying a few hundred bytes costs less

@@ -1,6 +1,6 @@
 //go:build race
 
-package server
+package netio
 
 // raceEnabled: the race detector is on, and allocation counts are its own.
 const raceEnabled = true

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package netio
+
+// CanDirect is false here: every write goes through a writer goroutine.
+const CanDirect = false
+
+func writev(uintptr, []byte, []byte) (int, bool) { return 0, true }

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package netio
+
+import "syscall"
+
+// WaitReadable returns at once here (RawConn is nil on these platforms).
+func WaitReadable(syscall.RawConn) error { return nil }
+
+// TakePong takes nothing here.
+func TakePong(syscall.RawConn) bool { return false }
+
+// Readable reports true here: read through the connection.
+func Readable(syscall.RawConn) bool { return true }

@@ -1,0 +1,357 @@
+package netio
+
+import (
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/roomd/roomd/internal/wsframe"
+)
+
+// Due is what a source has to write next.
+type Due uint8
+
+const (
+	// Idle: nothing is due; the turn ends.
+	Idle Due = iota
+	// Ready: the source took a piece for Render.
+	Ready
+	// Blocking: what is due next may only be written by a goroutine that
+	// may block (the source took nothing). Only returned to a flusher.
+	Blocking
+)
+
+// Source is what a Turn writes for: a WebSocket session, a raw SSE stream,
+// a peer link. It keeps the queue, decides the order, and builds each piece;
+// the Turn decides who writes it and how.
+type Source interface {
+	// Lock and Unlock are the source's lock, which guards its queue and
+	// its Turn's state.
+	sync.Locker
+	// TakeLocked takes the next piece due off the source's queue, for
+	// Render to build. mayBlock is true in the writer goroutine; a flusher
+	// passes false, and gets Blocking for what it must not write. Lock held.
+	TakeLocked(mayBlock bool) Due
+	// Render fills p (empty) with the piece TakeLocked took, outside the
+	// lock: the turn's holder is the only one to touch what was taken.
+	Render(p *Piece)
+	// WroteLocked: every byte of p went out. Lock held.
+	WroteLocked(p *Piece)
+	// DroppedLocked: p, or what was left of it, will never go out (the
+	// connection failed or the turn was closed). Lock held.
+	DroppedLocked(p *Piece)
+	// Failed: a write failed, and the turn wrote nothing more. The source
+	// closes its connection. Lock not held.
+	Failed()
+}
+
+// Piece is one write: a header and a body, in that order, as one. The
+// source fills it in Render; Count, Size and At are the source's own
+// accounting, handed back to WroteLocked.
+type Piece struct {
+	H, B  []byte
+	Count int   // messages or events in it
+	Size  int   // bytes as the source counts them
+	At    int64 // when the oldest of it was queued (unix ns; 0: none)
+	// Last is the stream's last words: once written, the turn writes
+	// nothing more (a WebSocket bye and close, the end of a chunked body).
+	Last bool
+
+	Hdr [wsframe.MaxHeader]byte // room for H
+	buf *[]byte                 // a pooled body buffer (Buffer), back after the write
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// Buffer returns an empty pooled buffer for a body that gathers several
+// frames; store what was appended to it in B. Its array goes back to the
+// pool once the piece is written (an array grown past it is left to the
+// collector).
+func (p *Piece) Buffer() []byte {
+	if p.buf == nil {
+		p.buf = bufPool.Get().(*[]byte)
+	}
+	return (*p.buf)[:0]
+}
+
+// reset empties p, giving its buffer back.
+func (p *Piece) reset() {
+	if p.buf != nil {
+		bufPool.Put(p.buf)
+	}
+	*p = Piece{}
+}
+
+// Turn is a connection's write turn: at most one goroutine writes on the
+// socket at a time, a flusher (non-blocking) or the turn's writer goroutine
+// (blocking, with a deadline). A connection that keeps up costs one system
+// call per piece and no goroutine; a full socket, or a piece the source
+// says may block, gets a writer goroutine, which ends when nothing is due.
+// The rest of a piece the socket took in part goes out first, whatever
+// becomes due meanwhile, so frames never interleave.
+//
+// Fields marked "lock" are guarded by the source's lock; "turn" fields
+// belong to whoever holds the turn.
+type Turn struct {
+	src     Source
+	conn    net.Conn
+	rc      syscall.RawConn // nil: every write goes through the writer goroutine
+	fl      *Flushers
+	wg      *sync.WaitGroup
+	timeout time.Duration
+
+	writing bool          // lock: a flusher or the writer goroutine holds the turn
+	closed  bool          // lock: nothing more is written
+	pending []byte        // lock: the rest of a piece the socket took in part
+	pend    Piece         // lock: that piece's accounting
+	done    chan struct{} // lock: made on demand; closed when the turn ends
+	hard    time.Time     // lock: a deadline that caps every write (shutdown's)
+
+	p     Piece       // turn
+	dw    directWrite // turn
+	dlSet time.Time   // turn: when the write deadline was last moved
+	iov   [2][]byte   // turn: the buffers of a blocking writev
+	tcp   bool        // the connection takes a writev (net.Buffers)
+}
+
+// TurnConfig is what a Turn writes on and with.
+type TurnConfig struct {
+	// Conn is the connection. Required.
+	Conn net.Conn
+	// Raw is its socket for non-blocking direct writes (RawConn); nil
+	// means every write goes through the writer goroutine.
+	Raw syscall.RawConn
+	// Flushers make the non-blocking writes; nil means none (every write
+	// through the writer goroutine).
+	Flushers *Flushers
+	// WG counts the writer goroutine. Required.
+	WG *sync.WaitGroup
+	// Timeout bounds a blocking write: it is cut after between 3/4 and all
+	// of it. Required (positive).
+	Timeout time.Duration
+}
+
+// Init sets the turn up for src before it is shared.
+func (t *Turn) Init(src Source, c TurnConfig) {
+	t.src, t.conn, t.rc, t.fl, t.wg, t.timeout = src, c.Conn, c.Raw, c.Flushers, c.WG, c.Timeout
+	if t.fl == nil {
+		t.rc = nil
+	}
+	_, t.tcp = c.Conn.(*net.TCPConn)
+}
+
+// KickLocked gets what is due written, unless that is under way: it hands
+// the turn to the flushers, or to a writer goroutine when there are none
+// (or the rest of a piece is pending). Lock held.
+func (t *Turn) KickLocked() {
+	if t.writing || t.closed {
+		return
+	}
+	t.writing = true
+	if t.rc == nil || len(t.pending) > 0 {
+		t.toWriterLocked()
+		return
+	}
+	t.fl.add(t)
+}
+
+// WritingLocked reports that the turn is held. Lock held.
+func (t *Turn) WritingLocked() bool { return t.writing }
+
+// PartialLocked reports that the rest of a piece is pending: the next
+// bytes on the socket must be those. Lock held.
+func (t *Turn) PartialLocked() bool { return len(t.pending) > 0 }
+
+// DoneLocked returns a channel closed when the current turn ends (nil when
+// none is held). Lock held.
+func (t *Turn) DoneLocked() chan struct{} {
+	if !t.writing {
+		return nil
+	}
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	return t.done
+}
+
+// CloseLocked ends the writing: nothing more is written (a write in flight
+// ends when the connection closes). Lock held.
+func (t *Turn) CloseLocked() {
+	t.closed = true
+	if len(t.pending) > 0 {
+		t.pending = nil
+		t.src.DroppedLocked(&t.pend)
+		t.pend = Piece{}
+	}
+}
+
+// CapDeadlineLocked caps every write from now on, the one in flight
+// included, at dl (shutdown's deadline). Lock held.
+func (t *Turn) CapDeadlineLocked(dl time.Time) {
+	if !t.hard.IsZero() && !dl.Before(t.hard) {
+		return
+	}
+	t.hard = dl
+	_ = t.conn.SetWriteDeadline(dl)
+}
+
+func (t *Turn) toWriterLocked() {
+	t.wg.Add(1)
+	go t.writeLoop()
+}
+
+func (t *Turn) writeLoop() {
+	defer t.wg.Done()
+	t.run(true)
+}
+
+// run writes what is due until nothing is, as a flusher (block false: one
+// non-blocking try per piece) or as the writer goroutine (block true).
+func (t *Turn) run(block bool) {
+	src := t.src
+	p := &t.p
+	src.Lock()
+	for !t.closed {
+		if len(t.pending) > 0 {
+			if !block {
+				t.toWriterLocked()
+				src.Unlock()
+				return
+			}
+			*p, t.pend = t.pend, Piece{}
+			p.B, t.pending = t.pending, nil
+			t.moveDeadlineLocked()
+			src.Unlock()
+		} else {
+			switch src.TakeLocked(block) {
+			case Idle:
+				t.endLocked(block, false)
+				return
+			case Blocking:
+				t.toWriterLocked()
+				src.Unlock()
+				return
+			}
+			src.Unlock()
+			src.Render(p)
+			if block {
+				// A flusher writes at once (a close meanwhile fails its
+				// write, or is seen on its next take); a writer may wait
+				// for the socket, so it looks again first.
+				src.Lock()
+				if t.closed {
+					src.DroppedLocked(p)
+					break
+				}
+				t.moveDeadlineLocked()
+				src.Unlock()
+			}
+		}
+		var rest []byte
+		var err error
+		if block {
+			err = t.writeAll(p.H, p.B)
+		} else {
+			var n int
+			n, err = t.dw.do(t.rc, p.H, p.B)
+			if err == nil && n < len(p.H)+len(p.B) {
+				rest = restOf(p.H, p.B, n)
+			}
+		}
+		src.Lock()
+		switch {
+		case err != nil:
+			src.DroppedLocked(p)
+			p.reset()
+			t.endLocked(block, true)
+			return
+		case rest != nil:
+			t.pending, t.pend = rest, *p
+			t.pend.H, t.pend.B, t.pend.buf = nil, nil, nil
+			p.reset()
+			t.toWriterLocked()
+			src.Unlock()
+			return
+		}
+		src.WroteLocked(p)
+		if p.Last {
+			t.closed = true
+		}
+		p.reset()
+	}
+	p.reset()
+	t.endLocked(block, false)
+}
+
+// restOf copies what a write of n bytes of h and b left.
+func restOf(h, b []byte, n int) []byte {
+	rest := make([]byte, 0, len(h)+len(b)-n)
+	if n < len(h) {
+		return append(append(rest, h[n:]...), b...)
+	}
+	return append(rest, b[n-len(h):]...)
+}
+
+// endLocked ends the turn and unlocks; failed: a write failed, so the
+// source hears of it. A writer lifts its deadline first: the flushers'
+// non-blocking writes must not find it passed (a passed deadline fails
+// every write on the socket).
+func (t *Turn) endLocked(block, failed bool) {
+	if failed {
+		t.CloseLocked()
+	}
+	if block && t.hard.IsZero() {
+		t.dlSet = time.Time{}
+		_ = t.conn.SetWriteDeadline(time.Time{})
+	}
+	t.writing = false
+	done := t.done
+	t.done = nil
+	t.src.Unlock()
+	if failed {
+		t.src.Failed()
+	}
+	if done != nil {
+		close(done)
+	}
+}
+
+// moveDeadlineLocked moves the write deadline to Timeout from now when a
+// quarter of it has passed, rather than before every write (setting it is
+// a timer operation, a tenth of a small write's cost); never past the hard
+// deadline. Lock and turn held.
+func (t *Turn) moveDeadlineLocked() {
+	now := time.Now()
+	if now.Sub(t.dlSet) < t.timeout/4 {
+		return
+	}
+	t.dlSet = now
+	dl := now.Add(t.timeout)
+	if !t.hard.IsZero() && t.hard.Before(dl) {
+		dl = t.hard
+	}
+	_ = t.conn.SetWriteDeadline(dl)
+}
+
+// writeAll writes h and b, blocking up to the deadline: in one writev on a
+// TCP socket, or in one Write elsewhere (TLS: one record).
+func (t *Turn) writeAll(h, b []byte) error {
+	switch {
+	case len(h) == 0:
+		_, err := t.conn.Write(b)
+		return err
+	case len(b) == 0:
+		_, err := t.conn.Write(h)
+		return err
+	case t.tcp:
+		t.iov[0], t.iov[1] = h, b
+		bufs := net.Buffers(t.iov[:])
+		_, err := bufs.WriteTo(t.conn)
+		t.iov = [2][]byte{}
+		return err
+	}
+	buf := make([]byte, 0, len(h)+len(b))
+	_, err := t.conn.Write(append(append(buf, h...), b...))
+	return err
+}
