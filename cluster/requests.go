@@ -194,13 +194,17 @@ func (c *Cluster) inPartition(p int) func(string) bool {
 
 // roomIdle proposes the drop of a room that stayed empty (room.Config's
 // OnIdle). Where this node does not serve the room, the room stays open.
+// Where this node delivers no occupied or vacated hook for the room, the
+// drop is forced: a record left unsettled when those hooks were on must not
+// keep the room forever.
 func (c *Cluster) roomIdle(name, epoch string, seq uint64) {
 	g := c.repl.group(placement.PartitionOf(name, c.cfg.Partitions))
 	if g == nil {
 		c.rooms.Reopen(name, false)
 		return
 	}
-	if _, err := g.propose(&room.Command{Op: room.CmdDrop, Room: name, Epoch: epoch, Seq: seq}); err != nil {
+	force := c.hw == nil || !c.lifecycleOn(name)
+	if _, err := g.propose(&room.Command{Op: room.CmdDrop, Room: name, Epoch: epoch, Seq: seq, Force: force}); err != nil {
 		c.rooms.Reopen(name, false)
 	}
 }

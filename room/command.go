@@ -54,6 +54,10 @@ type Command struct {
 	Data  protocol.Raw `msgpack:"d,omitempty"` // payload, or state value (nil: delete)
 	At    int64        `msgpack:"t,omitempty"` // unix ms at the proposer: the event's ts and the room's clock
 	Seq   uint64       `msgpack:"s,omitempty"` // drop: the room's seq when it went idle; transition: N; mark: up to
+	// Force (drop): drop even when the hook record is unsettled, because the
+	// proposer delivers no occupied or vacated hook for the room (hooks off,
+	// or turned off since the record was written).
+	Force bool `msgpack:"f,omitempty"`
 }
 
 // ErrNoRoom is returned in replicated mode by Join for a room that does not
@@ -311,7 +315,7 @@ func (m *Manager) lockForApply(c *Command) (*room, error) {
 
 // applyDrop drops a room that is still as it was when it went idle: same
 // epoch and seq, and no occupancy transition to record or deliver
-// (hookstate.go). Subscribers that joined since are told the room moved (the
+// (hookstate.go) unless the drop is forced (Command.Force). Subscribers that joined since are told the room moved (the
 // cluster layer keeps joins out of a closing room, so there are none).
 func (m *Manager) applyDrop(c *Command) {
 	r := m.lockLive(c.Room)
@@ -319,10 +323,11 @@ func (m *Manager) applyDrop(c *Command) {
 		return
 	}
 	defer r.mu.Unlock()
-	if r.epoch != c.Epoch || r.seq != c.Seq || r.hooks.unsettled() {
+	unsettled := r.hooks.unsettled() && !c.Force
+	if r.epoch != c.Epoch || r.seq != c.Seq || unsettled {
 		r.closing = false // written meanwhile, or a transition to record or deliver: it lives on
 		r.maybeIdle()
-		if r.hooks.unsettled() {
+		if unsettled {
 			r.occupancyChanged()
 		}
 		return

@@ -114,3 +114,27 @@ func TestDropWaitsForTheRecord(t *testing.T) {
 		t.Fatal("not dropped once settled")
 	}
 }
+
+// A drop proposed by an owner that delivers no lifecycle hook (they were
+// turned off after the record said occupied) is forced: the record does not
+// keep the room forever.
+func TestForcedDropIgnoresTheRecord(t *testing.T) {
+	m := newManager(t, Config{})
+	m.Replicate(func(string, string, uint64) {})
+	if _, err := m.Apply(NewCreate("r")); err != nil {
+		t.Fatal(err)
+	}
+	join(t, m, "r", "c1", "u1")
+	if _, err := m.Apply(decodeOrFail(t, m.PrepareTransition("r"))); err != nil {
+		t.Fatal(err)
+	}
+	m.Kick("r", "u1", 0, "")
+	epoch, st, _ := m.HookState("r")
+	if !st.Occupied() {
+		t.Fatalf("record %+v, want occupied", st)
+	}
+	m.Apply(decodeOrFail(t, (&Command{Op: CmdDrop, Room: "r", Epoch: epoch, Force: true})))
+	if _, ok := m.Info("r"); ok {
+		t.Fatal("a forced drop left the room")
+	}
+}

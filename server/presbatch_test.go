@@ -40,7 +40,9 @@ func presOf(t *testing.T, f *protocol.Frame) (join, leave, upd []string) {
 // without the receiver's own change; a member that resumes with since in the
 // middle of a window gets the window's frame after its snapshot.
 func TestPresenceBatchedOverSockets(t *testing.T) {
-	const window = 400 * time.Millisecond
+	// A window long enough for the connections below to join within it on a
+	// busy machine under the race detector.
+	const window = 1500 * time.Millisecond
 	ts := newTestServer(t, func(_ *Config, rc *room.Config) { rc.PresenceWindow = window })
 	a := ts.connect(t)
 	join(t, a, 1, "chat:b", nil)
