@@ -77,11 +77,16 @@ func decodeOrFail(t *testing.T, c *Command) *Command {
 // An empty room whose record says occupied, or whose last transition is
 // not acknowledged, is not dropped: its vacated is recorded and delivered
 // first, and the watcher is told.
-func TestDropWaitsForTheRecord(t *testing.T) {
+// emptiedOccupied returns a replicated Manager whose room "r" has a record
+// that says occupied and no member left (its only member kicked), and the
+// room's epoch.
+func emptiedOccupied(t *testing.T, watch func(string)) (*Manager, string) {
+	t.Helper()
 	m := newManager(t, Config{})
 	m.Replicate(func(string, string, uint64) {}) // drops are commands
-	var noted int
-	m.WatchOccupancy(func(string) { noted++ })
+	if watch != nil {
+		m.WatchOccupancy(watch)
+	}
 	if _, err := m.Apply(NewCreate("r")); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +95,16 @@ func TestDropWaitsForTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Kick("r", "u1", 0, "")
-	epoch, _, _ := m.HookState("r")
+	epoch, st, _ := m.HookState("r")
+	if !st.Occupied() {
+		t.Fatalf("record %+v, want occupied", st)
+	}
+	return m, epoch
+}
+
+func TestDropWaitsForTheRecord(t *testing.T) {
+	var noted int
+	m, epoch := emptiedOccupied(t, func(string) { noted++ })
 	before := noted
 	m.Apply(&Command{Op: CmdDrop, Room: "r", Epoch: epoch})
 	if _, ok := m.Info("r"); !ok {
@@ -119,20 +133,7 @@ func TestDropWaitsForTheRecord(t *testing.T) {
 // turned off after the record said occupied) is forced: the record does not
 // keep the room forever.
 func TestForcedDropIgnoresTheRecord(t *testing.T) {
-	m := newManager(t, Config{})
-	m.Replicate(func(string, string, uint64) {})
-	if _, err := m.Apply(NewCreate("r")); err != nil {
-		t.Fatal(err)
-	}
-	join(t, m, "r", "c1", "u1")
-	if _, err := m.Apply(decodeOrFail(t, m.PrepareTransition("r"))); err != nil {
-		t.Fatal(err)
-	}
-	m.Kick("r", "u1", 0, "")
-	epoch, st, _ := m.HookState("r")
-	if !st.Occupied() {
-		t.Fatalf("record %+v, want occupied", st)
-	}
+	m, epoch := emptiedOccupied(t, nil)
 	m.Apply(decodeOrFail(t, (&Command{Op: CmdDrop, Room: "r", Epoch: epoch, Force: true})))
 	if _, ok := m.Info("r"); ok {
 		t.Fatal("a forced drop left the room")
