@@ -40,10 +40,12 @@ type group struct {
 	applied  uint64
 	lead     uint64 // the leader as this replica last knew it; 0: none
 	term     uint64
-	leader   bool // this replica leads
-	serving  bool // leads, and has applied an entry of its term
-	removed  bool // this replica left the group
-	sinceSnp int  // entries applied since the last snapshot
+	leader   bool   // this replica leads
+	serving  bool   // leads, and has applied an entry of its term
+	open     bool   // serving, and its rooms serve (Manager.Serve ran): ops are taken
+	servedN  uint64 // counts the times serving began, to match handle's open to its process
+	removed  bool   // this replica left the group
+	sinceSnp int    // entries applied since the last snapshot
 	waiters  map[uint64]*waiter
 	nextProp uint64
 	confPend time.Time // a conf change proposed by this leader blocks the next until then
@@ -198,6 +200,7 @@ func (g *group) tick() (ready, quiesce bool) {
 // group.mu is released.
 type transition struct {
 	served, unserved, removed bool
+	servedN                   uint64 // with served: g.servedN then
 }
 
 // process handles one Ready: persists to the in-memory log, sends the
@@ -243,9 +246,13 @@ func (g *group) process(out *outbox) transition {
 	if !g.leader {
 		g.serving = false
 	}
+	if !g.serving || g.removed {
+		g.open = false
+	}
 	if g.serving && !wasServing {
 		g.ledSince = time.Now()
-		t.served = true
+		g.servedN++
+		t.served, t.servedN = true, g.servedN
 	}
 	if wasServing && !g.serving {
 		t.unserved = true

@@ -18,7 +18,9 @@ import (
 // node that leads the room stops hard. Presence was soft state there: the
 // new leader rebuilds it from the members the other nodes re-join, and the
 // member whose node is gone is told gone once to everyone else, while the
-// others are never told gone (no flicker, no ghost).
+// others are never told gone (no flicker, no ghost). The stop comes once
+// the others have been told the victim's member joined: a member its
+// node's end took with it before anyone saw it is nobody's ghost.
 func TestPresenceAfterLeaderLoss(t *testing.T) {
 	nodes := startCluster(t, 3)
 	victim := nodes[2]
@@ -27,6 +29,7 @@ func TestPresenceAfterLeaderLoss(t *testing.T) {
 	defer cancel()
 	type seen struct {
 		mu     sync.Mutex
+		joins  []string
 		leaves []string
 	}
 	var (
@@ -49,16 +52,34 @@ func TestPresenceAfterLeaderLoss(t *testing.T) {
 				if err != nil {
 					return
 				}
-				if f.T == protocol.TypePres && !f.Leave.IsNil() {
-					var gone []string
-					_ = msgpack.Unmarshal(f.Leave, &gone)
-					v.mu.Lock()
-					v.leaves = append(v.leaves, gone...)
-					v.mu.Unlock()
+				if f.T != protocol.TypePres {
+					continue
 				}
+				var gone []string
+				if !f.Leave.IsNil() {
+					_ = msgpack.Unmarshal(f.Leave, &gone)
+				}
+				joined, _ := client.Members(f.Join)
+				v.mu.Lock()
+				v.leaves = append(v.leaves, gone...)
+				for _, m := range joined {
+					v.joins = append(v.joins, m.C)
+				}
+				v.mu.Unlock()
 			}
 		}()
 	}
+	checkFor(t, 10*time.Second, func() error {
+		for i, v := range views[:2] {
+			v.mu.Lock()
+			told := slices.Contains(v.joins, ids[2])
+			v.mu.Unlock()
+			if !told {
+				return fmt.Errorf("the member on %s was not told the member on %s joined", nodes[i].name, victim.name)
+			}
+		}
+		return nil
+	})
 	victim.stop(t)
 	// The presence grace (at least 5 s) after the new leader serves, then
 	// the one leave.

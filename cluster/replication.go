@@ -263,7 +263,15 @@ func (r *replication) handle(g *group, t transition) {
 		r.c.cfg.Metrics.LeaderChanged()
 	}
 	if t.served {
+		// Ops are taken only from here: a join taken before Serve would
+		// meet no presence recovery, and its member's report of who was
+		// there (JoinRequest.Known) would be lost.
 		r.c.rooms.Serve(match)
+		g.mu.Lock()
+		if g.serving && !g.removed && g.servedN == t.servedN {
+			g.open = true
+		}
+		g.mu.Unlock()
 		r.c.announceLeader(g.p)
 		r.c.cfg.Metrics.LeaderChanged()
 	}
@@ -569,7 +577,7 @@ func (r *replication) removedFrom(p int, id, index uint64, leader string) {
 	}
 	g.removed = true
 	wasServing := g.serving
-	g.serving = false
+	g.serving, g.open = false, false
 	g.failWaitersLocked(errLeaderMoved)
 	g.mu.Unlock()
 	r.hint(p, leader)

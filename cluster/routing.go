@@ -27,7 +27,8 @@ func (c *Cluster) route(roomName string) (part int, owner string) {
 }
 
 // servingErr is nil when this node serves partition p now: its replica
-// leads the group and has applied everything committed before its term.
+// leads the group, has applied everything committed before its term, and
+// its rooms serve here (their presence recovery started).
 // c.parts[p] is held (read or write) by the caller.
 func (c *Cluster) servingErr(p int) error {
 	g := c.repl.group(p)
@@ -39,8 +40,11 @@ func (c *Cluster) servingErr(p int) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.serving {
+	if g.open {
 		return nil
+	}
+	if g.serving {
+		return protocol.NewError(protocol.CodeUnavailable, "this room's partition is starting to serve here")
 	}
 	return g.notServingLocked()
 }
