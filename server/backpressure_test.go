@@ -166,6 +166,58 @@ func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 	})
 }
 
+// A client that stops reading for longer than one write may take is cut
+// with slow_consumer, and still finds its bye when it reads again within
+// ByeLinger: the writes due after a bye wait that long, not WriteTimeout.
+func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	ts := newTestServer(t, func(c *Config, r *room.Config) {
+		c.QueueMaxBytes = 32 << 10
+		c.WriteTimeout = writeTimeout
+		c.ByeLinger = time.Minute
+		c.FrameRate = 100000
+		c.FrameBurst = 100000
+		c.ByteRate = 1 << 30
+		r.Default.HistorySize = 10
+	})
+	slowURL, dialer := slowListener(t, ts)
+	slow, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, slow, 1, "chat:linger", nil)
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:linger", nil)
+	drained := make(chan struct{})
+	go func() { // the publisher is a member too: it reads its echoes
+		defer close(drained)
+		for {
+			if _, err := pub.Next(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { pub.Close(); <-drained }()
+	payload := strings.Repeat("p", 1<<10)
+	checkFor(t, 10*time.Second, func() error {
+		if ts.SlowConsumerCuts() == 1 {
+			return nil
+		}
+		if err := pub.Send(repeat(client.M{"t": "pub", "r": "chat:linger", "d": payload}, 20)...); err != nil {
+			return err
+		}
+		return fmt.Errorf("not cut yet")
+	})
+	// Several write timeouts pass with the client still not reading: the
+	// write in flight when it was cut, then its bye, wait for it.
+	time.Sleep(5 * writeTimeout)
+	expectBye(t, slow, protocol.CodeSlowConsumer)
+}
+
 func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {
 	s := &session{srv: &Server{cfg: Config{QueueMaxBytes: 100, Metrics: noopMetrics{}}}}
 	s.sock.CloseLocked() // no writer: inspect the queue as it builds up

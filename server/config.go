@@ -118,6 +118,12 @@ type Config struct {
 	PongTimeout time.Duration
 	// WriteTimeout bounds one write to a connection. Zero means 10 s.
 	WriteTimeout time.Duration
+	// ByeLinger is how long a connection given a bye waits for its client to
+	// take the rest of what was written and the bye, when its socket is
+	// full (a client cut with slow_consumer has stopped reading): its queue
+	// is dropped by then, and what it holds is the socket and its writer.
+	// Zero means 30 s.
+	ByeLinger time.Duration
 	// CloseTimeout bounds the wait for a client's close reply after a bye.
 	// Zero means 1 s.
 	CloseTimeout time.Duration
@@ -212,6 +218,7 @@ func (c *Config) fill() error {
 	setDur(&c.PongTimeout, 10*time.Second)
 	setDur(&c.WriteTimeout, 10*time.Second)
 	setDur(&c.CloseTimeout, time.Second)
+	setDur(&c.ByeLinger, 30*time.Second)
 	setInt(&c.MaxMessageBytes, 64<<10)
 	setInt(&c.MaxFramesPerMessage, 256)
 	if c.FrameRate <= 0 {

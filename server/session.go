@@ -574,6 +574,7 @@ func (ss *session) closeLocked(b byeFrame) {
 		ss.expTimer.Stop()
 	}
 	ss.srv.byeCode(b.code)
+	ss.sock.LingerLocked(ss.srv.cfg.ByeLinger)
 	ss.sock.KickLocked()
 	ss.wakeUpLocked() // the reader waits for the client's close, or the close timeout
 }

@@ -81,6 +81,7 @@ type Config struct {
 		Pong         Duration `yaml:"pong"`
 		Write        Duration `yaml:"write"`
 		Close        Duration `yaml:"close"`
+		ByeLinger    Duration `yaml:"bye_linger"`
 		APIBody      Duration `yaml:"api_body"`
 		APIRequest   Duration `yaml:"api_request"`
 	} `yaml:"timeouts"`
@@ -475,6 +476,7 @@ func (c *Config) ServerConfig() server.Config {
 		PongTimeout:         time.Duration(c.Timeouts.Pong),
 		WriteTimeout:        time.Duration(c.Timeouts.Write),
 		CloseTimeout:        time.Duration(c.Timeouts.Close),
+		ByeLinger:           time.Duration(c.Timeouts.ByeLinger),
 		APIBodyTimeout:      time.Duration(c.Timeouts.APIBody),
 		APIRequestTimeout:   time.Duration(c.Timeouts.APIRequest),
 		MaxMessageBytes:     int(c.Limits.MaxMessageBytes),

@@ -107,6 +107,7 @@ type Turn struct {
 	pend    Piece         // lock: that piece's accounting
 	done    chan struct{} // lock: made on demand; closed when the turn ends
 	hard    time.Time     // lock: a deadline that caps every write (shutdown's)
+	linger  time.Time     // lock: the deadline of the last writes (LingerLocked)
 
 	p     Piece       // turn
 	dw    directWrite // turn
@@ -194,6 +195,20 @@ func (t *Turn) CapDeadlineLocked(dl time.Time) {
 	}
 	t.hard = dl
 	_ = t.conn.SetWriteDeadline(dl)
+}
+
+// LingerLocked gives the writes still due, the one in flight included, until
+// d from now, however long one write may take otherwise: a source that
+// dropped what it queued and has only a last piece left (a bye after its
+// client stopped reading) waits that long for the client to take it. Never
+// past the hard deadline. Lock held.
+func (t *Turn) LingerLocked(d time.Duration) {
+	now := time.Now()
+	t.linger = now.Add(d)
+	t.dlSet = time.Time{}
+	if t.writing {
+		t.moveDeadlineLocked()
+	}
 }
 
 func (t *Turn) toWriterLocked() {
@@ -319,8 +334,9 @@ func (t *Turn) endLocked(block, failed bool) {
 
 // moveDeadlineLocked moves the write deadline to Timeout from now when a
 // quarter of it has passed, rather than before every write (setting it is
-// a timer operation, a tenth of a small write's cost); never past the hard
-// deadline. Lock and turn held.
+// a timer operation, a tenth of a small write's cost); to the linger
+// deadline once there is one; never past the hard deadline. Lock held,
+// and the turn, or a writer in flight (LingerLocked).
 func (t *Turn) moveDeadlineLocked() {
 	now := time.Now()
 	if now.Sub(t.dlSet) < t.timeout/4 {
@@ -328,6 +344,9 @@ func (t *Turn) moveDeadlineLocked() {
 	}
 	t.dlSet = now
 	dl := now.Add(t.timeout)
+	if !t.linger.IsZero() {
+		dl = t.linger
+	}
 	if !t.hard.IsZero() && t.hard.Before(dl) {
 		dl = t.hard
 	}
