@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,22 +108,29 @@ type State struct {
 
 // Controller is the admission state of one node. Safe for concurrent use.
 //
-// Lock order: mu is a leaf.
+// Admit runs on every reader of the node at once: it holds mu for reading
+// and only its room's lock, and counts the node's totals with atomic adds,
+// so that publishers of different rooms never wait for each other (one
+// mutex for all of them made a convoy of the readers under a flood, and
+// the publishes waited in their sockets). The end of an interval takes mu
+// for writing.
+//
+// Lock order: mu, then a roomState's mu; both are leaves otherwise.
 type Controller struct {
 	cfg     Config
 	off     bool
 	perIntv float64 // Interval in seconds
 
-	writes delayHist // write delays of this interval
+	writes   delayHist    // write delays of this interval
+	next     atomic.Int64 // the end of the current interval, in Unix nanoseconds
+	admitted atomic.Int64 // this interval
+	refused  atomic.Int64 // this interval
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	start    time.Time // of the current interval
-	next     time.Time // its end
 	node     limit
 	rooms    map[string]*roomState
 	newShare float64 // share of a room not yet seen (per interval; +Inf: none)
-	admitted int     // this interval
-	refused  int     // this interval
 }
 
 // limit is an adaptive publish limit: off until a delay passes the target.
@@ -132,11 +140,13 @@ type limit struct {
 	good int     // intervals in a row below the target
 }
 
-// roomState is one room's counts and limit.
+// roomState is one room's counts and limit. Admit changes the counts and
+// the credit with c.mu held for reading and mu held; the end of an interval
+// reads and resets everything with c.mu held for writing.
 type roomState struct {
 	queue delayHist // queue delays of this interval
 
-	// c.mu
+	mu        sync.Mutex
 	lim       limit
 	attempts  int
 	admitted  int
@@ -166,7 +176,8 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, off: cfg.Target < 0, perIntv: cfg.Interval.Seconds(), newShare: math.Inf(1)}
 	now := cfg.Now()
-	c.start, c.next = now, now.Add(cfg.Interval)
+	c.start = now
+	c.next.Store(now.Add(cfg.Interval).UnixNano())
 	c.rooms = make(map[string]*roomState)
 	return c
 }
@@ -201,19 +212,28 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 		return Ticket{}, Admitted
 	}
 	now := c.cfg.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !now.Before(c.next) {
-		c.rollLocked(now)
+	if now.UnixNano() >= c.next.Load() {
+		c.roll(now)
 	}
+	c.mu.RLock()
 	rs := c.rooms[room]
-	if rs == nil {
-		rs = &roomState{share: c.newShare, connShare: c.newShare}
-		if !math.IsInf(c.newShare, 1) {
-			rs.credit = c.newShare
+	for rs == nil {
+		c.mu.RUnlock()
+		c.mu.Lock()
+		if rs = c.rooms[room]; rs == nil {
+			rs = &roomState{share: c.newShare, connShare: c.newShare}
+			if !math.IsInf(c.newShare, 1) {
+				rs.credit = c.newShare
+			}
+			c.rooms[room] = rs
 		}
-		c.rooms[room] = rs
+		c.mu.Unlock()
+		c.mu.RLock()
+		rs = c.rooms[room] // an interval that ended meanwhile may have dropped it
 	}
+	defer c.mu.RUnlock()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	rs.attempts++
 	var cc *connCount
 	if !math.IsInf(rs.share, 1) {
@@ -229,11 +249,11 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	switch {
 	case !math.IsInf(rs.share, 1) && rs.credit < 1:
 		rs.refused++
-		c.refused++
+		c.refused.Add(1)
 		return Ticket{}, RefusedRoom
 	case cc != nil && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
 		rs.refused++
-		c.refused++
+		c.refused.Add(1)
 		return Ticket{}, RefusedPublisher
 	}
 	rs.admitted++
@@ -241,8 +261,17 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	if cc != nil {
 		cc.admitted++
 	}
-	c.admitted++
+	c.admitted.Add(1)
 	return Ticket{rs}, Admitted
+}
+
+// roll ends the interval, unless another Admit did so meanwhile.
+func (c *Controller) roll(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.UnixNano() >= c.next.Load() {
+		c.rollLocked(now)
+	}
 }
 
 // RetryAfter is the least a refused publisher should wait: one interval,
@@ -251,16 +280,17 @@ func (c *Controller) RetryAfter() time.Duration { return c.cfg.Interval }
 
 // rollLocked ends the interval: it moves the limits by the delays
 // measured, computes the shares of the next interval and resets the
-// counts. c.mu held.
+// counts. c.mu held for writing.
 func (c *Controller) rollLocked(now time.Time) {
 	secs := now.Sub(c.start).Seconds()
 	if secs <= 0 {
 		secs = c.perIntv
 	}
+	admitted, refused := int(c.admitted.Swap(0)), int(c.refused.Swap(0))
 	wd := c.writes.take(writeQuantile)
-	c.node.update(c, wd, float64(c.admitted)/secs, c.refused > 0)
+	c.node.update(c, wd, float64(admitted)/secs, refused > 0)
 
-	st := State{WriteDelay: wd, Refused: c.refused, Admitted: c.admitted}
+	st := State{WriteDelay: wd, Refused: refused, Admitted: admitted}
 	nodeLimited := c.node.on
 	var demands []float64
 	for name, rs := range c.rooms {
@@ -329,12 +359,11 @@ func (c *Controller) rollLocked(now time.Time) {
 		rs.attempts, rs.admitted, rs.refused = 0, 0, 0
 	}
 	st.Rooms = len(c.rooms)
-	if c.cfg.Report != nil && (c.admitted > 0 || c.refused > 0 || nodeLimited || st.LimitedRooms > 0 || wd > 0) {
+	if c.cfg.Report != nil && (admitted > 0 || refused > 0 || nodeLimited || st.LimitedRooms > 0 || wd > 0) {
 		c.cfg.Report(st)
 	}
-	c.admitted, c.refused = 0, 0
 	c.start = now
-	c.next = now.Add(c.cfg.Interval)
+	c.next.Store(now.Add(c.cfg.Interval).UnixNano())
 }
 
 // floor is the least share, per interval, of a room that asked for no
