@@ -294,7 +294,8 @@ func (ss *session) replyErr(id uint64, roomName string, err error) {
 		pe = protocol.NewError(protocol.CodeInternal, "internal error")
 	}
 	ss.srv.errorCode(pe.Code)
-	ss.enqueue(protocol.MustEncode(protocol.Err{T: protocol.TypeErr, ID: id, R: roomName, Code: pe.Code, Msg: pe.Msg}), durable, "", "")
+	e := protocol.Err{T: protocol.TypeErr, ID: id, R: roomName, Code: pe.Code, Msg: pe.Msg}
+	ss.enqueue(protocol.AppendErr(make([]byte, 0, 24+len(roomName)+len(pe.Msg)), e), durable, "", "")
 }
 
 // roomSet is the rooms a session joined: a few names (at most
