@@ -43,8 +43,10 @@ type sseObserver struct {
 	multi bool // GET /v1/events: ids carry every room's position
 	hist  int  // ?h=
 	rooms []*sseRoom
-	wake  chan struct{} // one slot: "something changed"
-	rc    *http.ResponseController
+	// The net/http writer's (sse_http.go): a one-slot "something changed",
+	// and the response. Both nil once the stream is raw.
+	wake chan struct{}
+	rc   *http.ResponseController
 	// expTimer ends the stream when its token expires; set before the
 	// stream starts, stopped by removeObserver.
 	expTimer *time.Timer
