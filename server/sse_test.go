@@ -928,7 +928,7 @@ func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
 // openRawSSE opens a stream on a socket of its own, sending extra header
 // lines (each ending in "\r\n"), and reads up to its snapshot's event
 // line.
-func openRawSSE(t *testing.T, base, path, extra string) (net.Conn, *bufio.Reader) {
+func openRawSSE(t testing.TB, base, path, extra string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
