@@ -260,9 +260,15 @@ func (o *sseObserver) done(batch []sseItem) {
 	}
 	clear(batch)
 	o.mu.Lock()
-	o.qbytes -= n
-	if cap(batch) <= 256 {
+	o.giveBackLocked(batch, n)
+	o.mu.Unlock()
+}
+
+// giveBackLocked takes a written batch's cost off the queue's and keeps its
+// (cleared) array for the next. o.mu held.
+func (o *sseObserver) giveBackLocked(batch []sseItem, cost int) {
+	o.qbytes -= cost
+	if batch != nil && cap(batch) <= 256 {
 		o.spare = batch[:0]
 	}
-	o.mu.Unlock()
 }

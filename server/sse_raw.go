@@ -37,16 +37,18 @@ import (
 // written (netio.Piece.Buffer).
 type rawStream struct {
 	o        *sseObserver
-	sock     netio.Conn  // its Turn: o.mu
-	ping     *time.Timer // a detached stream's ping
-	last     atomic.Int64
-	detached bool // the handler returned: endDetached ends the stream
-	chunked  bool // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
-	pingDue  bool // o.mu: write ": ping" next
-	done     bool // o.mu: the last chunk went out (or failed): no more writes
-	ending   bool // o.mu: endDetached ran (or runs)
+	sock     netio.Conn   // its Turn: o.mu
+	ping     *time.Timer  // a detached stream's ping
+	last     atomic.Int64 // unix ns of the last write
+	detached bool         // the handler returned: endDetached ends the stream
+	chunked  bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
+	pingDue  bool         // o.mu: write ": ping" next
+	done     bool         // o.mu: the last chunk went out (or failed): no more writes
+	ending   bool         // o.mu: endDetached ran (or runs)
 
-	// Turn-owned: what TakeLocked took, and the rendering.
+	// Turn-owned: what TakeLocked took, and the rendering. The batch's
+	// array and its cost (the piece's Size) count as queued until the
+	// chunk is written or dropped, as a session's frames do.
 	pingOut bool
 	batch   []sseItem
 	byeOut  *byeFrame
@@ -284,14 +286,18 @@ func (rs *rawStream) Render(p *netio.Piece) {
 	if rs.pingOut {
 		rs.sw.ping()
 	}
-	o.done(rs.batch)
-	rs.batch, rs.pingOut = nil, false
+	for i := range rs.batch {
+		p.Size += rs.batch[i].cost
+	}
+	clear(rs.batch)
+	rs.pingOut = false
 	rs.frame(p)
 	p.Count = max(rs.sw.events, 1)
 }
 
 // WroteLocked implements netio.Source. o.mu held.
 func (rs *rawStream) WroteLocked(p *netio.Piece) {
+	rs.giveBackLocked(p)
 	rs.last.Store(time.Now().UnixNano())
 	rs.o.srv.cfg.Metrics.MessageOut(p.Count, len(p.B))
 	if p.Last {
@@ -304,9 +310,18 @@ func (rs *rawStream) WroteLocked(p *netio.Piece) {
 	}
 }
 
-// DroppedLocked implements netio.Source: the events' costs were given back
-// when they were rendered.
-func (rs *rawStream) DroppedLocked(*netio.Piece) { rs.left = nil }
+// DroppedLocked implements netio.Source. o.mu held.
+func (rs *rawStream) DroppedLocked(p *netio.Piece) {
+	rs.giveBackLocked(p)
+	rs.left = nil
+}
+
+// giveBackLocked gives the written (or dropped) piece's cost and its
+// batch's array back to the queue. o.mu held.
+func (rs *rawStream) giveBackLocked(p *netio.Piece) {
+	rs.o.giveBackLocked(rs.batch, p.Size)
+	rs.batch = nil
+}
 
 // Failed implements netio.Source.
 func (rs *rawStream) Failed() {
