@@ -1045,3 +1045,31 @@ func TestSSEEventEncodedOnceForEveryStream(t *testing.T) {
 		t.Fatalf("the event was encoded %d times for 5 streams", n)
 	}
 }
+
+// Parked streams count towards the memory release after a park storm, as
+// parked sessions do; a stream that ends is no longer counted.
+func TestSSEParkedStreamsReleaseMemory(t *testing.T) {
+	if !netio.CanPark {
+		t.Skip("streams park on Linux only")
+	}
+	ts := newTestServer(t, nil)
+	ts.release.SetPolicy(3, 50*time.Millisecond, time.Minute)
+	var conns []net.Conn
+	for range 3 {
+		c, _ := openRawSSE(t, ts.URL, "/v1/rooms/chat:rel/events", "")
+		conns = append(conns, c)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.releases.Load(); n != 1 {
+			return fmt.Errorf("%d releases", n)
+		}
+		return nil
+	})
+	conns[0].Close()
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.parkedSSE.Load(); n != 2 {
+			return fmt.Errorf("%d streams counted parked, want 2", n)
+		}
+		return nil
+	})
+}
