@@ -46,7 +46,7 @@ type Server struct {
 	parkedN   atomic.Int64   // sessions parked now
 	parkedSSE atomic.Int64   // raw SSE streams parked now (sse_raw.go)
 	parkWakes atomic.Int64   // parked sessions given a goroutine again
-	release   netio.Release  // gives memory back once many sessions parked
+	release   netio.Release  // gives memory back once many sessions (and SSE streams) parked
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64

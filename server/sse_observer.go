@@ -21,8 +21,9 @@ import (
 // Rooms call Deliver with their lock held; it only queues the event (under
 // o.mu) and wakes the writer: it kicks a raw stream's write turn, or makes
 // a non-blocking send on a one-slot channel to the handler's goroutine.
-// Events are turned into JSON by the writer, outside every lock, and each
-// event's JSON is computed once for all observers (room.Event.Alt).
+// Events are rendered by the writer, outside every lock; each event's SSE
+// frame is encoded once for all observers (sseFrame, room.Event.Alt), and a
+// stream adds to it only its multi-room id.
 //
 // Policy when the queue would pass SSEQueueMaxBytes: an ephemeral event is
 // dropped; a durable one (message, state, presence) first evicts the queued
