@@ -1073,3 +1073,40 @@ func TestSSEParkedStreamsReleaseMemory(t *testing.T) {
 		return nil
 	})
 }
+
+// An HTTP/1.0 client gets the stream unchunked, ended by the connection's
+// close: the same events, with no chunk framing between them.
+func TestSSERawHTTP10IsNotChunked(t *testing.T) {
+	ts := newTestServer(t, nil)
+	pub := ts.connect(t)
+	j := join(t, pub, 1, "chat:h10", nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /v1/rooms/chat:h10/events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rd := bufio.NewReader(c)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 {
+		t.Fatalf("%s, transfer encoding %v", resp.Status, resp.TransferEncoding)
+	}
+	s := &sseStream{t: t, resp: resp, rd: bufio.NewReader(resp.Body), cancel: func() {}}
+	if ev := s.next(); ev.Retry != "3000" {
+		t.Fatalf("first item %+v, want retry: 3000", ev)
+	}
+	s.expect("snapshot")
+	seqs := publish(t, pub, "chat:h10", "a", "b")
+	for i, seq := range seqs {
+		ev := s.expect("message", "presence")
+		if want := j.E + ":" + strconv.FormatUint(seq, 10); ev.ID != want || jsonOf(t, ev)["data"] != []string{"a", "b"}[i] {
+			t.Fatalf("event %d: %q %s, want id %q", i, ev.ID, ev.Data, want)
+		}
+	}
+	ts.closeObservers(context.Background())
+	s.expectBye(protocol.CodeShutdown)
+}
