@@ -5,14 +5,14 @@
 # longer runs and how to take them.
 #
 # Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
-# BENCH_SCENARIOS (the scenarios to run, "floor fanout overload chat connect sse"),
+# BENCH_SCENARIOS (the scenarios to run, "floor fanout overload chat connect sse sseidle"),
 # BENCH_ARGS (extra flags for every roomd bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-300ms}
-SCENARIOS=${BENCH_SCENARIOS:-floor fanout overload chat connect sse}
+SCENARIOS=${BENCH_SCENARIOS:-floor fanout overload chat connect sse sseidle}
 read -r -a EXTRA <<<"${BENCH_ARGS:-}"
 
 "$GO" build -o bin/roomd ./cmd/roomd
@@ -96,6 +96,7 @@ for s in $SCENARIOS; do
   chat) bench chat --rooms 100 --subs 5 --rate 500 --duration 5s --warmup 1s ;;
   connect) bench connect --conns 3000 --rooms 30 --duration 3s ;;
   sse) bench sse --observers 300 --rooms 1 --rate 50 --duration 5s --warmup 1s ;;
+  sseidle) bench sseidle --observers 2000 --rooms 10 --duration 4s ;;
   *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
@@ -14,19 +16,81 @@ import (
 // payload JSON cannot express (a map or array used as a map key) shows as
 // null. Keys listed for an object are always present.
 
-// eventJSON returns the JSON object of a msg, state, eph or pres event,
-// encoded once however many observers ask for it:
+// eventJSON returns the JSON object of a msg, state, eph or pres event:
 //
 //	msg:   {"room","seq","user","conn","data","ts"}
 //	state: {"room","seq","key","data","deleted","ts"}  (data null when deleted)
 //	eph:   {"room","user","conn","data"}
 //	pres:  {"room","join":[member],"leave":[conn id],"update":[member]}
 //
-// Other kinds yield {"room"}.
-func eventJSON(ev *room.Event) []byte { return ev.Alt(encodeEventJSON) }
+// Other kinds yield {"room"}. It is the data of the event's SSE frame
+// (sseFrame), so encoded once however many observers and API calls ask for
+// it; the caller must not append to it.
+func eventJSON(ev *room.Event) []byte {
+	f := sseFrame(ev)
+	_, data := splitFrame(f)
+	return data[len(dataPrefix) : len(data)-2 : len(data)-2]
+}
 
-func encodeEventJSON(ev *room.Event) []byte {
-	b := make([]byte, 0, 96+2*len(ev.Data))
+// sseFrame returns the event as one event of a one-room SSE stream,
+// encoded once for every observer of the room (room.Event.Alt):
+//
+//	event: {name}\n[id: {epoch}:{seq}\n]data: {eventJSON}\n\n
+//
+// with an id for messages and state changes. A multi-room stream writes the
+// same frame with its own id line instead (sse_render.go).
+func sseFrame(ev *room.Event) []byte { return ev.Alt(encodeSSEFrame) }
+
+// frameEncodes counts the frames encoded, for tests of the sharing.
+var frameEncodes atomic.Int64
+
+func encodeSSEFrame(ev *room.Event) []byte {
+	frameEncodes.Add(1)
+	b := make([]byte, 0, 128+len(ev.Epoch)+2*len(ev.Data))
+	b = append(b, "event: "...)
+	b = append(b, sseEventName(ev.Kind)...)
+	b = append(b, '\n')
+	if ev.Kind == room.KindMsg || ev.Kind == room.KindState {
+		b = append(b, "id: "...)
+		b = appendPos(b, ev.Epoch, ev.Seq)
+		b = append(b, '\n')
+	}
+	b = append(b, dataPrefix...)
+	b = appendEventJSON(b, ev)
+	return append(b, "\n\n"...)
+}
+
+// sseEventName is the SSE event name of a room event's kind.
+func sseEventName(k room.Kind) string {
+	switch k {
+	case room.KindMsg:
+		return "message"
+	case room.KindState:
+		return "state"
+	case room.KindPres:
+		return "presence"
+	case room.KindEph:
+		return "ephemeral"
+	}
+	return "event"
+}
+
+const dataPrefix = "data: "
+
+// splitFrame splits an sseFrame into its event line ("event: {name}\n")
+// and its data line with the frame's end ("data: {json}\n\n"), leaving the
+// id line out.
+func splitFrame(f []byte) (head, data []byte) {
+	i := bytes.IndexByte(f, '\n') + 1
+	head, data = f[:i:i], f[i:]
+	if bytes.HasPrefix(data, []byte("id: ")) {
+		data = data[bytes.IndexByte(data, '\n')+1:]
+	}
+	return head, data
+}
+
+// appendEventJSON appends eventJSON's object.
+func appendEventJSON(b []byte, ev *room.Event) []byte {
 	b = append(b, `{"room":`...)
 	b = protocol.AppendJSONString(b, ev.Room)
 	switch ev.Kind {

@@ -44,8 +44,9 @@ type Server struct {
 	flush     netio.Flushers // write queued frames without blocking
 	park      netio.Parker   // holds idle sessions' sockets
 	parkedN   atomic.Int64   // sessions parked now
+	parkedSSE atomic.Int64   // raw SSE streams parked now (sse_raw.go)
 	parkWakes atomic.Int64   // parked sessions given a goroutine again
-	release   netio.Release  // gives memory back once many sessions parked
+	release   netio.Release  // gives memory back once many sessions (and SSE streams) parked
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
@@ -92,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 	s.adm = s.newAdmission()
 	s.flush.Max, s.flush.WG = cfg.Flushers, &s.wg
 	s.park.WG = &s.wg
-	s.release.Parked = s.parkedN.Load
+	s.release.Parked = func() int64 { return s.parkedN.Load() + s.parkedSSE.Load() }
 	s.release.Released = func() { s.releases.Add(1) }
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  0, // gorilla reuses the session's own reader (idle.go)

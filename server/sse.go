@@ -228,7 +228,7 @@ func (o *sseObserver) run(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	o.mu.Unlock()
-	taken, detached := o.streamRaw(ctx, w, r, joined)
+	taken, detached := o.streamRaw(ctx, w, r)
 	if !taken {
 		o.stream(ctx, w)
 	}
@@ -275,6 +275,15 @@ func (o *sseObserver) joinFailed(ctx context.Context, w http.ResponseWriter, err
 		w.Header().Del(k)
 	}
 	o.srv.sseError(w, 0, pe.Code, pe.Msg)
+}
+
+// roomNames returns the names of the stream's rooms.
+func (o *sseObserver) roomNames() []string {
+	names := make([]string, len(o.rooms))
+	for i, rm := range o.rooms {
+		names[i] = rm.name
+	}
+	return names
 }
 
 // leave takes the observer out of the rooms it joined.

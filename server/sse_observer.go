@@ -21,8 +21,9 @@ import (
 // Rooms call Deliver with their lock held; it only queues the event (under
 // o.mu) and wakes the writer: it kicks a raw stream's write turn, or makes
 // a non-blocking send on a one-slot channel to the handler's goroutine.
-// Events are turned into JSON by the writer, outside every lock, and each
-// event's JSON is computed once for all observers (room.Event.Alt).
+// Events are rendered by the writer, outside every lock; each event's SSE
+// frame is encoded once for all observers (sseFrame, room.Event.Alt), and a
+// stream adds to it only its multi-room id.
 //
 // Policy when the queue would pass SSEQueueMaxBytes: an ephemeral event is
 // dropped; a durable one (message, state, presence) first evicts the queued
@@ -43,8 +44,10 @@ type sseObserver struct {
 	multi bool // GET /v1/events: ids carry every room's position
 	hist  int  // ?h=
 	rooms []*sseRoom
-	wake  chan struct{} // one slot: "something changed"
-	rc    *http.ResponseController
+	// The net/http writer's (sse_http.go): a one-slot "something changed",
+	// and the response. Both nil once the stream is raw.
+	wake chan struct{}
+	rc   *http.ResponseController
 	// expTimer ends the stream when its token expires; set before the
 	// stream starts, stopped by removeObserver.
 	expTimer *time.Timer
@@ -258,9 +261,15 @@ func (o *sseObserver) done(batch []sseItem) {
 	}
 	clear(batch)
 	o.mu.Lock()
-	o.qbytes -= n
-	if cap(batch) <= 256 {
+	o.giveBackLocked(batch, n)
+	o.mu.Unlock()
+}
+
+// giveBackLocked takes a written batch's cost off the queue's and keeps its
+// (cleared) array for the next. o.mu held.
+func (o *sseObserver) giveBackLocked(batch []sseItem, cost int) {
+	o.qbytes -= cost
+	if batch != nil && cap(batch) <= 256 {
 		o.spare = batch[:0]
 	}
-	o.mu.Unlock()
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,38 +30,31 @@ import (
 // each batch (sse_observer.go).
 
 // rawStream is what an observer holds once it writes its own response.
+//
+// Between writes a stream keeps only this struct and the observer: net/http's
+// connection, buffers and request go with the handler (o.rc is dropped),
+// and each chunk is rendered into a pooled buffer that goes back once it is
+// written (netio.Piece.Buffer).
 type rawStream struct {
 	o        *sseObserver
-	sock     netio.Conn  // its Turn: o.mu
-	detached bool        // the handler returned: endDetached ends the stream
-	joined   []string    // the rooms, left by endDetached
-	ping     *time.Timer // a detached stream's ping
-	endOnce  sync.Once
+	sock     netio.Conn   // its Turn: o.mu
+	ping     *time.Timer  // a detached stream's ping
+	last     atomic.Int64 // unix ns of the last write
+	detached bool         // the handler returned: endDetached ends the stream
 	chunked  bool         // HTTP/1.1: the body is chunked; 1.0: it ends with the connection
 	pingDue  bool         // o.mu: write ": ping" next
 	done     bool         // o.mu: the last chunk went out (or failed): no more writes
-	last     atomic.Int64 // unix ns of the last write
+	ending   bool         // o.mu: endDetached ran (or runs)
 
-	// Turn-owned: what TakeLocked took, and the rendering.
-	batch   []sseItem
+	// Turn-owned: what TakeLocked took, and the rendering. The batch's
+	// array and its cost (the piece's Size) count as queued until the
+	// chunk is written or dropped, as a session's frames do.
 	pingOut bool
+	batch   []sseItem
 	byeOut  *byeFrame
 	left    *byeFrame // a KindLeft in the chunk: the stream's bye once it is written
-	sw      sseWriter // renders into buf
-	buf     []byte
+	sw      sseWriter // renders into the piece's buffer
 }
-
-// bufWriter appends to the raw stream's buffer (sseWriter's sink there).
-type bufWriter struct{ rs *rawStream }
-
-func (b bufWriter) Write(p []byte) (int, error) {
-	b.rs.buf = append(b.rs.buf, p...)
-	return len(p), nil
-}
-
-// chunkHeadRoom is what render leaves at the buffer's start for the chunk
-// size line.
-const chunkHeadRoom = 18
 
 // streamRaw writes the response head and streams through the flushers. It
 // reports taken false when the connection cannot be taken (the caller
@@ -71,7 +63,7 @@ const chunkHeadRoom = 18
 // go (no goroutine at all), a timer pings it, and endDetached leaves its
 // rooms when it ends. Otherwise (no parker) the handler waits here, blocked
 // in a read of the socket, until the stream ends.
-func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, joined []string) (taken, detached bool) {
+func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *http.Request) (taken, detached bool) {
 	if !netio.CanDirect || r.ProtoMajor != 1 || r.TLS != nil {
 		return false, false
 	}
@@ -84,15 +76,16 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 		return true, false
 	}
 	// Not a TCP socket (no Raw): every write goes through the writer.
-	rs := &rawStream{o: o, chunked: r.ProtoAtLeast(1, 1), joined: joined}
-	rs.sw.w = bufWriter{rs}
+	rs := &rawStream{o: o, chunked: r.ProtoAtLeast(1, 1)}
 	rs.sock.Open(conn, rs, o.srv.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout})
 
 	// The head and the retry line: a blocking write, before anything queued.
 	head := appendResponseHead(nil, w.Header(), rs.chunked)
-	rs.startChunk()
+	var p netio.Piece
+	rs.sw.reset(nil)
 	rs.sw.retry(o.srv.cfg.SSERetry)
-	head = append(head, rs.frame()...)
+	rs.frame(&p)
+	head = append(append(head, p.H...), p.B...)
 	_ = conn.SetWriteDeadline(time.Now().Add(o.srv.cfg.WriteTimeout))
 	if _, err := conn.Write(head); err != nil {
 		_ = conn.Close()
@@ -103,9 +96,14 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 
 	o.mu.Lock()
 	o.raw = rs
+	// The net/http writer's: o.rc would keep net/http's connection (its
+	// read and write buffers, the request) for the stream's life.
+	o.rc, o.wake = nil, nil
 	if rs.sock.FD > 0 && o.srv.park.Park(o, rs.sock.FD) {
 		rs.detached = true
 		rs.ping = time.AfterFunc(o.srv.cfg.SSEPingInterval, o.pingTick)
+		o.srv.parkedSSE.Add(1)
+		o.srv.release.ParkedOne()
 	}
 	if len(o.queue) > 0 || o.bye != nil {
 		o.kickLocked()
@@ -185,15 +183,19 @@ func (o *sseObserver) ParkStopped() {}
 // before it closes, and the observer leaves its rooms and the server.
 func (o *sseObserver) endDetached() {
 	rs := o.raw
-	rs.endOnce.Do(func() {
-		o.mu.Lock()
-		o.endLocked()
+	o.mu.Lock()
+	if rs.ending {
 		o.mu.Unlock()
-		o.srv.park.Unpark(rs.sock.FD)
-		_ = rs.sock.Close()
-		o.leave(rs.joined)
-		o.srv.removeObserver(o)
-	})
+		return
+	}
+	rs.ending = true
+	o.endLocked()
+	o.mu.Unlock()
+	o.srv.park.Unpark(rs.sock.FD)
+	_ = rs.sock.Close()
+	o.srv.parkedSSE.Add(-1)
+	o.leave(o.roomNames()) // a detached stream joined every room
+	o.srv.removeObserver(o)
 }
 
 // appendResponseHead appends the status line and headers of a stream.
@@ -211,30 +213,17 @@ func appendResponseHead(b []byte, h http.Header, chunked bool) []byte {
 	return append(b, "\r\n"...)
 }
 
-// startChunk empties rs.buf for rendering, leaving chunkHeadRoom bytes for
-// frame to fill.
-func (rs *rawStream) startChunk() {
-	rs.buf = rs.buf[:0]
-	for range chunkHeadRoom {
-		rs.buf = append(rs.buf, 0)
+// frame makes p the chunk of what rs.sw rendered: its size line in p.H,
+// the body and the chunk's end in p.B (the bytes as they are in HTTP/1.0).
+func (rs *rawStream) frame(p *netio.Piece) {
+	body := rs.sw.buf
+	rs.sw.buf = nil
+	if rs.chunked && len(body) > 0 {
+		p.H = strconv.AppendInt(p.Hdr[:0], int64(len(body)), 16)
+		p.H = append(p.H, "\r\n"...)
+		body = append(body, "\r\n"...)
 	}
-	rs.sw.n, rs.sw.events, rs.sw.err = 0, 0, nil
-}
-
-// frame turns what was rendered into rs.buf (after chunkHeadRoom bytes)
-// into the bytes to write: one chunk, or the bytes as they are.
-func (rs *rawStream) frame() []byte {
-	body := rs.buf[chunkHeadRoom:]
-	if !rs.chunked || len(body) == 0 {
-		return body
-	}
-	var h [chunkHeadRoom]byte
-	line := strconv.AppendInt(h[:0], int64(len(body)), 16)
-	line = append(line, "\r\n"...)
-	start := chunkHeadRoom - len(line)
-	copy(rs.buf[start:], line)
-	rs.buf = append(rs.buf, "\r\n"...)
-	return rs.buf[start:]
+	p.B = body
 }
 
 // kickLocked gets what is queued written, unless that is under way. o.mu
@@ -279,33 +268,36 @@ func (rs *rawStream) TakeLocked(mayBlock bool) netio.Due {
 // Render implements netio.Source: one chunk.
 func (rs *rawStream) Render(p *netio.Piece) {
 	o := rs.o
+	rs.sw.reset(p.Buffer())
 	if bye := rs.byeOut; bye != nil {
 		rs.byeOut = nil
 		o.srv.byeCode(bye.code)
-		rs.startChunk()
 		rs.sw.bye(*bye)
-		p.B = rs.frame()
+		rs.frame(p)
 		if rs.chunked {
 			p.B = append(p.B, "0\r\n\r\n"...)
 		}
 		p.Count, p.Last = 1, true
 		return
 	}
-	rs.startChunk()
 	if len(rs.batch) > 0 {
 		rs.left = o.writeBatch(&rs.sw, rs.batch)
 	}
 	if rs.pingOut {
 		rs.sw.ping()
 	}
-	o.done(rs.batch)
-	rs.batch, rs.pingOut = nil, false
-	p.B = rs.frame()
+	for i := range rs.batch {
+		p.Size += rs.batch[i].cost
+	}
+	clear(rs.batch)
+	rs.pingOut = false
+	rs.frame(p)
 	p.Count = max(rs.sw.events, 1)
 }
 
 // WroteLocked implements netio.Source. o.mu held.
 func (rs *rawStream) WroteLocked(p *netio.Piece) {
+	rs.giveBackLocked(p)
 	rs.last.Store(time.Now().UnixNano())
 	rs.o.srv.cfg.Metrics.MessageOut(p.Count, len(p.B))
 	if p.Last {
@@ -318,9 +310,18 @@ func (rs *rawStream) WroteLocked(p *netio.Piece) {
 	}
 }
 
-// DroppedLocked implements netio.Source: the events' costs were given back
-// when they were rendered.
-func (rs *rawStream) DroppedLocked(*netio.Piece) { rs.left = nil }
+// DroppedLocked implements netio.Source. o.mu held.
+func (rs *rawStream) DroppedLocked(p *netio.Piece) {
+	rs.giveBackLocked(p)
+	rs.left = nil
+}
+
+// giveBackLocked gives the written (or dropped) piece's cost and its
+// batch's array back to the queue. o.mu held.
+func (rs *rawStream) giveBackLocked(p *netio.Piece) {
+	rs.o.giveBackLocked(rs.batch, p.Size)
+	rs.batch = nil
+}
 
 // Failed implements netio.Source.
 func (rs *rawStream) Failed() {

@@ -21,14 +21,10 @@ func (o *sseObserver) writeBatch(sw *sseWriter, batch []sseItem) *byeFrame {
 		switch ev.Kind {
 		case room.KindJoined:
 			o.writeJoined(sw, ev)
-		case room.KindMsg:
-			sw.event("message", o.appendID(sw.id[:0], ev.Room, ev.Epoch, ev.Seq), eventJSON(ev))
-		case room.KindState:
-			sw.event("state", o.appendID(sw.id[:0], ev.Room, ev.Epoch, ev.Seq), eventJSON(ev))
-		case room.KindPres:
-			sw.event("presence", nil, eventJSON(ev))
-		case room.KindEph:
-			sw.event("ephemeral", nil, eventJSON(ev))
+		case room.KindMsg, room.KindState:
+			o.writeDurable(sw, ev.Room, ev)
+		case room.KindPres, room.KindEph:
+			sw.frame(sseFrame(ev))
 		case room.KindLeft:
 			return &byeFrame{ev.Code, ev.Msg}
 		}
@@ -39,21 +35,39 @@ func (o *sseObserver) writeBatch(sw *sseWriter, batch []sseItem) *byeFrame {
 	return nil
 }
 
+// writeDurable writes a message or state change of the room name: the
+// shared frame as it is in a one-room stream; in a multi-room stream, the
+// frame's event and data lines around the stream's own id.
+func (o *sseObserver) writeDurable(sw *sseWriter, name string, ev *room.Event) {
+	f := sseFrame(ev)
+	if !o.multi {
+		sw.frame(f)
+		return
+	}
+	head, data := splitFrame(f)
+	id := o.appendID(sw.id[:0], name, ev.Epoch, ev.Seq)
+	sw.id = id[:0]
+	sw.put(head)
+	sw.putString("id: ")
+	sw.put(id)
+	sw.putString("\n")
+	sw.put(data)
+	sw.events++
+}
+
 // writeJoined writes a join answer: the replayed log, or a snapshot.
 func (o *sseObserver) writeJoined(sw *sseWriter, ev *room.Event) {
 	j := ev.Joined
 	if !j.Reset {
 		for _, e := range j.Log {
-			name := "message"
-			if e.Kind == room.KindState {
-				name = "state"
-			}
-			sw.event(name, o.appendID(sw.id[:0], ev.Room, e.Epoch, e.Seq), eventJSON(e))
+			o.writeDurable(sw, ev.Room, e)
 		}
 		return
 	}
 	data := snapshotJSON(ev.Room, j.Epoch, j.Seq, j.Presence, j.Count, j.State, j.Log)
-	sw.event("snapshot", o.appendID(sw.id[:0], ev.Room, j.Epoch, j.Seq), data)
+	id := o.appendID(sw.id[:0], ev.Room, j.Epoch, j.Seq)
+	sw.id = id[:0]
+	sw.event("snapshot", id, data)
 }
 
 // appendID appends the id of a durable event (or snapshot) of a room at
@@ -90,18 +104,29 @@ func appendPos(dst []byte, epoch string, seq uint64) []byte {
 	return strconv.AppendUint(dst, seq, 10)
 }
 
-// sseWriter writes the text/event-stream format, keeping the first error.
+// sseWriter writes the text/event-stream format, keeping the first error:
+// to w, or, when w is nil, appended to buf.
 type sseWriter struct {
 	w      io.Writer
+	buf    []byte
 	err    error
 	n      int // bytes written since the last flush
 	events int
-	line   []byte
-	id     []byte
+	id     []byte // a multi-room id's buffer
+}
+
+// reset starts a write into buf (w nil).
+func (sw *sseWriter) reset(buf []byte) {
+	sw.buf, sw.n, sw.events, sw.err = buf, 0, 0, nil
 }
 
 func (sw *sseWriter) put(b []byte) {
 	if sw.err != nil || len(b) == 0 {
+		return
+	}
+	if sw.w == nil {
+		sw.buf = append(sw.buf, b...)
+		sw.n += len(b)
 		return
 	}
 	n, err := sw.w.Write(b)
@@ -109,22 +134,36 @@ func (sw *sseWriter) put(b []byte) {
 	sw.err = err
 }
 
-// event writes one event; id nil means none. data is one line.
+func (sw *sseWriter) putString(s string) {
+	if sw.err != nil || s == "" {
+		return
+	}
+	if sw.w == nil {
+		sw.buf = append(sw.buf, s...)
+		sw.n += len(s)
+		return
+	}
+	n, err := io.WriteString(sw.w, s)
+	sw.n += n
+	sw.err = err
+}
+
+// frame writes a whole event (sseFrame).
+func (sw *sseWriter) frame(f []byte) {
+	sw.put(f)
+	sw.events++
+}
+
+// event writes one event of the stream's own (snapshot, bye); id nil means
+// none. data is one line.
 func (sw *sseWriter) event(name string, id, data []byte) {
+	sw.putString("event: ")
+	sw.putString(name)
 	if id != nil {
-		sw.id = id[:0]
+		sw.putString("\nid: ")
+		sw.put(id)
 	}
-	l := append(sw.line[:0], "event: "...)
-	l = append(l, name...)
-	l = append(l, '\n')
-	if id != nil {
-		l = append(l, "id: "...)
-		l = append(l, id...)
-		l = append(l, '\n')
-	}
-	l = append(l, "data: "...)
-	sw.line = l
-	sw.put(l)
+	sw.putString("\n" + dataPrefix)
 	sw.put(data)
 	sw.put(eventEnd)
 	sw.events++
@@ -138,11 +177,9 @@ var (
 func (sw *sseWriter) ping() { sw.put(pingBytes) }
 
 func (sw *sseWriter) retry(d time.Duration) {
-	l := append(sw.line[:0], "retry: "...)
-	l = strconv.AppendInt(l, d.Milliseconds(), 10)
-	l = append(l, "\n\n"...)
-	sw.line = l
-	sw.put(l)
+	sw.putString("retry: ")
+	sw.putString(strconv.FormatInt(d.Milliseconds(), 10))
+	sw.putString("\n\n")
 }
 
 // bye writes the stream's last event: {"code","name","msg"}.

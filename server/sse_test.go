@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/roomd/roomd/internal/client"
 	"github.com/roomd/roomd/internal/netio"
@@ -901,23 +902,7 @@ func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
 	const n = 20
 	var conns []net.Conn
 	for range n {
-		c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		fmt.Fprintf(c, "GET /v1/rooms/chat:park/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-		rd := bufio.NewReader(c)
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for { // the head, then the retry line, then the snapshot
-			line, err := rd.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(line, "event: snapshot") {
-				break
-			}
-		}
+		c, _ := openRawSSE(t, ts.URL, "/v1/rooms/chat:park/events", "")
 		conns = append(conns, c)
 	}
 	checkFor(t, 5*time.Second, func() error {
@@ -938,4 +923,190 @@ func TestSSEStreamsHoldNoGoroutine(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// openRawSSE opens a stream on a socket of its own, sending extra header
+// lines (each ending in "\r\n"), and reads up to its snapshot's event
+// line.
+func openRawSSE(t testing.TB, base, path, extra string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n%s\r\n", path, extra)
+	rd := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for { // the head, then the retry line, then the snapshot
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "event: snapshot") {
+			return c, rd
+		}
+	}
+}
+
+// A parked stream keeps nothing of net/http's (the request, the
+// connection's read and write buffers: 10 KB an observer), and, woken by
+// events, writes them in order with their ids; Last-Event-ID resumes it.
+func TestSSEParkedStreamKeepsNoRequest(t *testing.T) {
+	if !netio.CanPark {
+		t.Skip("streams park on Linux only")
+	}
+	ts := newTestServer(t, nil)
+	var mu sync.Mutex
+	var reqs []weak.Pointer[http.Request]
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reqs = append(reqs, weak.Make(r))
+		mu.Unlock()
+		ts.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	pub := ts.connect(t)
+	j := join(t, pub, 1, "chat:weak", nil)
+	_, rd := openRawSSE(t, hs.URL, "/v1/rooms/chat:weak/events", "")
+	checkFor(t, 5*time.Second, func() error {
+		runtime.GC()
+		mu.Lock()
+		defer mu.Unlock()
+		if reqs[0].Value() != nil {
+			return errors.New("the parked stream's request is still reachable")
+		}
+		return nil
+	})
+
+	// The chunked body, read by line: each message's id line, then its
+	// data line.
+	line := func() string {
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(l, "\n")
+	}
+	_ = line() // the snapshot's id
+	seqs := publish(t, pub, "chat:weak", "a", "b", "c")
+	var last string
+	for i, seq := range seqs {
+		for l := line(); l != "event: message"; l = line() {
+		}
+		id, data := line(), line()
+		if want := "id: " + j.E + ":" + strconv.FormatUint(seq, 10); id != want || !strings.Contains(data, `"seq":`+strconv.FormatUint(seq, 10)+",") {
+			t.Fatalf("event %d: %q %q, want %q", i, id, data, want)
+		}
+		last = strings.TrimPrefix(id, "id: ")
+	}
+	more := publish(t, pub, "chat:weak", "d")
+	s := openSSE(t, sseClient(t, nil), hs.URL+"/v1/rooms/chat:weak/events", http.Header{"Last-Event-ID": {last}})
+	if ev := s.expect("message", "presence"); ev.ID != j.E+":"+strconv.FormatUint(more[0], 10) {
+		t.Fatalf("resumed with %q %s", ev.ID, ev.Data)
+	}
+}
+
+// Each event is encoded once, whatever streams observe its room: one-room
+// streams write the shared frame as it is; a multi-room stream, the same
+// frame's lines around its own id; the net/http writer (TLS) the same.
+func TestSSEEventEncodedOnceForEveryStream(t *testing.T) {
+	ts := newTestServer(t, nil)
+	pub := ts.connect(t)
+	ja := join(t, pub, 1, "chat:enc1", nil)
+	jb := join(t, pub, 2, "chat:enc2", nil)
+	tlsSrv := httptest.NewTLSServer(ts.Handler())
+	t.Cleanup(tlsSrv.Close)
+	hc := sseClient(t, nil)
+	var one []*sseStream
+	for range 3 {
+		one = append(one, openSSE(t, hc, eventsURL(ts, "chat:enc1", ""), nil))
+	}
+	one = append(one, openSSE(t, tlsSrv.Client(), tlsSrv.URL+"/v1/rooms/chat:enc1/events", nil))
+	multi := openSSE(t, hc, ts.URL+"/v1/events?room=chat:enc1&room=chat:enc2", nil)
+	for _, s := range one {
+		s.expect("snapshot")
+	}
+	multi.expect("snapshot")
+	multi.expect("snapshot")
+
+	before := frameEncodes.Load()
+	seq := publish(t, pub, "chat:enc1", "x")[0]
+	for _, s := range one {
+		if ev := s.expect("message"); ev.ID != ja.E+":"+strconv.FormatUint(seq, 10) || jsonOf(t, ev)["data"] != "x" {
+			t.Fatalf("one-room stream: %q %s", ev.ID, ev.Data)
+		}
+	}
+	ev := multi.expect("message")
+	if want := "chat:enc1=" + ja.E + ":" + strconv.FormatUint(seq, 10) + ",chat:enc2=" + jb.E + ":0"; ev.ID != want || jsonOf(t, ev)["data"] != "x" {
+		t.Fatalf("multi-room stream: %q %s, want id %q", ev.ID, ev.Data, want)
+	}
+	if n := frameEncodes.Load() - before; n != 1 {
+		t.Fatalf("the event was encoded %d times for 5 streams", n)
+	}
+}
+
+// Parked streams count towards the memory release after a park storm, as
+// parked sessions do; a stream that ends is no longer counted.
+func TestSSEParkedStreamsReleaseMemory(t *testing.T) {
+	if !netio.CanPark {
+		t.Skip("streams park on Linux only")
+	}
+	ts := newTestServer(t, nil)
+	ts.release.SetPolicy(3, 50*time.Millisecond, time.Minute)
+	var conns []net.Conn
+	for range 3 {
+		c, _ := openRawSSE(t, ts.URL, "/v1/rooms/chat:rel/events", "")
+		conns = append(conns, c)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.releases.Load(); n != 1 {
+			return fmt.Errorf("%d releases", n)
+		}
+		return nil
+	})
+	conns[0].Close()
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.parkedSSE.Load(); n != 2 {
+			return fmt.Errorf("%d streams counted parked, want 2", n)
+		}
+		return nil
+	})
+}
+
+// An HTTP/1.0 client gets the stream unchunked, ended by the connection's
+// close: the same events, with no chunk framing between them.
+func TestSSERawHTTP10IsNotChunked(t *testing.T) {
+	ts := newTestServer(t, nil)
+	pub := ts.connect(t)
+	j := join(t, pub, 1, "chat:h10", nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /v1/rooms/chat:h10/events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rd := bufio.NewReader(c)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 {
+		t.Fatalf("%s, transfer encoding %v", resp.Status, resp.TransferEncoding)
+	}
+	s := &sseStream{t: t, resp: resp, rd: bufio.NewReader(resp.Body), cancel: func() {}}
+	if ev := s.next(); ev.Retry != "3000" {
+		t.Fatalf("first item %+v, want retry: 3000", ev)
+	}
+	s.expect("snapshot")
+	seqs := publish(t, pub, "chat:h10", "a", "b")
+	for i, seq := range seqs {
+		ev := s.expect("message", "presence")
+		if want := j.E + ":" + strconv.FormatUint(seq, 10); ev.ID != want || jsonOf(t, ev)["data"] != []string{"a", "b"}[i] {
+			t.Fatalf("event %d: %q %s, want id %q", i, ev.ID, ev.Data, want)
+		}
+	}
+	ts.closeObservers(context.Background())
+	s.expectBye(protocol.CodeShutdown)
 }

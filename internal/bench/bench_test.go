@@ -89,6 +89,29 @@ func TestConnect(t *testing.T) {
 	}
 }
 
+// SSE observers opened and held idle, read by pollers and by a goroutine
+// each, are all still open at the end.
+func TestSSEIdle(t *testing.T) {
+	t.Parallel()
+	url, _ := testServer(t, nil)
+	for _, goroutines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goroutine_readers=%v", goroutines), func(t *testing.T) {
+			c := quick(url, "sseidle")
+			c.Observers, c.Rooms, c.Duration = 40, 4, 200*time.Millisecond
+			c.GoroutineReaders = goroutines
+			c.PID = os.Getpid()
+			res := run(t, c)
+			cs := res.Connect
+			if cs == nil || cs.Opened != 40 || cs.Failed != 0 || cs.StillOpen != 40 {
+				t.Fatalf("connect stats %+v", cs)
+			}
+			if res.Server == nil || res.Server.RSSAfterOpenBytes <= 0 || len(res.Errors) != 0 {
+				t.Errorf("server stats %+v, errors %v", res.Server, res.Errors)
+			}
+		})
+	}
+}
+
 func TestNonReadersAreCut(t *testing.T) {
 	// The server's socket send buffer takes megabytes (tcp_wmem's max)
 	// before its queue even starts to fill, so the non-readers get big

@@ -117,6 +117,9 @@ func paramsOf(c *Config) Params {
 	case "connect":
 		p.Conns = c.Conns
 		return p
+	case "sseidle":
+		p.Observers = c.Observers
+		return p
 	case "sse":
 		p.Observers = c.Observers
 		p.Pubs = c.Pubs
@@ -230,8 +233,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("nodes", "%s", strings.Join(p.URLs, ", "))
 	}
 	row("connections", "%d open, %d failed, %.2f s to open", r.Connections, r.ConnectionsFailed, r.OpenSeconds)
+	opening := "hello+join" // what opening a connection is
+	if r.Scenario == "sseidle" {
+		opening = "stream"
+	}
 	if c := r.Connect; c != nil {
-		row("connect rate", "%.0f hello+join/s", c.PerS)
+		row("connect rate", "%.0f %s/s", c.PerS, opening)
 		row("connect ms", "%s", fmtLatency(c.Latency))
 		row("after hold", "%d of %d still open after %s", c.StillOpen, c.Opened, p.Duration)
 	} else {
@@ -305,7 +312,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if r.Connect == nil {
 			row("server CPU", "%.2f s = %.2f µs per delivery  (pid %d)", s.CPUSeconds, s.CPUMicrosPerDelivery, s.PID)
 		} else {
-			row("server CPU", "%.2f s while opening = %.0f µs per hello+join  (pid %d)", s.CPUSeconds, s.CPUMicrosPerConn, s.PID)
+			row("server CPU", "%.2f s while opening = %.0f µs per %s  (pid %d)", s.CPUSeconds, s.CPUMicrosPerConn, opening, s.PID)
 		}
 		row("server RSS", "%s before, %s opened, %s end, %s max", mib(s.RSSBeforeBytes), mib(s.RSSAfterOpenBytes), mib(s.RSSEndBytes), mib(s.RSSMaxBytes))
 		if r.Connect != nil {
@@ -347,6 +354,8 @@ func (r *Result) title() string {
 	case "joinstorm":
 		return fmt.Sprintf("joinstorm: %d room(s) × %d members joining over %s, then %d publisher(s)/room, %.0f msg/s in all, %d B, %s (measured from the first message)",
 			p.Rooms, p.Subs, p.JoinOver, p.Pubs, p.Rate, p.Size, p.Duration)
+	case "sseidle":
+		return fmt.Sprintf("sseidle: %d SSE observers over %d rooms, held %s", p.Observers, p.Rooms, p.Duration)
 	case "sse":
 		return fmt.Sprintf("sse: %d observers over %d rooms, %d publisher(s)/room, %.0f msg/s in all, %d B, %s (+%s warmup)", p.Observers, p.Rooms, p.Pubs, p.Rate, p.Size, p.Duration, p.Warmup)
 	}

@@ -9,6 +9,7 @@
 //	chat     R rooms × N members, every member publishes
 //	connect  a connection storm (hello + join) then an idle hold
 //	sse      SSE observers of R rooms while WebSocket publishers publish
+//	sseidle  SSE observers of R rooms opened, then held idle (no publisher)
 //	floor    no server: the bench writes to its own subscribers, one write
 //	         per delivery, to measure what the kernel alone costs
 //	joinstorm R rooms × N members joining within a second (JoinOver), then
@@ -43,7 +44,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"fanout", "chat", "connect", "sse", "floor", "joinstorm"}
+var Scenarios = []string{"fanout", "chat", "connect", "sse", "sseidle", "floor", "joinstorm"}
 
 // Config is one bench run. Zero values take the defaults of Defaults.
 type Config struct {
@@ -166,7 +167,7 @@ func (c *Config) validate() error {
 		if c.Conns <= 0 {
 			return errors.New("--conns must be at least 1")
 		}
-	case "sse":
+	case "sse", "sseidle":
 		if c.Observers <= 0 {
 			return errors.New("--observers must be at least 1")
 		}
@@ -174,7 +175,7 @@ func (c *Config) validate() error {
 	if c.Scenario == "floor" && (c.PID > 0 || c.NonReaders > 0) {
 		return errors.New("floor runs no server: --pid and --non-readers do not apply")
 	}
-	if c.Scenario != "connect" {
+	if c.Scenario != "connect" && c.Scenario != "sseidle" {
 		if c.Rate <= 0 {
 			return errors.New("--rate must be above 0")
 		}
@@ -352,7 +353,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopProgress := r.progress()
 	defer stopProgress()
 	switch cfg.Scenario {
-	case "connect":
+	case "connect", "sseidle":
 		return r.runConnect(ctx)
 	case "floor":
 		return r.runFloor(ctx)
@@ -410,12 +411,15 @@ func (r *runner) build() {
 		for i := range c.Conns {
 			r.addConn(r.rooms[i%c.Rooms], false, 0)
 		}
-	case "sse":
+	case "sse", "sseidle":
 		for i := range c.Observers {
 			rs := r.rooms[i%c.Rooms]
 			s := &sseConn{r: r, idx: len(r.conns) + len(r.sses), url: r.url(), room: rs}
 			s.tr = newTracker(rs, s.idx)
 			r.sses = append(r.sses, s)
+		}
+		if c.Scenario == "sseidle" {
+			break
 		}
 		rate := c.Rate / float64(c.Rooms*c.Pubs)
 		for _, rs := range r.rooms {
@@ -824,8 +828,8 @@ func (r *runner) countReaders() int {
 	return n
 }
 
-// runConnect opens the connections as fast as the server takes them, then
-// holds them idle for Duration.
+// runConnect opens the connections (sseidle: the observers) as fast as the
+// server takes them, then holds them idle for Duration.
 func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 	c := &r.cfg
 	res := &Result{Scenario: c.Scenario, Params: paramsOf(c)}
@@ -849,6 +853,11 @@ func (r *runner) runConnect(ctx context.Context) (*Result, error) {
 	still := 0
 	for _, conn := range r.conns {
 		if conn.ws != nil && !conn.dead.Load() {
+			still++
+		}
+	}
+	for _, s := range r.sses {
+		if s.tr.live.Load() && !s.tr.dead.Load() {
 			still++
 		}
 	}
