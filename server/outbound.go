@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
 )
 
 // The outbound policy of a session. Frames are queued under ss.mu by
@@ -28,6 +29,9 @@ type outItem struct {
 	at int64
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
+	// ev is the shared event b is the frame of, when the session sends it
+	// compressed (ws_deflate.go); nil otherwise.
+	ev *room.Event
 }
 
 // class of a frame for the overflow policy.
@@ -46,6 +50,12 @@ func (ss *session) enqueue(b []byte, eph bool, room, from string) {
 
 // enqueueAt is enqueue with the queue time of a durable event.
 func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
+	ss.enqueueItem(outItem{b: b, eph: eph, room: room, from: from, at: at})
+}
+
+// enqueueItem queues a frame. Lock order: a room's lock, then ss.mu.
+func (ss *session) enqueueItem(n outItem) {
+	b, eph, room, from := n.b, n.eph, n.room, n.from
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closing {
@@ -58,7 +68,7 @@ func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 			it := &ss.queue[i]
 			if it.eph && it.room == room && it.from == from {
 				ss.addQueued(len(b) - len(it.b))
-				it.b = b
+				it.b, it.ev = b, n.ev
 				return
 			}
 		}
@@ -80,7 +90,7 @@ func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 	if ss.queue == nil {
 		ss.queue = getQueue()
 	}
-	ss.queue = append(ss.queue, outItem{b: b, eph: eph, room: room, from: from, at: at})
+	ss.queue = append(ss.queue, n)
 	ss.addQueued(len(b))
 	ss.sock.KickLocked()
 }

@@ -32,10 +32,10 @@ func wrapTooLarge(what string) error { return &tooLargeError{what} }
 
 const rsv1Bit = 0x40
 
-// DeflateLevel is the compress/flate level of Deflate: compression runs
-// once per event however many connections get it, so the better ratio is
-// worth its cost.
-const DeflateLevel = flate.DefaultCompression
+// DeflateLevel is the compress/flate level of Deflate. On chat-sized
+// frames (100 to 500 bytes) the higher levels compress no better and cost
+// two to three times as much (docs/BENCHMARKS.md).
+const DeflateLevel = flate.BestSpeed
 
 // syncTail is the empty stored block a sync flush ends with, which the
 // sender strips from a message and the receiver appends (§7.2.1, §7.2.2).
