@@ -24,14 +24,23 @@ import (
 type outItem struct {
 	b   []byte
 	eph bool
-	// at is when a durable event was built (unix ns), for the
-	// publish-to-write latency; zero for other frames.
-	at int64
+	// deflate: b goes compressed, ev's shared compression (ws_deflate.go).
+	deflate bool
+	// ev is the room event b is the frame of; nil for the session's own
+	// frames. A durable event's Created is the start of the
+	// publish-to-write latency (at).
+	ev *room.Event
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
-	// ev is the shared event b is the frame of, when the session sends it
-	// compressed (ws_deflate.go); nil otherwise.
-	ev *room.Event
+}
+
+// at is when the durable event it carries was built (unix ns), for the
+// publish-to-write latency; zero for other frames.
+func (it *outItem) at() int64 {
+	if it.ev == nil {
+		return 0
+	}
+	return it.ev.Created
 }
 
 // class of a frame for the overflow policy.
@@ -43,14 +52,10 @@ const (
 // maxBatchBytes bounds the frames written as one WebSocket message.
 const maxBatchBytes = 64 << 10
 
-// enqueue queues a frame. Lock order: a room's lock, then ss.mu.
+// enqueue queues a frame of the session's own. Lock order: a room's lock,
+// then ss.mu.
 func (ss *session) enqueue(b []byte, eph bool, room, from string) {
-	ss.enqueueAt(b, eph, room, from, 0)
-}
-
-// enqueueAt is enqueue with the queue time of a durable event.
-func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
-	ss.enqueueItem(outItem{b: b, eph: eph, room: room, from: from, at: at})
+	ss.enqueueItem(outItem{b: b, eph: eph, room: room, from: from})
 }
 
 // enqueueItem queues a frame. Lock order: a room's lock, then ss.mu.
@@ -68,7 +73,7 @@ func (ss *session) enqueueItem(n outItem) {
 			it := &ss.queue[i]
 			if it.eph && it.room == room && it.from == from {
 				ss.addQueued(len(b) - len(it.b))
-				it.b, it.ev = b, n.ev
+				it.b, it.ev, it.deflate = b, n.ev, n.deflate
 				return
 			}
 		}
@@ -142,8 +147,8 @@ func putQueue(q []outItem) {
 // oldestAt is the queue time of the first durable event in batch (0: none).
 func oldestAt(batch []outItem) int64 {
 	for i := range batch {
-		if batch[i].at != 0 {
-			return batch[i].at
+		if at := batch[i].at(); at != 0 {
+			return at
 		}
 	}
 	return 0

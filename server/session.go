@@ -519,16 +519,16 @@ func (ss *session) Deliver(ev *room.Event) {
 	ss.srv.cfg.Metrics.Delivered(ev.Kind.String())
 	switch ev.Kind {
 	case room.KindMsg, room.KindState:
-		ss.enqueueItem(outItem{b: ev.Frame, at: ev.Created, ev: ss.deflating(ev)})
+		ss.enqueueItem(outItem{b: ev.Frame, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindPres:
 		if ev.Mentions(ss.id) { // a member is not told of its own changes
 			if ev = ev.Without(ss.id); ev == nil {
 				return
 			}
 		}
-		ss.enqueueItem(outItem{b: ev.Frame, ev: ss.deflating(ev)})
+		ss.enqueueItem(outItem{b: ev.Frame, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindEph:
-		ss.enqueueItem(outItem{b: ev.Frame, eph: dropOK, room: ev.Room, from: ev.Conn, ev: ss.deflating(ev)})
+		ss.enqueueItem(outItem{b: ev.Frame, eph: dropOK, room: ev.Room, from: ev.Conn, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindJoined:
 		ss.enqueue(encodeJoined(ev), durable, "", "")
 	case room.KindLeft:

@@ -39,27 +39,24 @@ func (s *Server) upgraderFor(r *http.Request) (*websocket.Upgrader, bool) {
 	return &up, true
 }
 
-// deflating returns ev when the session sends its frame compressed: it
+// deflating reports whether the session sends ev's frame compressed: it
 // negotiated permessage-deflate, the frame is not under DeflateMinBytes
-// and ev's room's namespace has compression on. Nil otherwise.
-func (ss *session) deflating(ev *room.Event) *room.Event {
-	if !ss.deflate || len(ev.Frame) < ss.srv.cfg.DeflateMinBytes || !ss.srv.cfg.Router.Settings(ev.Room).Compression {
-		return nil
-	}
-	return ev
+// and ev's room's namespace has compression on.
+func (ss *session) deflating(ev *room.Event) bool {
+	return ss.deflate && len(ev.Frame) >= ss.srv.cfg.DeflateMinBytes && ss.srv.cfg.Router.Settings(ev.Room).Compression
 }
 
 // renderDeflated builds the message of frames compressed, when one of them
 // goes compressed, and reports whether it did. Turn holder only.
 func (w *wsOut) renderDeflated(p *netio.Piece, frames []outItem) bool {
-	first := -1
+	some := false
 	for i := range frames {
-		if frames[i].ev != nil {
-			first = i
+		if frames[i].deflate {
+			some = true
 			break
 		}
 	}
-	if first < 0 {
+	if !some {
 		return false
 	}
 	if len(frames) == 1 {
@@ -69,7 +66,7 @@ func (w *wsOut) renderDeflated(p *netio.Piece, frames []outItem) bool {
 		body := wsframe.Body{B: p.Buffer()}
 		for i := range frames {
 			it := &frames[i]
-			if it.ev != nil {
+			if it.deflate {
 				body.Deflated(it.ev.Deflated(wsframe.Deflate))
 			} else {
 				body.Stored(it.b)
