@@ -177,3 +177,32 @@ func TestDeflatePieces(t *testing.T) {
 		t.Fatalf("Deflate must not end the stream: %v", err)
 	}
 }
+
+// chatFrame is 360 bytes of chat text that does not repeat itself, about
+// a msg frame of roomd bench --size 300 --payload-text.
+var chatFrame = []byte("Hey, are we still meeting at the cafe tomorrow? I think the new place on the corner has better coffee, and they open at seven so we could get there early. Did you see the message from Sam about the deadline? It moved to Friday, which gives us a little more time to finish the slides. Bring the charger you borrowed last week, mine died again on the train home.")
+
+// BenchmarkDeflate: the compression of one event, done once for all the
+// connections it goes to.
+func BenchmarkDeflate(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chatFrame)))
+	for b.Loop() {
+		Deflate(chatFrame)
+	}
+}
+
+// BenchmarkInflate: a client's (or the server's, for a compressed publish)
+// inflation of one message.
+func BenchmarkInflate(b *testing.B) {
+	z := TrimSyncTail(Deflate(chatFrame))
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chatFrame)))
+	for b.Loop() {
+		buf.Reset()
+		if err := Inflate(&buf, z, 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
