@@ -185,6 +185,22 @@ func (c *rawWS) hello(rooms ...string) {
 	}
 }
 
+// gorillaDeflate connects gorilla's client offering permessage-deflate,
+// says hello and joins room.
+func gorillaDeflate(t testing.TB, ts *testServer, room string) *client.Conn {
+	t.Helper()
+	c, _, err := client.Dial(testCtx(t), ts.URL, &client.DialOptions{Compression: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, c, 1, room, nil)
+	return c
+}
+
 // deflateServer serves with compression on in namespace z only, frames of
 // 100 bytes and more compressed.
 func deflateServer(t testing.TB, edit func(*Config)) *testServer {
@@ -246,15 +262,7 @@ func TestDeflateDelivery(t *testing.T) {
 	z.hello("z:room", "p:room")
 	plain := dialRaw(t, ts, "")
 	plain.hello("z:room")
-	gz, _, err := client.Dial(testCtx(t), ts.URL, &client.DialOptions{Compression: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gz.Close() })
-	if err := gz.Hello(testCtx(t), "", nil); err != nil {
-		t.Fatal(err)
-	}
-	join(t, gz, 1, "z:room", nil)
+	gz := gorillaDeflate(t, ts, "z:room")
 
 	text := strings.Repeat("chat text compresses well, chat text compresses well. ", 8)
 	publish := func(rm, data string) {
@@ -360,15 +368,7 @@ func TestDeflateInbound(t *testing.T) {
 	}
 
 	// gorilla's client compresses its publishes too.
-	gz, _, err := client.Dial(testCtx(t), ts.URL, &client.DialOptions{Compression: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gz.Close() })
-	if err := gz.Hello(testCtx(t), "", nil); err != nil {
-		t.Fatal(err)
-	}
-	join(t, gz, 1, "z:room", nil)
+	gz := gorillaDeflate(t, ts, "z:room")
 	send(t, gz, client.M{"t": "pub", "id": 2, "r": "z:room", "d": text + "!"})
 	expect(t, gz, protocol.TypeOK, protocol.TypeMsg)
 	if f, _ := plain.expect(protocol.TypeMsg); value(t, f.D) != text+"!" {

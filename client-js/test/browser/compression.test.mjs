@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { needChromium, startRoomd } from '../harness.mjs';
+import { chromiumArgs, needChromium, openChat, startRoomd } from '../harness.mjs';
 
 const T = { timeout: 90_000 };
 const WAIT = { timeout: 15_000 };
@@ -15,25 +15,14 @@ let browser;
 before(async () => {
   const executablePath = needChromium();
   srv = await startRoomd(['--compression']);
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await chromium.launch({ executablePath, args: chromiumArgs });
 });
 after(async () => {
   await browser?.close();
   await srv?.stop();
 });
 
-async function open(room, name) {
-  const ctx = await browser.newContext();
-  await ctx.addInitScript((n) => localStorage.setItem('roomd.name', n), name);
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.log(`# [${name}] page error: ${e.message}`));
-  await page.goto(`${srv.http}/chat/?room=${room}`);
-  await page.waitForFunction(() => document.body.dataset.joined === '1', null, WAIT);
-  return page;
-}
+const open = (room, name) => openChat(browser, srv.http, room, name, WAIT.timeout);
 
 /** The node's counter of messages sent compressed, and their raw and wire bytes. */
 async function deflated() {
