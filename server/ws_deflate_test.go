@@ -16,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/netio"
 	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
@@ -434,3 +435,30 @@ func (m *countDeflate) Deflated(raw, wire int) {
 }
 
 func (m *countDeflate) InflateTooLarge() { m.inflateTooLarge.Add(1) }
+
+// A parked connection that negotiated deflate still gets compressed events,
+// and its compressed publishes, which wake it, are inflated by the reader
+// each wake-up makes.
+func TestDeflateParked(t *testing.T) {
+	if !netio.CanPark {
+		t.Skip("connections park on Linux only")
+	}
+	ts := deflateServer(t, func(c *Config) { c.ParkAfter = 30 * time.Millisecond })
+	z := dialRaw(t, ts, "permessage-deflate")
+	z.hello("z:room")
+	text := strings.Repeat("to a parked connection ", 10)
+	for i := range 2 {
+		waitParked(t, ts, 1)
+		if _, err := ts.Router().Publish(testCtx(t), room.PublishRequest{Room: "z:room", Data: protocol.MustEncode(text), FromAPI: true}); err != nil {
+			t.Fatal(err)
+		}
+		if f, compressed := z.expect(protocol.TypeMsg); value(t, f.D) != text || !compressed {
+			t.Fatalf("parked: %v (compressed %v)", value(t, f.D), compressed)
+		}
+		waitParked(t, ts, 1)
+		z.send(true, client.M{"t": "pub", "id": 10 + i, "r": "z:room", "d": text})
+		if f, _ := z.expect(protocol.TypeOK); f.ID != uint64(10+i) {
+			t.Fatalf("ok for %d", f.ID)
+		}
+	}
+}
