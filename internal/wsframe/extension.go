@@ -2,6 +2,7 @@ package wsframe
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -48,14 +49,14 @@ func DeflateOffered(h http.Header) bool {
 // deflateAcceptable checks the parameters of a permessage-deflate offer
 // (RFC 7692 §7.1).
 func deflateAcceptable(params []extParam) bool {
-	seen := map[string]bool{}
+	var seen [len(deflateParams)]bool
 	for _, p := range params {
-		name := strings.ToLower(p.name)
-		if seen[name] {
-			return false
+		i := slices.IndexFunc(deflateParams[:], func(n string) bool { return strings.EqualFold(n, p.name) })
+		if i < 0 || seen[i] {
+			return false // unknown, or given twice
 		}
-		seen[name] = true
-		switch name {
+		seen[i] = true
+		switch deflateParams[i] {
 		case "server_no_context_takeover", "client_no_context_takeover":
 			if p.hasValue {
 				return false
@@ -70,12 +71,13 @@ func deflateAcceptable(params []extParam) bool {
 			if p.hasValue && windowBits(p.value) == 0 {
 				return false
 			}
-		default:
-			return false
 		}
 	}
 	return true
 }
+
+// deflateParams are the parameters of a permessage-deflate offer.
+var deflateParams = [...]string{"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"}
 
 // windowBits is a max_window_bits value, 8 to 15 without a leading zero,
 // or 0 when v is not one.
