@@ -95,6 +95,7 @@ targets: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplitDecode -fuzztime 60s ./protocol/
 	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime 60s ./internal/wsframe/
+	$(GO) test -run '^$$' -fuzz FuzzParseExtensions -fuzztime 30s ./internal/wsframe/
 
 clean:
 	rm -rf bin

@@ -75,6 +75,9 @@ type Event struct {
 
 	altOnce sync.Once
 	alt     []byte
+
+	deflateOnce sync.Once
+	deflated    []byte
 }
 
 // Alt returns the event's encoding for a second wire (SSE's JSON), computed
@@ -82,6 +85,14 @@ type Event struct {
 func (e *Event) Alt(enc func(*Event) []byte) []byte {
 	e.altOnce.Do(func() { e.alt = enc(e) })
 	return e.alt
+}
+
+// Deflated returns the event's Frame compressed by deflate (for the
+// WebSocket connections that negotiated compression), computed once
+// however many subscribers ask for it.
+func (e *Event) Deflated(deflate func([]byte) []byte) []byte {
+	e.deflateOnce.Do(func() { e.deflated = deflate(e.Frame) })
+	return e.deflated
 }
 
 // Joined is the answer to a Join, delivered to the joining subscriber as a
@@ -224,6 +235,10 @@ type Namespace struct {
 	// mode: members get the count (and a sample in joined) instead of every
 	// presence change. Zero means no threshold.
 	PresenceLarge int
+	// Compression lets the room's events go compressed (permessage-deflate)
+	// to the WebSocket members that negotiated it; the room itself does
+	// nothing different (Event.Deflated). Zero (false): never compressed.
+	Compression bool
 }
 
 // Config configures a Manager.

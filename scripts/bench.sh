@@ -5,14 +5,14 @@
 # longer runs and how to take them.
 #
 # Environment: GO (go), BENCHTIME (the micro-benchmarks' -benchtime, 300ms),
-# BENCH_SCENARIOS (the scenarios to run, "floor fanout overload chat connect sse sseidle"),
+# BENCH_SCENARIOS (the scenarios to run, "floor fanout deflate overload chat connect sse sseidle"),
 # BENCH_ARGS (extra flags for every roomd bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-300ms}
-SCENARIOS=${BENCH_SCENARIOS:-floor fanout overload chat connect sse sseidle}
+SCENARIOS=${BENCH_SCENARIOS:-floor fanout deflate overload chat connect sse sseidle}
 read -r -a EXTRA <<<"${BENCH_ARGS:-}"
 
 "$GO" build -o bin/roomd ./cmd/roomd
@@ -94,6 +94,13 @@ for s in $SCENARIOS; do
     server_args=()
     ;;
   chat) bench chat --rooms 100 --subs 5 --rate 500 --duration 5s --warmup 1s ;;
+  deflate)
+    # The fan-out run with chat text, compressed (permessage-deflate):
+    # compare its CPU per delivery and bytes out with a run without --deflate.
+    server_args=(--compression)
+    bench fanout --rooms 1 --subs 500 --rate 200 --size 300 --payload-text --deflate --duration 5s --warmup 1s
+    server_args=()
+    ;;
   connect) bench connect --conns 3000 --rooms 30 --duration 3s ;;
   sse) bench sse --observers 300 --rooms 1 --rate 50 --duration 5s --warmup 1s ;;
   sseidle) bench sseidle --observers 2000 --rooms 10 --duration 4s ;;
@@ -103,5 +110,5 @@ done
 
 echo
 echo "== Go micro-benchmarks (-benchtime $BENCHTIME)"
-"$GO" test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" ./protocol/ ./room/ ./server/ || status=1
+"$GO" test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" ./protocol/ ./room/ ./server/ ./internal/wsframe/ || status=1
 exit $status

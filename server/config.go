@@ -179,6 +179,17 @@ type Config struct {
 	// (measured: docs/BENCHMARKS.md, "What we tried").
 	Flushers int
 
+	// Deflate offers permessage-deflate (RFC 7692, without context
+	// takeover) to WebSocket clients that ask for it. On a connection that
+	// negotiated it, the events of rooms whose namespace has Compression
+	// on (room.Namespace) go compressed, each compressed once for all its
+	// connections. Zero (false): never offered.
+	Deflate bool
+	// DeflateMinBytes is the smallest frame that goes compressed; smaller
+	// ones gain nothing (docs/BENCHMARKS.md) and go as they are. Zero
+	// means 160.
+	DeflateMinBytes int
+
 	// AdmissionTarget is the delay above which the node refuses publishes
 	// with err 7 overloaded (HTTP 503 with Retry-After): the median delay
 	// from an event's creation to its write, or a room's 90th percentile
@@ -233,6 +244,7 @@ func (c *Config) fill() error {
 	setInt(&c.ReadBufferSize, 1<<10)
 	c.ReadBufferSize = max(c.ReadBufferSize, 512) // gorilla reuses only readers over 256 bytes
 	setInt(&c.WriteBufferSize, 16<<10)
+	setInt(&c.DeflateMinBytes, 160)
 	setDur(&c.ParkAfter, 10*time.Second)
 	setInt(&c.MaxPending, 1024)
 	setInt(&c.MaxPendingPerAddr, 32)

@@ -54,6 +54,13 @@ type Metrics interface {
 	AdmissionState(st admission.State)
 	// APIRequest counts an HTTP API request by route pattern and status.
 	APIRequest(route string, status int)
+	// Deflated counts an outbound WebSocket message sent compressed
+	// (permessage-deflate): raw, the bytes of its frames, and wire, the
+	// bytes of its compressed body.
+	Deflated(raw, wire int)
+	// InflateTooLarge counts an inbound compressed message refused for
+	// inflating past the message size bound.
+	InflateTooLarge()
 }
 
 type noopMetrics struct{}
@@ -65,6 +72,8 @@ func (noopMetrics) ObserverClosed()              {}
 func (noopMetrics) FrameIn(string)               {}
 func (noopMetrics) MessageIn(int)                {}
 func (noopMetrics) MessageOut(int, int)          {}
+func (noopMetrics) Deflated(int, int)            {}
+func (noopMetrics) InflateTooLarge()             {}
 func (noopMetrics) Delivered(string)             {}
 func (noopMetrics) SlowConsumer(string)          {}
 func (noopMetrics) EphemeralDropped()            {}

@@ -48,6 +48,7 @@ type Prometheus struct {
 	admLimit, admLimitedRooms  prometheus.Gauge
 	admDelay                   *prometheus.GaugeVec
 	hooks                      *hookMetrics
+	deflate                    *deflateMetrics
 }
 
 var (
@@ -134,6 +135,7 @@ func NewPrometheus() *Prometheus {
 		Help: "Admission's measured delay over its last interval, by signal: write (median creation-to-write delay), queue (the largest of the rooms' 90th percentiles of read-to-start waits)."}, []string{"signal"})
 	f(p.admDelay)
 	p.hooks = newHookMetrics(f)
+	p.deflate = newDeflateMetrics(counter)
 	return p
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/protocol"
+	"github.com/roomd/roomd/room"
 )
 
 // The outbound policy of a session. Frames are queued under ss.mu by
@@ -23,11 +24,23 @@ import (
 type outItem struct {
 	b   []byte
 	eph bool
-	// at is when a durable event was built (unix ns), for the
-	// publish-to-write latency; zero for other frames.
-	at int64
+	// deflate: b goes compressed, ev's shared compression (ws_deflate.go).
+	deflate bool
+	// ev is the room event b is the frame of; nil for the session's own
+	// frames. A durable event's Created is the start of the
+	// publish-to-write latency (at).
+	ev *room.Event
 	// coalescing key of an ephemeral frame: its room and sender connection.
 	room, from string
+}
+
+// at is when the durable event it carries was built (unix ns), for the
+// publish-to-write latency; zero for other frames.
+func (it *outItem) at() int64 {
+	if it.ev == nil {
+		return 0
+	}
+	return it.ev.Created
 }
 
 // class of a frame for the overflow policy.
@@ -39,13 +52,15 @@ const (
 // maxBatchBytes bounds the frames written as one WebSocket message.
 const maxBatchBytes = 64 << 10
 
-// enqueue queues a frame. Lock order: a room's lock, then ss.mu.
+// enqueue queues a frame of the session's own. Lock order: a room's lock,
+// then ss.mu.
 func (ss *session) enqueue(b []byte, eph bool, room, from string) {
-	ss.enqueueAt(b, eph, room, from, 0)
+	ss.enqueueItem(outItem{b: b, eph: eph, room: room, from: from})
 }
 
-// enqueueAt is enqueue with the queue time of a durable event.
-func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
+// enqueueItem queues a frame. Lock order: a room's lock, then ss.mu.
+func (ss *session) enqueueItem(n outItem) {
+	b, eph, room, from := n.b, n.eph, n.room, n.from
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.closing {
@@ -58,7 +73,7 @@ func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 			it := &ss.queue[i]
 			if it.eph && it.room == room && it.from == from {
 				ss.addQueued(len(b) - len(it.b))
-				it.b = b
+				it.b, it.ev, it.deflate = b, n.ev, n.deflate
 				return
 			}
 		}
@@ -80,7 +95,7 @@ func (ss *session) enqueueAt(b []byte, eph bool, room, from string, at int64) {
 	if ss.queue == nil {
 		ss.queue = getQueue()
 	}
-	ss.queue = append(ss.queue, outItem{b: b, eph: eph, room: room, from: from, at: at})
+	ss.queue = append(ss.queue, n)
 	ss.addQueued(len(b))
 	ss.sock.KickLocked()
 }
@@ -132,8 +147,8 @@ func putQueue(q []outItem) {
 // oldestAt is the queue time of the first durable event in batch (0: none).
 func oldestAt(batch []outItem) int64 {
 	for i := range batch {
-		if batch[i].at != 0 {
-			return batch[i].at
+		if at := batch[i].at(); at != 0 {
+			return at
 		}
 	}
 	return 0

@@ -42,6 +42,8 @@ type session struct {
 	user  string
 	addr  netip.Addr // source address, as the per-address limits count it
 	ident atomic.Pointer[auth.Identity]
+	// deflate: the connection negotiated permessage-deflate (ws_deflate.go).
+	deflate bool
 
 	lastWrite atomic.Int64 // unix ns of the last message written
 	readDL    atomic.Int64 // unix ns: the read deadline extendRead set (0: none)
@@ -143,7 +145,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ss := &session{srv: s, log: s.cfg.Logger, addr: addr, pending: true, httpToken: auth.TokenFromRequest(r, false)}
 	ss.hookReq = s.connectRequest(r, addr)
 	own := &ownReader{ResponseWriter: w, size: s.cfg.ReadBufferSize}
-	conn, err := s.upgrader.Upgrade(own, r, nil)
+	up, deflate := s.upgraderFor(r)
+	ss.deflate = deflate
+	conn, err := up.Upgrade(own, r, nil)
 	if err != nil {
 		ss.notPending()
 		s.wg.Done()
@@ -208,7 +212,7 @@ func (ss *session) serve() {
 	}
 	// Frames are read here (wsframe) and written through the write turn:
 	// a client's ping is answered through the turn too.
-	rd := wsframe.Reader{Masked: true, OnPong: func([]byte) { ss.extendRead() }, OnPing: ss.onPing}
+	rd := wsframe.Reader{Masked: true, Deflate: ss.deflate, OnPong: func([]byte) { ss.extendRead() }, OnPing: ss.onPing}
 read:
 	for {
 		parked, err := ss.idleRead()
@@ -228,6 +232,7 @@ read:
 		case err == nil && ss.isClosing():
 			// drain until the client's close or the close timeout
 		case errors.Is(err, wsframe.ErrTooLarge):
+			ss.inflateTooLarge(err)
 			ss.close(byeFrame{protocol.CodeTooLarge, "message over the size limit"})
 		case err != nil:
 			putMsgBuf(buf, cfg.MaxMessageBytes)
@@ -514,16 +519,16 @@ func (ss *session) Deliver(ev *room.Event) {
 	ss.srv.cfg.Metrics.Delivered(ev.Kind.String())
 	switch ev.Kind {
 	case room.KindMsg, room.KindState:
-		ss.enqueueAt(ev.Frame, durable, "", "", ev.Created)
+		ss.enqueueItem(outItem{b: ev.Frame, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindPres:
 		if ev.Mentions(ss.id) { // a member is not told of its own changes
 			if ev = ev.Without(ss.id); ev == nil {
 				return
 			}
 		}
-		ss.enqueue(ev.Frame, durable, "", "")
+		ss.enqueueItem(outItem{b: ev.Frame, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindEph:
-		ss.enqueue(ev.Frame, dropOK, ev.Room, ev.Conn)
+		ss.enqueueItem(outItem{b: ev.Frame, eph: dropOK, room: ev.Room, from: ev.Conn, ev: ev, deflate: ss.deflating(ev)})
 	case room.KindJoined:
 		ss.enqueue(encodeJoined(ev), durable, "", "")
 	case room.KindLeft:

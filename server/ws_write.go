@@ -103,6 +103,10 @@ func (w *wsOut) Render(p *netio.Piece) {
 	case nextMsg:
 		frames := w.out[w.msgFrom:w.outAt]
 		p.Count, p.At = len(frames), oldestAt(frames)
+		if ss.deflate && w.renderDeflated(p, frames) {
+			clear(frames)
+			break
+		}
 		if len(frames) == 1 {
 			p.B = frames[0].b
 		} else {

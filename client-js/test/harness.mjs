@@ -264,3 +264,20 @@ export function needChromium() {
   }
   return path;
 }
+
+/** Chromium's flags for the headless browser tests. */
+export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/**
+ * Opens the chat demo of the node at base (its http:// URL) in a fresh browser
+ * context, as name, and resolves with the page once it has joined room.
+ */
+export async function openChat(browser, base, room, name, timeout = 15_000) {
+  const ctx = await browser.newContext();
+  await ctx.addInitScript((n) => localStorage.setItem('roomd.name', n), name);
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.log(`# [${name}] page error: ${e.message}`));
+  await page.goto(`${base}/chat/?room=${room}`);
+  await page.waitForFunction(() => document.body.dataset.joined === '1', null, { timeout });
+  return page;
+}

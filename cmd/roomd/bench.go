@@ -40,6 +40,8 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.IntVar(&c.Pubs, "pubs", c.Pubs, "fanout, sse: publishers per room")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "messages per second published, all publishers together")
 	fs.IntVar(&c.Size, "size", c.Size, fmt.Sprintf("payload bytes (a msgpack bin, at least %d)", bench.MinPayload))
+	fs.BoolVar(&c.PayloadText, "payload-text", c.PayloadText, "fanout, chat: fill payloads after their stamp with chat-like text, not zeros (something compression works on as it does on chat)")
+	fs.BoolVar(&c.Deflate, "deflate", c.Deflate, "offer permessage-deflate on every connection (the server's compressed messages are inflated, publishes go compressed); run roomd with compression on for the bench's namespace")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measurement window; connect, sseidle: how long the connections are held")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "publishing before the measurement window")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "longest wait for in-flight messages after the window")

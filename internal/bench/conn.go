@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ type wsConn struct {
 	fd     int
 	pend   []byte // bytes read but not yet a whole frame
 	frag   []byte // a fragmented message being put together
+	// permessage-deflate (Config.Deflate): negotiated, the message being
+	// read is compressed, and the buffer it is inflated into.
+	deflate bool
+	zmsg    bool
+	zbuf    *bytes.Buffer
 
 	echo    atomic.Int64 // msg frames received by a non-tracking connection
 	dead    atomic.Bool  // ended before the run did
@@ -59,6 +65,8 @@ func (r *runner) dialer(nonReader bool) *websocket.Dialer {
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &writeBufPool,
+		// Offered when asked for; gorilla then also compresses publishes.
+		EnableCompression: r.cfg.Deflate,
 	}
 	if nonReader {
 		// A non-reader's small receive buffer makes the server's queue for
@@ -91,6 +99,11 @@ func (c *wsConn) open(ctx context.Context) error {
 	}
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
+	}
+	if c.r.cfg.Deflate {
+		if c.deflate = resp != nil && resp.Header.Get("Sec-WebSocket-Extensions") != ""; !c.deflate {
+			c.r.errs.add("deflate:not_negotiated")
+		}
 	}
 	c.ws = ws
 	ws.SetReadLimit(64 << 20)

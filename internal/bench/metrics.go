@@ -29,6 +29,8 @@ type promBuckets map[float64]float64
 var counterPrefixes = []string{
 	"roomd_byes_total", "roomd_slow_consumer_cuts_total", "roomd_errors_total",
 	"roomd_frames_out_total", "roomd_messages_out_total", "roomd_rate_limited_total",
+	"roomd_bytes_out_total", "roomd_ws_deflate_messages_total",
+	"roomd_ws_deflate_raw_bytes_total", "roomd_ws_deflate_wire_bytes_total",
 }
 
 // metricsSnap is one scrape of every node, summed.

@@ -88,6 +88,9 @@ const (
 func (p *publisher) run(start, measure, stop time.Time) {
 	interval := float64(time.Second) / p.rate
 	enc := newPubEncoder(p.room.name, p.conn.r.cfg.Size)
+	if p.conn.r.cfg.PayloadText {
+		enc.fill = chatText(p.conn.r.cfg.Size - binHeaderLen(p.conn.r.cfg.Size) - payloadBody)
+	}
 	nextID := uint64(joinID + 1)
 	measureNS, stopNS := measure.UnixNano(), stop.UnixNano()
 	ws := p.conn.ws

@@ -55,6 +55,12 @@ type Config struct {
 	Pubs     int      // fanout, sse: publishers per room
 	Rate     float64  // total messages per second, all publishers together
 	Size     int      // payload bytes (a msgpack bin, header included)
+	// PayloadText fills publishes' payloads after their stamp with chat-like
+	// text instead of zeros (fanout, chat), for compression to work on.
+	PayloadText bool
+	// Deflate offers permessage-deflate on every connection; the server's
+	// compressed messages are inflated, and publishes go compressed.
+	Deflate bool
 
 	Duration time.Duration // measurement window (connect: the idle hold)
 	Warmup   time.Duration // publishing before the window opens

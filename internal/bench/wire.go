@@ -302,6 +302,7 @@ type pubEncoder struct {
 	buf  []byte
 	room []byte // the encoded "r" value
 	size int
+	fill []byte // what follows the stamp in each payload (nil: zeros)
 }
 
 func newPubEncoder(room string, size int) *pubEncoder {
@@ -322,7 +323,20 @@ func (e *pubEncoder) append(id uint64, s stamp) {
 	start := len(b)
 	b = append(b, make([]byte, e.size)...)
 	putPayload(b[start:], s)
+	copy(b[len(b)-len(e.fill):], e.fill)
 	e.buf = b
+}
+
+// chatSample is the text --payload-text fills payloads with.
+const chatSample = "Hey, are we still meeting at the cafe tomorrow? I think the new place on the corner has better coffee, and they open at seven so we could get there early. Did you see the message from Sam about the deadline? It moved to Friday, which gives us a little more time to finish the slides. "
+
+// chatText is n bytes of chat-like text.
+func chatText(n int) []byte {
+	b := make([]byte, 0, n+len(chatSample))
+	for len(b) < n {
+		b = append(b, chatSample...)
+	}
+	return b[:n]
 }
 
 func appendStr(b []byte, s string) []byte {

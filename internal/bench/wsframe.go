@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/roomd/roomd/internal/wsframe"
 )
 
 // The raw read path: subscriber connections read by a poller (poll_linux.go)
@@ -16,36 +19,37 @@ import (
 var errServerFrame = errors.New("bench: bad frame from the server")
 
 // wsFrame parses the server frame at the start of b. n is 0 when b does not
-// yet hold a whole frame.
-func wsFrame(b []byte) (op byte, fin bool, payload []byte, n int, err error) {
+// yet hold a whole frame. rsv1 is set on the first frame of a compressed
+// message (permessage-deflate).
+func wsFrame(b []byte) (op byte, fin, rsv1 bool, payload []byte, n int, err error) {
 	if len(b) < 2 {
-		return 0, false, nil, 0, nil
+		return 0, false, false, nil, 0, nil
 	}
-	if b[1]&0x80 != 0 || b[0]&0x70 != 0 {
-		return 0, false, nil, 0, errServerFrame // masked, or reserved bits
+	if b[1]&0x80 != 0 || b[0]&0x30 != 0 {
+		return 0, false, false, nil, 0, errServerFrame // masked, or reserved bits
 	}
-	op, fin = b[0]&0x0F, b[0]&0x80 != 0
+	op, fin, rsv1 = b[0]&0x0F, b[0]&0x80 != 0, b[0]&0x40 != 0
 	size, h := uint64(b[1]&0x7F), 2
 	switch size {
 	case 126:
 		if len(b) < 4 {
-			return 0, false, nil, 0, nil
+			return 0, false, false, nil, 0, nil
 		}
 		size, h = uint64(binary.BigEndian.Uint16(b[2:])), 4
 	case 127:
 		if len(b) < 10 {
-			return 0, false, nil, 0, nil
+			return 0, false, false, nil, 0, nil
 		}
 		size, h = binary.BigEndian.Uint64(b[2:]), 10
 	}
 	if size > 64<<20 {
-		return 0, false, nil, 0, errServerFrame
+		return 0, false, false, nil, 0, errServerFrame
 	}
 	if uint64(len(b)-h) < size {
-		return 0, false, nil, 0, nil
+		return 0, false, false, nil, 0, nil
 	}
 	end := h + int(size)
-	return op, fin, b[h:end], end, nil
+	return op, fin, rsv1, b[h:end], end, nil
 }
 
 // consume handles the whole frames at the start of b and returns how many
@@ -57,7 +61,7 @@ func (c *wsConn) consume(b []byte, recvNS int64, until func() bool) (int, error)
 		if until != nil && until() {
 			break
 		}
-		op, fin, p, n, err := wsFrame(b[used:])
+		op, fin, rsv1, p, n, err := wsFrame(b[used:])
 		if err != nil {
 			return used, err
 		}
@@ -65,6 +69,12 @@ func (c *wsConn) consume(b []byte, recvNS int64, until func() bool) (int, error)
 			break
 		}
 		used += n
+		if rsv1 {
+			if !c.deflate || op != websocket.BinaryMessage {
+				return used, errServerFrame
+			}
+			c.zmsg = true
+		}
 		switch op {
 		case websocket.BinaryMessage, 0: // 0: continuation
 			if !fin || len(c.frag) > 0 {
@@ -73,6 +83,11 @@ func (c *wsConn) consume(b []byte, recvNS int64, until func() bool) (int, error)
 					continue
 				}
 				p = c.frag
+			}
+			if c.zmsg {
+				if p, err = c.inflate(p); err != nil {
+					return used, err
+				}
 			}
 			c.buf = p
 			err = c.handle(recvNS)
@@ -147,4 +162,18 @@ func (c *wsConn) readRawUntil(done func() bool) error {
 		}
 		c.pend = append(c.pend, tmp[:n]...)
 	}
+}
+
+// inflate returns the compressed message body z inflated, in c's inflate
+// buffer (valid until the next message).
+func (c *wsConn) inflate(z []byte) ([]byte, error) {
+	c.zmsg = false
+	if c.zbuf == nil {
+		c.zbuf = new(bytes.Buffer)
+	}
+	c.zbuf.Reset()
+	if err := wsframe.Inflate(c.zbuf, z, 64<<20); err != nil {
+		return nil, err
+	}
+	return c.zbuf.Bytes(), nil
 }

@@ -41,6 +41,9 @@ type DialOptions struct {
 	Timeout      time.Duration
 	// NetDialContext, when set, makes the TCP connection (to tune sockets).
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Compression offers permessage-deflate; when the server accepts,
+	// messages are compressed both ways (gorilla's client).
+	Compression bool
 }
 
 // Dial opens a connection to a roomd base URL (http://host:port or
@@ -51,11 +54,12 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Respons
 	}
 	url = WSURL(url)
 	d := websocket.Dialer{
-		Subprotocols:     o.Subprotocols,
-		HandshakeTimeout: o.Timeout,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-		NetDialContext:   o.NetDialContext,
+		Subprotocols:      o.Subprotocols,
+		HandshakeTimeout:  o.Timeout,
+		ReadBufferSize:    4096,
+		WriteBufferSize:   4096,
+		NetDialContext:    o.NetDialContext,
+		EnableCompression: o.Compression,
 	}
 	if d.Subprotocols == nil {
 		d.Subprotocols = []string{protocol.Subprotocol}

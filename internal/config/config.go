@@ -90,6 +90,9 @@ type Config struct {
 		WriteBufferSize Size     `yaml:"write_buffer_size"`
 		ParkAfter       Duration `yaml:"park_after"`
 		Flushers        int      `yaml:"flushers"`
+		// DeflateMinBytes is the smallest frame sent compressed; zero is
+		// filled with the default, 160.
+		DeflateMinBytes Size `yaml:"deflate_min_bytes"`
 	} `yaml:"websocket"`
 	Admission struct {
 		Target   Duration `yaml:"target"`
@@ -155,6 +158,7 @@ type NamespaceConfig struct {
 	MaxPayloadBytes    *Size     `yaml:"max_payload_bytes"`
 	MaxPresenceBytes   *Size     `yaml:"max_presence_bytes"`
 	PresenceLarge      *int      `yaml:"presence_large"`
+	Compression        *bool     `yaml:"compression"`
 	StateMaxKeys       *int      `yaml:"state_max_keys"`
 	StateMaxBytes      *Size     `yaml:"state_max_bytes"`
 	StateMaxValueBytes *Size     `yaml:"state_max_value_bytes"`
@@ -492,9 +496,25 @@ func (c *Config) ServerConfig() server.Config {
 		WriteBufferSize:     int(c.WebSocket.WriteBufferSize),
 		ParkAfter:           time.Duration(c.WebSocket.ParkAfter),
 		Flushers:            c.WebSocket.Flushers,
+		Deflate:             c.compressionOn(),
+		DeflateMinBytes:     int(c.WebSocket.DeflateMinBytes),
 		AdmissionTarget:     time.Duration(c.Admission.Target),
 		AdmissionInterval:   time.Duration(c.Admission.Interval),
 	}
+}
+
+// compressionOn reports whether rooms or any namespace has compression on:
+// then the server offers permessage-deflate. c must be filled.
+func (c *Config) compressionOn() bool {
+	if *c.Rooms.Compression {
+		return true
+	}
+	for _, ns := range c.Namespaces {
+		if *ns.Compression {
+			return true
+		}
+	}
+	return false
 }
 
 // RoomConfig is the room manager's configuration.
@@ -531,6 +551,7 @@ func (ns *NamespaceConfig) namespace() room.Namespace {
 		MaxMessageBytes:    int(*ns.MaxPayloadBytes),
 		MaxPresenceBytes:   int(*ns.MaxPresenceBytes),
 		PresenceLarge:      *ns.PresenceLarge,
+		Compression:        *ns.Compression,
 		StateMaxKeys:       *ns.StateMaxKeys,
 		StateMaxBytes:      int(*ns.StateMaxBytes),
 		StateMaxValueBytes: int(*ns.StateMaxValueBytes),

@@ -408,3 +408,41 @@ func TestOperationsDocCoversSettings(t *testing.T) {
 		}
 	}
 }
+
+// Compression is a namespace setting, off by default; the server offers
+// permessage-deflate when rooms or any namespace has it on, and compresses
+// frames from websocket.deflate_min_bytes.
+func TestCompressionSetting(t *testing.T) {
+	c := mustLoad(t, Sources{})
+	if sc := c.ServerConfig(); sc.Deflate || sc.DeflateMinBytes != 160 || c.RoomConfig().Default.Compression {
+		t.Errorf("defaults: offered %v, min %d, rooms %v", sc.Deflate, sc.DeflateMinBytes, c.RoomConfig().Default.Compression)
+	}
+	c = mustLoad(t, Sources{File: testutil.WriteFile(t, "roomd.yaml", `
+websocket: {deflate_min_bytes: 1KiB}
+namespaces:
+  chat: {compression: true}
+  board: {}
+`)})
+	sc, rc := c.ServerConfig(), c.RoomConfig()
+	if !sc.Deflate || sc.DeflateMinBytes != 1<<10 || !rc.Namespaces["chat"].Compression || rc.Namespaces["board"].Compression || rc.Default.Compression {
+		t.Errorf("one namespace: offered %v, min %d, chat %v, board %v, rooms %v", sc.Deflate, sc.DeflateMinBytes,
+			rc.Namespaces["chat"].Compression, rc.Namespaces["board"].Compression, rc.Default.Compression)
+	}
+	// Under rooms, every namespace inherits it, and one may turn it off.
+	c = mustLoad(t, Sources{File: testutil.WriteFile(t, "roomd.yaml", `
+rooms: {compression: true}
+namespaces:
+  chat: {}
+  board: {compression: false}
+`)})
+	sc, rc = c.ServerConfig(), c.RoomConfig()
+	if !sc.Deflate || !rc.Default.Compression || !rc.Namespaces["chat"].Compression || rc.Namespaces["board"].Compression {
+		t.Errorf("under rooms: offered %v, rooms %v, chat %v, board %v", sc.Deflate, rc.Default.Compression,
+			rc.Namespaces["chat"].Compression, rc.Namespaces["board"].Compression)
+	}
+	// Under rooms alone, by its flag.
+	c = mustLoad(t, Sources{Flags: []FlagValue{{Name: "compression", Value: "true"}}})
+	if !c.ServerConfig().Deflate || !c.RoomConfig().Default.Compression {
+		t.Errorf("--compression: offered %v, rooms %v", c.ServerConfig().Deflate, c.RoomConfig().Default.Compression)
+	}
+}

@@ -98,6 +98,7 @@ var sections = []section{
 		{key: "websocket.read_buffer_size", flag: "ws-read-buffer", def: "1KiB", usage: "WebSocket read buffer per connection (let go while it is parked)"},
 		{key: "websocket.write_buffer_size", flag: "ws-write-buffer", def: "16KiB", usage: "pooled WebSocket write buffer, held only while writing"},
 		{key: "websocket.park_after", flag: "ws-park-after", def: "10s", negOK: true, usage: "an idle connection's reader goroutine and read buffer are let go after this long without input; its socket waits in an epoll set (Linux, plain TCP). Negative: never"},
+		{key: "websocket.deflate_min_bytes", flag: "ws-deflate-min-bytes", def: "160", usage: "smallest frame sent compressed to a connection that negotiated permessage-deflate, in a room whose namespace has compression on (smaller frames gain nothing)"},
 		{key: "websocket.flushers", flag: "flushers", def: "0", shown: "0 (half the cores, at least 1)", usage: "goroutines writing queued frames and SSE events to sockets in parallel"},
 	}},
 	{"Overload", []setting{
@@ -163,6 +164,7 @@ var sections = []section{
 		{key: "state_max_keys", flag: "state-max-keys", def: "10000", ns: true, usage: "state keys per room (err 108 beyond)"},
 		{key: "state_max_bytes", flag: "state-max-bytes", def: "4MiB", ns: true, usage: "state bytes per room, keys and values (err 103 beyond)"},
 		{key: "state_max_value_bytes", flag: "state-max-value-bytes", shown: "max_payload_bytes", ns: true, usage: "largest state value (err 103 beyond)"},
+		{key: "compression", flag: "compression", def: "false", ns: true, usage: "send the rooms' events compressed (permessage-deflate, RFC 7692) to the WebSocket clients that negotiate it; the server offers the extension only when this is on under rooms or in a namespace"},
 		{key: "api_publish_only", flag: "api-publish-only", def: "false", ns: true, usage: "only the HTTP API may publish and set state (clients: err 107)"},
 		{key: "publish_rate", flag: "publish-rate", def: "0", shown: "0 (no per-room limit)", ns: true, usage: "publishes per second per member in one room (err 5 beyond)"},
 		{key: "publish_burst", flag: "publish-burst", shown: "2 × publish_rate", ns: true, usage: "publish burst per member in one room"},

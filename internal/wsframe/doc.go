@@ -1,6 +1,9 @@
 // Package wsframe is RFC 6455 framing in one place: the opcodes by name,
 // frame headers (a server's unmasked, a client's masked), the bodies of
-// control frames, and the recognition of a complete pong.
+// control frames, the recognition of a complete pong, and permessage-deflate
+// (RFC 7692) without context takeover: the negotiation of the extension,
+// compressed reads bounded after inflation, and message bodies built from
+// pieces compressed once for many connections.
 //
 // roomd owns the frames on its sockets, in both directions: a WebSocket
 // session reads with Reader and writes frames built here through its write

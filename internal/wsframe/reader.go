@@ -48,6 +48,11 @@ type Reader struct {
 	// OnPing and OnPong receive a ping's or pong's payload (valid only
 	// during the call). Nil ignores them.
 	OnPing, OnPong func(payload []byte)
+	// Deflate: permessage-deflate was negotiated, without context takeover
+	// (extension.go). A data message whose first frame has RSV1 set is
+	// compressed: it is inflated, and limit bounds it both as sent and
+	// inflated. False: RSV1 is a protocol error, as every reserved bit is.
+	Deflate bool
 
 	ctl [MaxControlPayload]byte
 }
@@ -55,6 +60,7 @@ type Reader struct {
 // header is one frame's header.
 type header struct {
 	fin  bool
+	rsv1 bool // the message is compressed (first frame; Deflate only)
 	op   Opcode
 	n    int64
 	mask bool
@@ -74,13 +80,21 @@ func (r *Reader) readHeader(br *bufio.Reader) (header, error) {
 	b0, b1 := b[0], b[1]
 	_, _ = br.Discard(2)
 	h.fin, h.op, h.mask = b0&finBit != 0, Opcode(b0&0x0F), b1&maskBit != 0
-	if b0&0x70 != 0 {
-		return h, protocolErr("reserved bits set")
-	}
 	switch h.op {
 	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
 	default:
 		return h, protocolErr("unknown opcode %d", h.op)
+	}
+	if rsv := b0 & 0x70; rsv != 0 {
+		switch {
+		case rsv != rsv1Bit || !r.Deflate:
+			return h, protocolErr("reserved bits set")
+		case h.op.IsControl():
+			return h, protocolErr("compressed control frame")
+		case h.op == OpContinuation:
+			return h, protocolErr("RSV1 on a continuation frame")
+		}
+		h.rsv1 = true
 	}
 	if h.mask != r.Masked {
 		if r.Masked {
@@ -132,11 +146,20 @@ func unexpected(err error) error {
 // opcode (OpText or OpBinary). A message over limit bytes (limit > 0) is
 // read to its end without being kept, and ErrTooLarge returned. The peer's
 // close frame ends it with a *CloseError; a framing fault with a
-// *ProtocolError; a read error (deadline, EOF) as it is.
+// *ProtocolError; a read error (deadline, EOF) as it is. A compressed
+// message (Deflate) is inflated into buf; one that inflates past limit is
+// discarded with ErrInflatedTooLarge (which is also ErrTooLarge).
 func (r *Reader) ReadMessage(br *bufio.Reader, buf *bytes.Buffer, limit int) (Opcode, error) {
 	var op Opcode
 	var size int64
 	started, base := false, buf.Len()
+	var zf *inflater // a compressed message is gathered in zf.z
+	defer func() {
+		if zf != nil {
+			zf.put()
+		}
+	}()
+	dst := buf
 	for {
 		h, err := r.readHeader(br)
 		if err != nil {
@@ -155,6 +178,10 @@ func (r *Reader) ReadMessage(br *bufio.Reader, buf *bytes.Buffer, limit int) (Op
 			return 0, protocolErr("new message inside a fragmented one")
 		case h.op != OpContinuation:
 			op, started = h.op, true
+			if h.rsv1 {
+				zf = getInflater()
+				dst = &zf.z
+			}
 		}
 		size += h.n
 		if limit > 0 && size > int64(limit) {
@@ -162,19 +189,25 @@ func (r *Reader) ReadMessage(br *bufio.Reader, buf *bytes.Buffer, limit int) (Op
 				return 0, err
 			}
 			buf.Truncate(base)
+			if zf != nil {
+				zf.z.Reset()
+			}
 			if h.fin {
 				return op, ErrTooLarge
 			}
 			continue
 		}
-		start := buf.Len()
-		if _, err := io.CopyN(buf, br, h.n); err != nil {
+		start := dst.Len()
+		if _, err := io.CopyN(dst, br, h.n); err != nil {
 			return 0, unexpected(err)
 		}
 		if h.mask {
-			maskAt(h.key, buf.Bytes()[start:], 0)
+			maskAt(h.key, dst.Bytes()[start:], 0)
 		}
 		if h.fin {
+			if zf != nil {
+				return op, zf.inflate(buf, limit)
+			}
 			return op, nil
 		}
 	}

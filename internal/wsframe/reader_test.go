@@ -156,18 +156,26 @@ func TestMaskedPongLen(t *testing.T) {
 }
 
 // FuzzReadMessage: whatever the bytes, the reader returns (no panic, no
-// hang), keeps at most limit bytes, and a message it accepts is what a
-// writer of the same frames would have sent.
+// hang), keeps at most limit bytes, inflated or not, and a message it
+// accepts is what a writer of the same frames would have sent. With
+// deflate, compressed messages are read too (the seeds hold some, and a
+// bomb).
 func FuzzReadMessage(f *testing.F) {
-	f.Add(frame(true, true, OpBinary, []byte("hello")), true)
-	f.Add(append(frame(true, false, OpText, []byte("he")), frame(true, true, OpContinuation, []byte("llo"))...), true)
-	f.Add(frame(true, true, OpClose, CloseBody(CloseNormal, "bye")), true)
-	f.Add(frame(true, true, OpPing, []byte("p")), true)
-	f.Add(frame(false, true, OpBinary, bytes.Repeat([]byte("x"), 300)), false)
-	f.Add([]byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, false)
-	f.Fuzz(func(t *testing.T, wire []byte, masked bool) {
+	f.Add(frame(true, true, OpBinary, []byte("hello")), true, false)
+	f.Add(append(frame(true, false, OpText, []byte("he")), frame(true, true, OpContinuation, []byte("llo"))...), true, false)
+	f.Add(frame(true, true, OpClose, CloseBody(CloseNormal, "bye")), true, false)
+	f.Add(frame(true, true, OpPing, []byte("p")), true, false)
+	f.Add(frame(false, true, OpBinary, bytes.Repeat([]byte("x"), 300)), false, false)
+	f.Add([]byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, false, false)
+	z := body([]byte(strings.Repeat("compressible text ", 20)))
+	f.Add(compressed(true, true, OpBinary, z), true, true)
+	f.Add(compressed(false, true, OpBinary, z), false, true)
+	f.Add(append(compressed(true, false, OpBinary, z[:5]), frame(true, true, OpContinuation, z[5:])...), true, true)
+	f.Add(compressed(true, true, OpBinary, body(make([]byte, 1<<16))), true, true)
+	f.Add(compressed(true, true, OpPing, nil), true, true)
+	f.Fuzz(func(t *testing.T, wire []byte, masked, deflate bool) {
 		const limit = 1 << 10
-		r := &Reader{Masked: masked, OnPing: func([]byte) {}, OnPong: func([]byte) {}}
+		r := &Reader{Masked: masked, Deflate: deflate, OnPing: func([]byte) {}, OnPong: func([]byte) {}}
 		br := bufio.NewReader(bytes.NewReader(wire))
 		var buf bytes.Buffer
 		for range 8 {
