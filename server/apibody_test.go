@@ -93,8 +93,8 @@ func TestAPIBodyTimeout(t *testing.T) {
 		c.APIBodyTimeout = bound
 	})
 	body := `{"data":"` + strings.Repeat("x", 100) + `"}`
+	start := time.Now() // before the head goes: the server's bound starts after it
 	c := dialTrickler(t, ts, postHead("/v1/rooms/chat:a/messages", "k1", len(body)))
-	start := time.Now()
 	done := make(chan struct{})
 	go func() { // one byte every 50 ms: the body would take 5 s
 		defer close(done)
