@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,8 @@ type DialOptions struct {
 	Timeout      time.Duration
 	// NetDialContext, when set, makes the TCP connection (to tune sockets).
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS configures wss:// connections; nil uses the system's defaults.
+	TLS *tls.Config
 }
 
 // Dial opens a connection to a roomd base URL (http://host:port or
@@ -56,6 +59,7 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Respons
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
 		NetDialContext:   o.NetDialContext,
+		TLSClientConfig:  o.TLS,
 	}
 	if d.Subprotocols == nil {
 		d.Subprotocols = []string{protocol.Subprotocol}

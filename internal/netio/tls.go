@@ -1,0 +1,79 @@
+package netio
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/roomd/roomd/internal/wsframe"
+)
+
+// Over TLS the socket's bytes are records, not frames: an idle session
+// cannot peek at them, so it reads through the tls.Conn (into its frame
+// reader's buffer) while it is awake, and parks the TCP socket underneath
+// (Conn.FD) once crypto/tls holds nothing more for it. Then the socket's
+// readiness is the truth again: a record that arrives wakes the session,
+// and a partial record crypto/tls kept waits for the rest, which arrives on
+// the socket too. Writes stay on the turn's writer goroutine, blocking with
+// a deadline: crypto/tls makes a write timeout permanent, so a
+// non-blocking try that finds the socket full would break the connection.
+//
+// Kernel TLS (the record layer handed to the kernel, so that TLS sockets
+// take the plain direct-write and peek paths) is not used: it needs the
+// kernel's "tls" module, which not every kernel has (docs/OPERATIONS.md).
+
+// past is a read deadline already passed: the poller fails a read with it
+// before any system call.
+var past = time.Unix(1, 0)
+
+// DrainTLS moves into br (which reads from c, a *tls.Conn) what crypto/tls
+// already holds, decrypted or in whole records, without reading the
+// socket: the read's deadline has passed, so the poller fails it before
+// any system call; crypto/tls keeps neither that timeout nor the partial
+// record it may hold. The read deadline is dl afterwards. It reports
+// whether br now holds bytes, and any error other than that timeout (the
+// connection is then done: a peer's close_notify, a bad record).
+func DrainTLS(c net.Conn, br *bufio.Reader, dl time.Time) (bool, error) {
+	_ = c.SetReadDeadline(past)
+	_, err := br.Peek(1)
+	_ = c.SetReadDeadline(dl)
+	if br.Buffered() > 0 {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return false, err
+}
+
+// Control is a client's ping or pong that TakeControl took.
+type Control struct {
+	Op   wsframe.Opcode // OpPing or OpPong; 0: none was taken
+	data [wsframe.MaxControlPayload]byte
+	n    int
+}
+
+// Data is a ping's payload, unmasked: what the pong must carry.
+func (c *Control) Data() []byte { return c.data[:c.n] }
+
+// Take consumes the complete masked ping or pong (what a client
+// sends) that br's buffered bytes start with, reading nothing more, into
+// c; c.Op is 0 when there is none. Anything else is left for the WebSocket
+// reader.
+func (c *Control) Take(br *bufio.Reader) {
+	c.Op, c.n = 0, 0
+	b, _ := br.Peek(min(br.Buffered(), 6+wsframe.MaxControlPayload))
+	const fin, mask = 0x80, 0x80 // RFC 6455 §5.2
+	if len(b) < 6 || b[1]&mask == 0 || (b[0] != fin|byte(wsframe.OpPing) && b[0] != fin|byte(wsframe.OpPong)) {
+		return
+	}
+	n := int(b[1] &^ mask)
+	if n > wsframe.MaxControlPayload || len(b) < 6+n {
+		return
+	}
+	c.Op, c.n = wsframe.Opcode(b[0]&^fin), copy(c.data[:], b[6:6+n])
+	wsframe.Mask([4]byte(b[2:6]), c.data[:n])
+	_, _ = br.Discard(6 + n)
+}
