@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,12 @@ type tlsServer struct {
 
 func newTLSServer(t *testing.T, edit func(*Config)) *tlsServer {
 	t.Helper()
+	return newTLSServerOn(t, edit, net.ListenConfig{})
+}
+
+// newTLSServerOn is newTLSServer listening with lc.
+func newTLSServerOn(t *testing.T, edit func(*Config), lc net.ListenConfig) *tlsServer {
+	t.Helper()
 	ts := parkingServer(t, edit)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -41,7 +48,7 @@ func newTLSServer(t *testing.T, edit func(*Config)) *tlsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +112,14 @@ func TestTLSConnectionsParkAndStillReceive(t *testing.T) {
 		join(t, conns[i], 1, "chat:tls", nil)
 	}
 	waitParked(t, ts.testServer, n)
-	if g := runtime.NumGoroutine(); g > base+10 {
-		t.Fatalf("%d goroutines with %d TLS connections parked (%d before)", g, n, base)
-	}
+	// The writer goroutines lent to TLS turns (netio.Writers) end within a
+	// second of the last write.
+	checkFor(t, 5*time.Second, func() error {
+		if g := runtime.NumGoroutine(); g > base+10 {
+			return fmt.Errorf("%d goroutines with %d TLS connections parked (%d before)", g, n, base)
+		}
+		return nil
+	})
 	pub := conns[0]
 	send(t, pub, client.M{"t": "pub", "id": 2, "r": "chat:tls", "d": "over tls"})
 	expect(t, pub, protocol.TypeOK, protocol.TypeMsg, protocol.TypePres)
@@ -364,6 +376,43 @@ func TestParkedTLSConnectionsWokenConcurrently(t *testing.T) {
 		}
 		waitParked(t, ts.testServer, n)
 	}
+}
+
+// A TLS subscriber that stops reading is cut with slow_consumer, and never
+// holds up the others' deliveries: a flusher writes through TLS only when
+// the socket has room (the write would otherwise block it), and leaves the
+// rest to the connection's writer goroutine.
+func TestSlowTLSConsumerIsCutWhileOthersReceive(t *testing.T) {
+	const msgs = 1000
+	ts := newTLSServerOn(t, func(c *Config) {
+		c.QueueMaxBytes = 32 << 10
+		c.Flushers = 1               // one flusher: blocked, it would hold up everyone
+		c.WriteTimeout = time.Minute // and for long
+		c.FrameRate, c.FrameBurst, c.ByteRate = 100000, 100000, 1<<30
+	}, net.ListenConfig{Control: smallBuffers(soSndBuf)})
+	dialer := &net.Dialer{Control: smallBuffers(soRcvBuf)}
+	slow, _, err := client.Dial(testCtx(t), ts.URL, &client.DialOptions{TLS: ts.TLS, NetDialContext: dialer.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, slow, 1, "chat:tlsslow", nil)
+	reader := ts.connect(t)
+	join(t, reader, 1, "chat:tlsslow", nil)
+	payload := strings.Repeat("x", 100) // pieces a flusher may write through TLS
+	const batch = 50
+	for i := 0; i < msgs; i += batch {
+		for j := range batch {
+			send(t, reader, client.M{"t": "pub", "id": 10 + i + j, "r": "chat:tlsslow", "d": payload})
+		}
+		if seqs, _ := collect(t, reader, batch); len(seqs) != batch {
+			t.Fatalf("the reader got %d of messages %d to %d", len(seqs), i, i+batch)
+		}
+	}
+	expectBye(t, slow, protocol.CodeSlowConsumer)
 }
 
 // The TLS handshake has a deadline (ReadHeaderTimeout, through net/http):

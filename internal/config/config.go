@@ -81,6 +81,7 @@ type Config struct {
 		Pong         Duration `yaml:"pong"`
 		Write        Duration `yaml:"write"`
 		Close        Duration `yaml:"close"`
+		Handshake    Duration `yaml:"handshake"`
 		APIBody      Duration `yaml:"api_body"`
 		APIRequest   Duration `yaml:"api_request"`
 	} `yaml:"timeouts"`
@@ -475,6 +476,7 @@ func (c *Config) ServerConfig() server.Config {
 		PongTimeout:         time.Duration(c.Timeouts.Pong),
 		WriteTimeout:        time.Duration(c.Timeouts.Write),
 		CloseTimeout:        time.Duration(c.Timeouts.Close),
+		ReadHeaderTimeout:   time.Duration(c.Timeouts.Handshake),
 		APIBodyTimeout:      time.Duration(c.Timeouts.APIBody),
 		APIRequestTimeout:   time.Duration(c.Timeouts.APIRequest),
 		MaxMessageBytes:     int(c.Limits.MaxMessageBytes),

@@ -28,8 +28,8 @@ type Conn struct {
 
 // Open sets c up on nc for src (before c is shared): park says whether it
 // may park (a Parker is used and CanPark); the turn's other settings come
-// from tc, whose Conn and Raw it fills. Over TLS the turn writes through
-// the TLS connection, always from its writer goroutine.
+// from tc, whose Conn, Raw and Under it fills. Over TLS the turn writes
+// through the TLS connection (tls.go).
 func (c *Conn) Open(nc net.Conn, src Source, park bool, tc TurnConfig) {
 	c.Conn, c.Raw = nc, RawConn(nc)
 	sock := c.Raw
@@ -40,6 +40,6 @@ func (c *Conn) Open(nc net.Conn, src Source, park bool, tc TurnConfig) {
 	if sock != nil && park && CanPark {
 		_ = sock.Control(func(fd uintptr) { c.FD = int(fd) })
 	}
-	tc.Conn, tc.Raw = nc, c.Raw
+	tc.Conn, tc.Raw, tc.Under = nc, c.Raw, c.Under
 	c.Turn.Init(src, tc)
 }

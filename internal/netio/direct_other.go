@@ -6,3 +6,5 @@ package netio
 const CanDirect = false
 
 func writev(uintptr, []byte, []byte) (int, bool) { return 0, true }
+
+func writable(uintptr) bool { return false }

@@ -16,9 +16,14 @@ import (
 // (Conn.FD) once crypto/tls holds nothing more for it. Then the socket's
 // readiness is the truth again: a record that arrives wakes the session,
 // and a partial record crypto/tls kept waits for the rest, which arrives on
-// the socket too. Writes stay on the turn's writer goroutine, blocking with
-// a deadline: crypto/tls makes a write timeout permanent, so a
-// non-blocking try that finds the socket full would break the connection.
+// the socket too.
+//
+// Writes go through the tls.Conn, blocking with a deadline: crypto/tls
+// makes a write timeout permanent, so a non-blocking try that found the
+// socket full would break the connection. A flusher writes a small piece
+// (tlsWrite) only when the socket has room for it, so that the write takes
+// at once; anything else goes to a writer goroutine, lent by Writers so
+// that a fan-out does not start one per connection.
 //
 // Kernel TLS (the record layer handed to the kernel, so that TLS sockets
 // take the plain direct-write and peek paths) is not used: it needs the
@@ -76,4 +81,38 @@ func (c *Control) Take(br *bufio.Reader) {
 	c.Op, c.n = wsframe.Opcode(b[0]&^fin), copy(c.data[:], b[6:6+n])
 	wsframe.Mask([4]byte(b[2:6]), c.data[:n])
 	_, _ = br.Discard(6 + n)
+}
+
+// tlsFlushMax is the largest piece a flusher writes through a TLS
+// connection: small enough that a socket polling writable (a third of its
+// send buffer free) takes its record whole, at once.
+const tlsFlushMax = 1024
+
+// tlsWrite is a flusher's write through a TLS connection, whose writes
+// cannot be non-blocking (a write timeout is permanent in crypto/tls): a
+// small piece is written, blocking but at once, when the TCP socket under
+// it has room; otherwise nothing is, and the writer goroutine takes the
+// piece. The socket's descriptor is asked directly, not through RawConn:
+// a question, unlike a write, is harmless on a descriptor that a closed
+// socket left to another (the write that follows fails on the closed
+// connection).
+type tlsWrite struct {
+	fd int // 0 until the first write; -1: unknown (closed)
+}
+
+// do writes h and b as one record when the socket has room, and reports
+// whether it did.
+func (w *tlsWrite) do(t *Turn, h, b []byte) (bool, error) {
+	if len(h)+len(b) > tlsFlushMax {
+		return false, nil
+	}
+	if w.fd == 0 {
+		w.fd = -1
+		_ = t.under.Control(func(fd uintptr) { w.fd = int(fd) })
+	}
+	if w.fd < 0 || !writable(uintptr(w.fd)) {
+		return false, nil // the writer goroutine finds out
+	}
+	t.moveDeadline()
+	return true, t.writeAll(h, b)
 }

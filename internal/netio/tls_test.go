@@ -208,3 +208,50 @@ func (r *oneRead) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// writable says a socket has room until its peer stops reading and it
+// fills, and again once the peer has read.
+func TestWritable(t *testing.T) {
+	srv, cli, _ := tlsPair(t)
+	var fd int
+	rc := RawConn(srv.NetConn())
+	_ = rc.Control(func(f uintptr) { fd = int(f) })
+	if !writable(uintptr(fd)) {
+		t.Fatal("a fresh socket is not writable")
+	}
+	// Fill it: non-blocking writes on the raw socket until it is full.
+	chunk := make([]byte, 16<<10)
+	var dw directWrite
+	sent := 0
+	for {
+		n, err := dw.do(rc, nil, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		sent += n
+	}
+	if writable(uintptr(fd)) {
+		t.Fatalf("writable with %d bytes unread", sent)
+	}
+	// The peer reads it all (raw bytes, not records: only the socket matters).
+	raw := cli.NetConn()
+	buf := make([]byte, 64<<10)
+	for got := 0; got < sent; {
+		_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := raw.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !writable(uintptr(fd)) {
+		if time.Now().After(deadline) {
+			t.Fatal("not writable again once read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
