@@ -59,6 +59,7 @@ func (r *runner) dialer(nonReader bool) *websocket.Dialer {
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &writeBufPool,
+		TLSClientConfig:  r.tlsConfig(),
 	}
 	if nonReader {
 		// A non-reader's small receive buffer makes the server's queue for
