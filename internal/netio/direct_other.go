@@ -7,4 +7,4 @@ const CanDirect = false
 
 func writev(uintptr, []byte, []byte) (int, bool) { return 0, true }
 
-func writable(uintptr) bool { return false }
+func sendRoom(uintptr) (empty, room bool) { return false, false }

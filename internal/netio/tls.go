@@ -92,13 +92,21 @@ const tlsFlushMax = 1024
 // cannot be non-blocking (a write timeout is permanent in crypto/tls): a
 // small piece is written, blocking but at once, when the TCP socket under
 // it has room; otherwise nothing is, and the writer goroutine takes the
-// piece. The socket's descriptor is asked directly, not through RawConn:
-// a question, unlike a write, is harmless on a descriptor that a closed
-// socket left to another (the write that follows fails on the closed
-// connection).
+// piece. Once the socket's send queue was found empty, the next
+// tlsCredit pieces skip the question: they add at most a few KiB to a
+// queue that held nothing, far below a TCP send buffer. A writer
+// goroutine's writes take the credit back (Turn.run). The socket's
+// descriptor is asked directly, not through RawConn: a question, unlike a
+// write, is harmless on a descriptor that a closed socket left to another
+// (the write that follows fails on the closed connection).
 type tlsWrite struct {
-	fd int // 0 until the first write; -1: unknown (closed)
+	fd     int // 0 until the first write; -1: unknown (closed)
+	credit int // pieces that may skip the question
 }
+
+// tlsCredit is how many pieces of at most tlsFlushMax follow an empty send
+// queue unasked.
+const tlsCredit = 2
 
 // do writes h and b as one record when the socket has room, and reports
 // whether it did.
@@ -110,8 +118,19 @@ func (w *tlsWrite) do(t *Turn, h, b []byte) (bool, error) {
 		w.fd = -1
 		_ = t.under.Control(func(fd uintptr) { w.fd = int(fd) })
 	}
-	if w.fd < 0 || !writable(uintptr(w.fd)) {
+	switch {
+	case w.fd < 0:
 		return false, nil // the writer goroutine finds out
+	case w.credit > 0:
+		w.credit--
+	default:
+		empty, room := sendRoom(uintptr(w.fd))
+		if !room {
+			return false, nil
+		}
+		if empty {
+			w.credit = tlsCredit
+		}
 	}
 	t.moveDeadline()
 	return true, t.writeAll(h, b)

@@ -209,15 +209,15 @@ func (r *oneRead) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// writable says a socket has room until its peer stops reading and it
-// fills, and again once the peer has read.
-func TestWritable(t *testing.T) {
+// sendRoom says a socket has room until its peer stops reading and it
+// fills, and that it is empty again once the peer has read.
+func TestSendRoom(t *testing.T) {
 	srv, cli, _ := tlsPair(t)
 	var fd int
 	rc := RawConn(srv.NetConn())
 	_ = rc.Control(func(f uintptr) { fd = int(f) })
-	if !writable(uintptr(fd)) {
-		t.Fatal("a fresh socket is not writable")
+	if empty, room := sendRoom(uintptr(fd)); !empty || !room {
+		t.Fatalf("a fresh socket: empty %v, room %v", empty, room)
 	}
 	// Fill it: non-blocking writes on the raw socket until it is full.
 	chunk := make([]byte, 16<<10)
@@ -233,8 +233,8 @@ func TestWritable(t *testing.T) {
 		}
 		sent += n
 	}
-	if writable(uintptr(fd)) {
-		t.Fatalf("writable with %d bytes unread", sent)
+	if empty, room := sendRoom(uintptr(fd)); empty || room {
+		t.Fatalf("%d bytes unread: empty %v, room %v", sent, empty, room)
 	}
 	// The peer reads it all (raw bytes, not records: only the socket matters).
 	raw := cli.NetConn()
@@ -248,7 +248,7 @@ func TestWritable(t *testing.T) {
 		got += n
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !writable(uintptr(fd)) {
+	for empty, _ := sendRoom(uintptr(fd)); !empty; empty, _ = sendRoom(uintptr(fd)) {
 		if time.Now().After(deadline) {
 			t.Fatal("not writable again once read")
 		}

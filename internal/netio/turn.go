@@ -273,6 +273,7 @@ func (t *Turn) run(block bool) {
 		var err error
 		switch {
 		case block:
+			t.tw.credit = 0 // the socket's queue grows unseen by tlsWrite
 			err = t.writeAll(p.H, p.B)
 		case t.rc == nil: // TLS
 			var ok bool
