@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -41,19 +39,11 @@ func newTLSServer(t *testing.T, edit func(*Config)) *tlsServer {
 func newTLSServerOn(t *testing.T, edit func(*Config), lc net.ListenConfig) *tlsServer {
 	t.Helper()
 	ts := parkingServer(t, edit)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	leaf := testutil.WriteCert(t, certFile, keyFile)
-	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kp, pool := testutil.Cert(t)
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
 	s := &tlsServer{testServer: ts, Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: pool}, done: make(chan struct{})}
 	s.URL = "https://" + s.Addr
 	go func() {
@@ -139,18 +129,7 @@ func TestParkedTLSConnectionAnswersPing(t *testing.T) {
 	c := ts.connect(t)
 	waitParked(t, ts.testServer, 1)
 	wakes := ts.parkWakes.Load()
-	pongs := make(chan string, 4)
-	c.WS().SetPongHandler(func(data string) error {
-		pongs <- data
-		return nil
-	})
-	go func() { // reading runs the pong handler; it ends when the test closes c
-		for {
-			if _, err := c.Next(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	pongs := readPongs(c)
 	for i := range 3 {
 		data := fmt.Sprintf("ping %d", i)
 		if err := c.WS().WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(5*time.Second)); err != nil {
@@ -171,46 +150,16 @@ func TestParkedTLSConnectionAnswersPing(t *testing.T) {
 	}
 }
 
-// corkConn holds back what is written on it while corked, then sends it
-// in one write: records written meanwhile reach the server together.
-type corkConn struct {
-	net.Conn
-	mu     sync.Mutex
-	corked bool
-	held   []byte
-}
-
-func (c *corkConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked {
-		c.held = append(c.held, b...)
-		return len(b), nil
-	}
-	return c.Conn.Write(b)
-}
-
-func (c *corkConn) cork() { c.mu.Lock(); c.corked = true; c.mu.Unlock() }
-
-func (c *corkConn) uncork() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	_, err := c.Conn.Write(c.held)
-	c.held = nil
-	return err
-}
-
 // Pings whose records reach a parked TLS connection in one segment are
 // all answered: the session reads what crypto/tls kept of the segment
 // before it parks again (the socket, read empty, would not wake it).
 func TestParkedTLSConnectionAnswersPingsSentTogether(t *testing.T) {
 	ts := newTLSServer(t, nil)
-	var cc *corkConn
+	var cc *testutil.CorkConn
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
-			cc = &corkConn{Conn: nc}
+			cc = &testutil.CorkConn{Conn: nc}
 			return cc, nil
 		}
 		return nil, err
@@ -223,27 +172,16 @@ func TestParkedTLSConnectionAnswersPingsSentTogether(t *testing.T) {
 	if err := c.Hello(testCtx(t), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	pongs := make(chan string, 8)
-	c.WS().SetPongHandler(func(data string) error {
-		pongs <- data
-		return nil
-	})
-	go func() {
-		for {
-			if _, err := c.Next(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	pongs := readPongs(c)
 	for round := range 3 {
 		waitParked(t, ts.testServer, 1)
-		cc.cork()
+		_ = cc.SetCorked(true)
 		for i := range 3 {
 			if err := c.WS().WriteControl(websocket.PingMessage, fmt.Appendf(nil, "%d.%d", round, i), time.Now().Add(5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := cc.uncork(); err != nil {
+		if err := cc.SetCorked(false); err != nil {
 			t.Fatal(err)
 		}
 		// A pong owed may be replaced by the next one (RFC 6455 §5.5.3):
@@ -260,6 +198,24 @@ func TestParkedTLSConnectionAnswersPingsSentTogether(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readPongs reads c until it closes (at the test's end), and returns the
+// data of the pongs it gets.
+func readPongs(c *client.Conn) <-chan string {
+	pongs := make(chan string, 8)
+	c.WS().SetPongHandler(func(data string) error {
+		pongs <- data
+		return nil
+	})
+	go func() {
+		for {
+			if _, err := c.Next(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	return pongs
 }
 
 func isTimeout(err error) bool {

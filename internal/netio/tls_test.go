@@ -5,10 +5,8 @@ package netio
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,48 +15,11 @@ import (
 	"github.com/roomd/roomd/internal/wsframe"
 )
 
-// corkConn holds back what is written on it while corked, then sends it
-// in one write.
-type corkConn struct {
-	net.Conn
-	mu     sync.Mutex
-	corked bool
-	held   []byte
-}
-
-func (c *corkConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked {
-		c.held = append(c.held, b...)
-		return len(b), nil
-	}
-	return c.Conn.Write(b)
-}
-
-func (c *corkConn) setCorked(on bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = on
-	if on || len(c.held) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.held)
-	c.held = nil
-	return err
-}
-
 // tlsPair is a TLS connection over loopback TCP, both ends handshaken; the
 // client's writes can be corked.
-func tlsPair(t *testing.T) (srv, cli *tls.Conn, cork *corkConn) {
+func tlsPair(t *testing.T) (srv, cli *tls.Conn, cork *testutil.CorkConn) {
 	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	leaf := testutil.WriteCert(t, certFile, keyFile)
-	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kp, pool := testutil.Cert(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,9 +33,7 @@ func tlsPair(t *testing.T) (srv, cli *tls.Conn, cork *corkConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	cork = &corkConn{Conn: cliTCP}
+	cork = &testutil.CorkConn{Conn: cliTCP}
 	srv = tls.Server(srvTCP, &tls.Config{Certificates: []tls.Certificate{kp}})
 	cli = tls.Client(cork, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	t.Cleanup(func() { _ = srv.Close(); _ = cli.Close() })
@@ -126,9 +85,9 @@ func TestDrainTLSTakesOnlyWhatTLSHolds(t *testing.T) {
 	br := bufio.NewReaderSize(srv, 4096)
 	// Two records in one segment: a read takes both off the socket and
 	// returns the first one's bytes; the second is crypto/tls's.
-	_ = cork.setCorked(true)
+	_ = cork.SetCorked(true)
 	send("a", "b")
-	if err := cork.setCorked(false); err != nil {
+	if err := cork.SetCorked(false); err != nil {
 		t.Fatal(err)
 	}
 	readByte(br, 'a')
