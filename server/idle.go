@@ -22,9 +22,9 @@ import (
 //
 // Over TLS, whose records hide what the socket holds, a session waits by
 // reading through the TLS connection into its read buffer, takes the pings
-// and pongs found there, and parks the TCP socket underneath once the TLS connection
-// holds nothing more (idleReadTLS, netio.DrainTLS); any bytes that arrive
-// wake it, pongs included.
+// and pongs found there, and parks the TCP socket underneath once the TLS
+// connection holds nothing more (idleReadTLS, netio.DrainTLS); any bytes
+// that arrive wake it, pongs included.
 
 // ownReader gives the upgrade (gorilla's handshake) a read buffer the
 // session then reads frames from, so it knows when no bytes are buffered
