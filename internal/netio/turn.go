@@ -324,13 +324,13 @@ func restOf(h, b []byte, n int) []byte {
 // endLocked ends the turn and unlocks; failed: a write failed, so the
 // source hears of it. A writer lifts its deadline first: the flushers'
 // non-blocking writes must not find it passed (a passed deadline fails
-// every write on the socket). Without non-blocking writes (TLS) it stays:
-// a writer moves it before it writes (moveDeadlineLocked).
+// every write on the socket). (A flusher's write through TLS moves the
+// deadline itself: tlsWrite.)
 func (t *Turn) endLocked(block, failed bool) {
 	if failed {
 		t.CloseLocked()
 	}
-	if block && t.hard.IsZero() && t.rc != nil {
+	if block && t.hard.IsZero() {
 		t.dlSet = time.Time{}
 		_ = t.conn.SetWriteDeadline(time.Time{})
 	}
