@@ -137,9 +137,11 @@ func (c *Config) validate() error {
 		c.Size = d.Size
 	}
 	if c.TLS {
+		urls := make([]string, len(c.URLs)) // the caller's slice stays as it was
 		for i, u := range c.URLs {
-			c.URLs[i] = toTLS(u)
+			urls[i] = toTLS(u)
 		}
+		c.URLs = urls
 	}
 	if c.RoomPrefix == "" {
 		var b [4]byte

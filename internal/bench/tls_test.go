@@ -50,6 +50,9 @@ func TestOverTLS(t *testing.T) {
 	}
 
 	// Without --tls the same URL is plain HTTP to a TLS port: nothing opens.
+	if c.URLs[0] != url {
+		t.Fatalf("Run changed the caller's URLs: %v", c.URLs)
+	}
 	c.TLS = false
 	c.DialTimeout = 2 * time.Second
 	if res = run(t, c); res.Connect == nil || res.Connect.Opened != 0 {
