@@ -66,7 +66,8 @@ type Config struct {
 	SSEQueueMaxBytes int
 	// ReadHeaderTimeout bounds the time a client has to send an HTTP
 	// request's headers (a WebSocket upgrade's too), so a client that
-	// trickles bytes cannot hold a socket. Zero means 5 s.
+	// trickles bytes cannot hold a socket; over TLS it bounds the TLS
+	// handshake too (net/http). Zero means 5 s.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes an HTTP keep-alive connection idle that long.
 	// Zero means 60 s.

@@ -9,16 +9,22 @@ import (
 	"time"
 
 	"github.com/roomd/roomd/internal/netio"
+	"github.com/roomd/roomd/internal/wsframe"
 )
 
 // An idle connection's cost was mostly the stack of its reader, deep in a
-// frame read. So on plain TCP (not TLS, whose records hide the socket's
-// readiness) a session waits for its next bytes in a shallow frame
-// (netio.WaitReadable), takes pongs itself (netio.TakePong), and reads
-// frames (wsframe.Reader) only when a message starts; and once it has sent
-// no message for ParkAfter it parks: its socket waits in the server's epoll
-// set (park_linux.go) and it keeps no goroutine, read buffer or rate
-// limiter at all until bytes arrive.
+// frame read. So on plain TCP a session waits for its next bytes in a
+// shallow frame (netio.WaitReadable), takes pongs itself (netio.TakePong),
+// and reads frames (wsframe.Reader) only when a message starts; and once it
+// has sent no message for ParkAfter it parks: its socket waits in the
+// server's epoll set (park_linux.go) and it keeps no goroutine, read buffer
+// or rate limiter at all until bytes arrive.
+//
+// Over TLS, whose records hide what the socket holds, a session waits by
+// reading through the TLS connection into its read buffer, takes the pings
+// and pongs found there, and parks the TCP socket underneath once the TLS
+// connection holds nothing more (idleReadTLS, netio.DrainTLS); any bytes
+// that arrive wake it, pongs included.
 
 // ownReader gives the upgrade (gorilla's handshake) a read buffer the
 // session then reads frames from, so it knows when no bytes are buffered
@@ -43,6 +49,9 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // goroutine must end; see serve). err is set only when waiting failed
 // (deadline, closed socket).
 func (ss *session) idleRead() (parked bool, err error) {
+	if ss.sock.TLS != nil {
+		return ss.idleReadTLS()
+	}
 	if ss.sock.Raw == nil || ss.br == nil {
 		return false, nil
 	}
@@ -88,6 +97,68 @@ func (ss *session) idleRead() (parked bool, err error) {
 	return false, nil
 }
 
+// idleReadTLS is idleRead over TLS: it reads through the TLS connection
+// into ss.br, with a deadline at the time to park; then, once the TLS
+// connection holds nothing more and the socket under it is quiet, it
+// parks. Woken, it reads what arrived, for ParkAfter at most (a record may
+// come in parts) before it tries to park again.
+func (ss *session) idleReadTLS() (parked bool, err error) {
+	var ctl netio.Control
+	for {
+		if ss.br.Buffered() > 0 {
+			switch ctl.Take(ss.br); ctl.Op {
+			case wsframe.OpPong:
+				ss.extendRead()
+			case wsframe.OpPing:
+				ss.onPing(ctl.Data())
+			default:
+				return false, nil // a message starts
+			}
+			continue
+		}
+		canPark := ss.sock.FD > 0 && ss.id != "" && !ss.isClosing()
+		dl := ss.readDL.Load()
+		now := time.Now()
+		parkAt := time.Unix(0, ss.lastMsg).Add(ss.srv.cfg.ParkAfter)
+		if dl == 0 || now.UnixNano() >= dl {
+			canPark = false // the real deadline has passed (or there is none yet)
+		}
+		if canPark && !parkAt.After(now) {
+			more, err := netio.DrainTLS(ss.sock.Conn, ss.br, time.Unix(0, dl))
+			if err != nil {
+				return false, err
+			}
+			if more {
+				continue
+			}
+			if !netio.Readable(ss.sock.Under) && ss.tryPark() {
+				return true, nil
+			}
+			parkAt = now.Add(ss.srv.cfg.ParkAfter) // bytes on the socket: read them first
+		}
+		if !parkAt.Before(time.Unix(0, dl)) {
+			canPark = false // the real deadline comes first
+		}
+		if canPark {
+			_ = ss.sock.SetReadDeadline(parkAt)
+		}
+		_, err := ss.br.Peek(1)
+		if canPark {
+			if ss.isClosing() {
+				_ = ss.sock.SetReadDeadline(time.Now().Add(ss.srv.cfg.CloseTimeout))
+			} else {
+				_ = ss.sock.SetReadDeadline(time.Unix(0, dl))
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // park now (or, closing, wait for the close)
+			}
+		}
+		if err != nil && ss.br.Buffered() == 0 {
+			return false, err
+		}
+	}
+}
+
 // tryPark hands the idle session's socket to the parker, and its read
 // buffer back to the heap. It fails when the session is closing (its reader
 // waits for the close) or the parker cannot take it.
@@ -126,8 +197,8 @@ func (ss *session) ParkStopped() { ss.wakeUp() }
 func (ss *session) pongWhileParked() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if !ss.parked || ss.closing {
-		return false
+	if !ss.parked || ss.closing || ss.sock.Raw == nil {
+		return false // over TLS a goroutine reads the pongs
 	}
 	took := false
 	for netio.TakePong(ss.sock.Raw) {

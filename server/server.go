@@ -42,6 +42,7 @@ type Server struct {
 	observers observers      // open SSE streams (sse.go)
 
 	flush     netio.Flushers // write queued frames without blocking
+	writers   netio.Writers  // writer goroutines lent to TLS sessions' turns
 	park      netio.Parker   // holds idle sessions' sockets
 	parkedN   atomic.Int64   // sessions parked now
 	parkedSSE atomic.Int64   // raw SSE streams parked now (sse_raw.go)
@@ -93,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	s.adm = s.newAdmission()
 	s.flush.Max, s.flush.WG = cfg.Flushers, &s.wg
 	s.park.WG = &s.wg
+	s.writers.WG = &s.wg
 	s.release.Parked = func() int64 { return s.parkedN.Load() + s.parkedSSE.Load() }
 	s.release.Released = func() { s.releases.Add(1) }
 	s.upgrader = websocket.Upgrader{
@@ -192,6 +194,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		ss.close(codeShutdownBye) // wakes parked sessions
 	}
 	s.park.Stop()
+	s.writers.Stop() // idle lent writers end; the byes still get theirs
 	s.release.Stop()
 	done := make(chan struct{})
 	go func() {

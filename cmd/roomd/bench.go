@@ -52,6 +52,7 @@ func newBenchFlags(c *bench.Config, urls, cpuProfile *string, asJSON, schedBatch
 	fs.Float64Var(&c.QuietRate, "quiet-rate", 0, "fanout: messages per second of one more room of --subs readers and one publisher, whose answers are reported apart (a well-behaved room among flooded ones)")
 	fs.Float64Var(&c.APIRate, "api-rate", 0, "fanout: messages per second published into the first room through the HTTP API as well, from 4 clients; answers counted by status")
 	fs.StringVar(&c.Token, "token", c.Token, "token sent in hello (and as Bearer to SSE)")
+	fs.BoolVar(&c.TLS, "tls", false, "dial the nodes over TLS (https://, wss://) without verifying their certificate: a node serving a self-signed one (bench only)")
 	fs.BoolVar(asJSON, "json", false, "print the result as JSON")
 	fs.IntVar(&c.PID, "pid", c.PID, "server process id, to measure its CPU per delivery and RSS per connection from /proc")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", c.DialConcurrency, "connections opened at once")

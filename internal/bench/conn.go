@@ -67,6 +67,7 @@ func (r *runner) dialer(nonReader bool) *websocket.Dialer {
 		WriteBufferPool:  &writeBufPool,
 		// Offered when asked for; gorilla then also compresses publishes.
 		EnableCompression: r.cfg.Deflate,
+		TLSClientConfig:   r.tlsConfig(),
 	}
 	if nonReader {
 		// A non-reader's small receive buffer makes the server's queue for

@@ -77,6 +77,10 @@ func (r *runner) apiPublishers(ctx context.Context, measure, stop time.Time) *AP
 	var maxNS atomic.Int64
 	var sent, ok, refused, noRA, other, failed atomic.Int64
 	client := &http.Client{Timeout: apiTimeout}
+	if tc := r.tlsConfig(); tc != nil {
+		client.Transport = &http.Transport{TLSClientConfig: tc}
+		defer client.CloseIdleConnections()
+	}
 	body := fmt.Sprintf(`{"data":%q}`, strings.Repeat("x", max(1, r.cfg.Size-8)))
 	url := strings.TrimRight(r.cfg.URLs[0], "/") + "/v1/rooms/" + r.rooms[0].name + "/messages"
 	interval := time.Duration(float64(time.Second) * workers / r.cfg.APIRate)

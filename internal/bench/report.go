@@ -109,10 +109,11 @@ type Params struct {
 	Observers  int      `json:"observers,omitempty"`
 	NonReaders float64  `json:"non_readers,omitempty"`
 	JoinOver   string   `json:"join_over,omitempty"`
+	TLS        bool     `json:"tls,omitempty"`
 }
 
 func paramsOf(c *Config) Params {
-	p := Params{URLs: c.URLs, Rooms: c.Rooms, Duration: c.Duration.String()}
+	p := Params{URLs: c.URLs, Rooms: c.Rooms, Duration: c.Duration.String(), TLS: c.TLS}
 	switch c.Scenario {
 	case "connect":
 		p.Conns = c.Conns
@@ -228,7 +229,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := r.Params
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
-	fmt.Fprintf(tw, "%s\n", r.title())
+	if r.Params.TLS {
+		fmt.Fprintf(tw, "%s, over TLS\n", r.title())
+	} else {
+		fmt.Fprintf(tw, "%s\n", r.title())
+	}
 	if r.Floor == nil {
 		row("nodes", "%s", strings.Join(p.URLs, ", "))
 	}

@@ -78,6 +78,12 @@ type Config struct {
 	Token      string  // sent in hello (and as Bearer for SSE)
 	PID        int     // server process to measure through /proc; 0: none
 
+	// TLS dials the nodes over TLS (http:// and ws:// URLs become https://
+	// and wss://) without verifying their certificate: a bench's node with
+	// a self-signed one (tls.go). Its WebSocket subscribers are read in
+	// goroutines, through crypto/tls, rather than by pollers.
+	TLS bool
+
 	// GoroutineReaders reads every connection in a goroutine of its own,
 	// through gorilla or net/http, instead of subscribers and SSE observers
 	// through pollers (epoll, one per core). Pollers cost the bench less CPU
@@ -136,6 +142,13 @@ func (c *Config) validate() error {
 	}
 	if c.Size == 0 {
 		c.Size = d.Size
+	}
+	if c.TLS {
+		urls := make([]string, len(c.URLs)) // the caller's slice stays as it was
+		for i, u := range c.URLs {
+			urls[i] = toTLS(u)
+		}
+		c.URLs = urls
 	}
 	if c.RoomPrefix == "" {
 		var b [4]byte
@@ -268,14 +281,14 @@ type source interface {
 }
 
 // markPolled picks the connections pollers read: subscribers that read and
-// do not publish (publishers keep their own reader, for their replies), and
-// SSE observers over plain http (net/http keeps those over TLS).
+// do not publish (publishers keep their own reader, for their replies), both
+// over plain http (crypto/tls and net/http keep those over TLS).
 func (r *runner) markPolled() {
 	if !canPoll || r.cfg.GoroutineReaders {
 		return
 	}
 	for _, c := range r.conns {
-		c.polled = c.pub == nil && !c.nonReader
+		c.polled = c.pub == nil && !c.nonReader && !isTLS(c.url)
 	}
 	for _, s := range r.sses {
 		s.polled = strings.HasPrefix(httpBase(s.url), "http://")

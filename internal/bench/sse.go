@@ -57,6 +57,7 @@ func (r *runner) sseClient() *http.Client {
 		MaxIdleConnsPerHost:   -1,
 		ResponseHeaderTimeout: r.cfg.DialTimeout,
 		ForceAttemptHTTP2:     false,
+		TLSClientConfig:       r.tlsConfig(),
 	}}
 }
 

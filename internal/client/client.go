@@ -5,6 +5,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +45,8 @@ type DialOptions struct {
 	// Compression offers permessage-deflate; when the server accepts,
 	// messages are compressed both ways (gorilla's client).
 	Compression bool
+	// TLS configures wss:// connections; nil uses the system's defaults.
+	TLS *tls.Config
 }
 
 // Dial opens a connection to a roomd base URL (http://host:port or
@@ -60,6 +63,7 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Respons
 		WriteBufferSize:   4096,
 		NetDialContext:    o.NetDialContext,
 		EnableCompression: o.Compression,
+		TLSClientConfig:   o.TLS,
 	}
 	if d.Subprotocols == nil {
 		d.Subprotocols = []string{protocol.Subprotocol}

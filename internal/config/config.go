@@ -82,6 +82,7 @@ type Config struct {
 		Write        Duration `yaml:"write"`
 		Close        Duration `yaml:"close"`
 		ByeLinger    Duration `yaml:"bye_linger"`
+		Handshake    Duration `yaml:"handshake"`
 		APIBody      Duration `yaml:"api_body"`
 		APIRequest   Duration `yaml:"api_request"`
 	} `yaml:"timeouts"`
@@ -481,6 +482,7 @@ func (c *Config) ServerConfig() server.Config {
 		WriteTimeout:        time.Duration(c.Timeouts.Write),
 		CloseTimeout:        time.Duration(c.Timeouts.Close),
 		ByeLinger:           time.Duration(c.Timeouts.ByeLinger),
+		ReadHeaderTimeout:   time.Duration(c.Timeouts.Handshake),
 		APIBodyTimeout:      time.Duration(c.Timeouts.APIBody),
 		APIRequestTimeout:   time.Duration(c.Timeouts.APIRequest),
 		MaxMessageBytes:     int(c.Limits.MaxMessageBytes),

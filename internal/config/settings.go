@@ -91,6 +91,7 @@ var sections = []section{
 		{key: "timeouts.write", flag: "write-timeout", def: "10s", positive: true, usage: "bound on one write to a connection"},
 		{key: "timeouts.bye_linger", flag: "bye-linger", def: "30s", positive: true, usage: "time a connection given a bye (slow_consumer, say) has to take the rest of what was written and the bye, when its socket is full; then it is closed"},
 		{key: "timeouts.close", flag: "close-timeout", def: "1s", positive: true, usage: "wait for a client's close reply after bye"},
+		{key: "timeouts.handshake", flag: "handshake-timeout", def: "5s", positive: true, usage: "time a new connection has to finish its TLS handshake and send its HTTP request's headers (the connection is closed)"},
 		{key: "timeouts.api_body", flag: "api-body-timeout", def: "10s", positive: true, usage: "time an HTTP API request's body has to arrive, once its key is checked (HTTP 408, connection closed)"},
 		{key: "timeouts.api_request", flag: "api-request-timeout", def: "30s", positive: true, usage: "bound on an HTTP API request, its body and room operation together (HTTP 503, code 6); writing the answer gets timeouts.write more"},
 	}},

@@ -6,3 +6,5 @@ package netio
 const CanDirect = false
 
 func writev(uintptr, []byte, []byte) (int, bool) { return 0, true }
+
+func sendRoom(uintptr) (empty, room bool) { return false, false }

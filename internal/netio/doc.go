@@ -13,7 +13,11 @@
 //   - the shallow reads of an idle WebSocket connection: waiting for bytes
 //     without entering a frame read, and taking a client's pongs;
 //   - the Parker: idle sockets in an epoll set, with no goroutine, and the
-//     Release of their memory once many parked.
+//     Release of their memory once many parked;
+//   - TLS (tls.go): the TCP socket under a tls.Conn parks once crypto/tls
+//     holds nothing more (DrainTLS); small writes go through the tls.Conn
+//     from a flusher when the socket has room, the rest from writer
+//     goroutines that Writers lend.
 //
 // A Turn's owner (Source) decides what is due and in what order, and keeps
 // its own lock; the Turn's state is guarded by that lock, and what a piece

@@ -97,7 +97,9 @@ type Turn struct {
 	src     Source
 	conn    net.Conn
 	rc      syscall.RawConn // nil: every write goes through the writer goroutine
+	under   syscall.RawConn // TLS: the TCP socket under conn (tls.go); else nil
 	fl      *Flushers
+	wr      *Writers
 	wg      *sync.WaitGroup
 	timeout time.Duration
 
@@ -111,6 +113,7 @@ type Turn struct {
 
 	p     Piece       // turn
 	dw    directWrite // turn
+	tw    tlsWrite    // turn
 	dlSet time.Time   // turn: when the write deadline was last moved
 	iov   [2][]byte   // turn: the buffers of a blocking writev
 	tcp   bool        // the connection takes a writev (net.Buffers)
@@ -121,11 +124,19 @@ type TurnConfig struct {
 	// Conn is the connection. Required.
 	Conn net.Conn
 	// Raw is its socket for non-blocking direct writes (RawConn); nil
-	// means every write goes through the writer goroutine.
+	// means every write goes through the writer goroutine, but for TLS.
 	Raw syscall.RawConn
+	// Under is the TCP socket under a TLS Conn (Conn.Under): a flusher
+	// writes a small piece through Conn when the socket has room for it
+	// (tls.go).
+	Under syscall.RawConn
 	// Flushers make the non-blocking writes; nil means none (every write
 	// through the writer goroutine).
 	Flushers *Flushers
+	// Writers lend the writer goroutine to a turn without non-blocking
+	// writes (Raw or Flushers nil: TLS); nil means a goroutine of its own
+	// each time.
+	Writers *Writers
 	// WG counts the writer goroutine. Required.
 	WG *sync.WaitGroup
 	// Timeout bounds a blocking write: it is cut after between 3/4 and all
@@ -135,9 +146,15 @@ type TurnConfig struct {
 
 // Init sets the turn up for src before it is shared.
 func (t *Turn) Init(src Source, c TurnConfig) {
-	t.src, t.conn, t.rc, t.fl, t.wg, t.timeout = src, c.Conn, c.Raw, c.Flushers, c.WG, c.Timeout
+	t.src, t.conn, t.rc, t.under, t.fl, t.wg, t.timeout = src, c.Conn, c.Raw, c.Under, c.Flushers, c.WG, c.Timeout
+	if t.fl == nil || t.rc != nil {
+		t.under = nil
+	}
 	if t.fl == nil {
 		t.rc = nil
+	}
+	if t.rc == nil {
+		t.wr = c.Writers
 	}
 	_, t.tcp = c.Conn.(*net.TCPConn)
 }
@@ -150,7 +167,7 @@ func (t *Turn) KickLocked() {
 		return
 	}
 	t.writing = true
-	if t.rc == nil || len(t.pending) > 0 {
+	if (t.rc == nil && t.under == nil) || len(t.pending) > 0 {
 		t.toWriterLocked()
 		return
 	}
@@ -212,6 +229,10 @@ func (t *Turn) LingerLocked(d time.Duration) {
 }
 
 func (t *Turn) toWriterLocked() {
+	if t.wr != nil {
+		t.wr.start(t)
+		return
+	}
 	t.wg.Add(1)
 	go t.writeLoop()
 }
@@ -265,9 +286,16 @@ func (t *Turn) run(block bool) {
 		}
 		var rest []byte
 		var err error
-		if block {
+		switch {
+		case block:
+			t.tw.credit = 0 // the socket's queue grows unseen by tlsWrite
 			err = t.writeAll(p.H, p.B)
-		} else {
+		case t.rc == nil: // TLS
+			var ok bool
+			if ok, err = t.tw.do(t, p.H, p.B); err == nil && !ok {
+				rest = restOf(p.H, p.B, 0)
+			}
+		default:
 			var n int
 			n, err = t.dw.do(t.rc, p.H, p.B)
 			if err == nil && n < len(p.H)+len(p.B) {
@@ -311,7 +339,8 @@ func restOf(h, b []byte, n int) []byte {
 // endLocked ends the turn and unlocks; failed: a write failed, so the
 // source hears of it. A writer lifts its deadline first: the flushers'
 // non-blocking writes must not find it passed (a passed deadline fails
-// every write on the socket).
+// every write on the socket). (A flusher's write through TLS moves the
+// deadline itself: tlsWrite.)
 func (t *Turn) endLocked(block, failed bool) {
 	if failed {
 		t.CloseLocked()
@@ -353,6 +382,23 @@ func (t *Turn) moveDeadlineLocked() {
 	_ = t.conn.SetWriteDeadline(dl)
 }
 
+// moveDeadline is moveDeadlineLocked for a flusher, which holds the turn
+// but not the lock: it takes the lock only when the deadline moves.
+func (t *Turn) moveDeadline() {
+	if time.Since(t.dlSet) < t.timeout/4 {
+		return
+	}
+	t.src.Lock()
+	t.moveDeadlineLocked()
+	t.src.Unlock()
+}
+
+// joinPool holds the buffers that join a piece's header and body for one
+// Write; one grown past joinMax is left to the collector.
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const joinMax = 16 << 10
+
 // writeAll writes h and b, blocking up to the deadline: in one writev on a
 // TCP socket, or in one Write elsewhere (TLS: one record).
 func (t *Turn) writeAll(h, b []byte) error {
@@ -370,7 +416,12 @@ func (t *Turn) writeAll(h, b []byte) error {
 		t.iov = [2][]byte{}
 		return err
 	}
-	buf := make([]byte, 0, len(h)+len(b))
-	_, err := t.conn.Write(append(append(buf, h...), b...))
+	jb := joinPool.Get().(*[]byte)
+	buf := append(append((*jb)[:0], h...), b...)
+	_, err := t.conn.Write(buf)
+	if cap(buf) <= joinMax {
+		*jb = buf[:0]
+		joinPool.Put(jb)
+	}
 	return err
 }

@@ -1,18 +1,14 @@
 package testutil
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/roomd/roomd/internal/selfcert"
 )
 
 // WriteFile writes content to a file name in a fresh temporary directory of
@@ -30,35 +26,32 @@ func WriteFile(t testing.TB, name, content string) string {
 // to certFile and keyFile, and returns the certificate.
 func WriteCert(t testing.TB, certFile, keyFile string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "roomd test " + serial.String()},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	certPEM, keyPEM, leaf, err := selfcert.New("roomd test", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Write the key first and the certificate last, each by rename, as a
 	// certificate manager would.
-	WriteAtomic(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	WriteAtomic(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	cert, _ := x509.ParseCertificate(der)
-	return cert
+	WriteAtomic(t, keyFile, keyPEM)
+	WriteAtomic(t, certFile, certPEM)
+	return leaf
+}
+
+// Cert makes a fresh self-signed certificate for 127.0.0.1, in memory, and
+// returns it with a pool that trusts it (a client's RootCAs).
+func Cert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	certPEM, keyPEM, leaf, err := selfcert.New("roomd test", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return kp, pool
 }
 
 func WriteAtomic(t testing.TB, path string, data []byte) {

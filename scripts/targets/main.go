@@ -7,7 +7,8 @@
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
 // idle, overload, overload-admission, node-overload, api-overload,
-// recovery, connect, sse, sseidle, presence, joinstorm); -best skips the search for
+// recovery, connect, sse, sseidle, presence, joinstorm, tls-fanout, tls-idle,
+// tls-connect); -best skips the search for
 // the highest rate. The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
@@ -40,7 +41,8 @@ var serverFlags = []string{"--addr", "127.0.0.1:0", "--log-format", "json",
 
 type runner struct {
 	roomd string
-	out   string // "" keeps no JSON
+	out   string   // "" keeps no JSON
+	tls   []string // roomd's --tls-cert and --tls-key, once made (tls.go)
 }
 
 func main() {
@@ -200,6 +202,9 @@ func main() {
 			fmt.Sprintf("%s (joined in %.2f s)", ms(res.Latency.P99), res.OpenSeconds), check(res.Latency.P99 <= 50 && res.Lost == 0)},
 			row{"… every member's presence view equals the room's", fmt.Sprintf("%d of %d, %d pres frames", ps.Matching, ps.Members, ps.Frames),
 				check(ps.Members == 1000 && ps.Matching == ps.Members)})
+	}
+	if want("tls-fanout") || want("tls-idle") || want("tls-connect") {
+		r.tlsTargets(want, add)
 	}
 	if want("sse") {
 		res := r.run("sse", nil, "--scenario", "sse", "--observers", "2000", "--rate", "50", "--duration", "10s", "--warmup", "2s", "--read-latency")
