@@ -15,19 +15,20 @@ func AppendErr(dst []byte, e Err) []byte {
 		n++
 	}
 	dst = append(dst, 0x80|byte(n))
-	dst = appendMsgpackStr(appendMsgpackStr(dst, "t"), e.T)
+	dst = AppendStr(AppendStr(dst, "t"), e.T)
 	if e.ID != 0 {
-		dst = appendMsgpackUint(appendMsgpackStr(dst, "id"), e.ID)
+		dst = AppendUint(AppendStr(dst, "id"), e.ID)
 	}
 	if e.R != "" {
-		dst = appendMsgpackStr(appendMsgpackStr(dst, "r"), e.R)
+		dst = AppendStr(AppendStr(dst, "r"), e.R)
 	}
-	dst = appendMsgpackUint(appendMsgpackStr(dst, "code"), uint64(e.Code))
-	return appendMsgpackStr(appendMsgpackStr(dst, "msg"), e.Msg)
+	dst = AppendUint(AppendStr(dst, "code"), uint64(e.Code))
+	return AppendStr(AppendStr(dst, "msg"), e.Msg)
 }
 
-// appendMsgpackStr appends s as a msgpack str in its shortest form.
-func appendMsgpackStr(dst []byte, s string) []byte {
+// AppendStr appends s as a msgpack str in its shortest form, as Encode
+// writes strings.
+func AppendStr(dst []byte, s string) []byte {
 	switch n := len(s); {
 	case n < 32:
 		dst = append(dst, 0xa0|byte(n))
@@ -41,9 +42,9 @@ func appendMsgpackStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// appendMsgpackUint appends u as a msgpack unsigned integer in its most
-// compact form, as Encode's compact ints do.
-func appendMsgpackUint(dst []byte, u uint64) []byte {
+// AppendUint appends u as a msgpack unsigned integer in its most compact
+// form, as Encode's compact ints do.
+func AppendUint(dst []byte, u uint64) []byte {
 	switch {
 	case u <= 0x7f:
 		return append(dst, byte(u))

@@ -49,6 +49,23 @@ func slowListener(t *testing.T, ts *testServer) (string, *net.Dialer) {
 	return slowSrv.URL, &net.Dialer{Control: smallBuffers(soRcvBuf)}
 }
 
+// slowMember is a member of roomName on ts's slow listener (slowListener),
+// closed when the test ends.
+func slowMember(t *testing.T, ts *testServer, roomName string) *client.Conn {
+	t.Helper()
+	slowURL, dialer := slowListener(t, ts)
+	slow, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	if err := slow.Hello(testCtx(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	join(t, slow, 1, roomName, nil)
+	return slow
+}
+
 func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 	const (
 		readers   = 100
@@ -64,16 +81,7 @@ func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 		c.ByteRate = 1 << 30
 		r.Default.HistorySize = 10
 	})
-	slowURL, dialer := slowListener(t, ts)
-	slow, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	if err := slow.Hello(testCtx(t), "", nil); err != nil {
-		t.Fatal(err)
-	}
-	join(t, slow, 1, "chat:bp", nil)
+	slow := slowMember(t, ts, "chat:bp")
 
 	var members []*client.Conn
 	for i := 0; i < readers; i++ {
@@ -180,16 +188,7 @@ func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
 		c.ByteRate = 1 << 30
 		r.Default.HistorySize = 10
 	})
-	slowURL, dialer := slowListener(t, ts)
-	slow, _, err := client.Dial(testCtx(t), slowURL, &client.DialOptions{NetDialContext: dialer.DialContext})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	if err := slow.Hello(testCtx(t), "", nil); err != nil {
-		t.Fatal(err)
-	}
-	join(t, slow, 1, "chat:linger", nil)
+	slow := slowMember(t, ts, "chat:linger")
 	pub := ts.connect(t)
 	join(t, pub, 1, "chat:linger", nil)
 	drained := make(chan struct{})

@@ -113,16 +113,16 @@ func (c *wsConn) open(ctx context.Context) error {
 	_ = ws.SetReadDeadline(dl)
 
 	hello := []byte{0x83}
-	hello = appendStr(hello, "t")
-	hello = appendStr(hello, protocol.TypeHello)
-	hello = appendStr(hello, "v")
-	hello = appendUint(hello, protocol.Version)
-	hello = appendStr(hello, "cli")
-	hello = appendStr(hello, "roomd-bench")
+	hello = protocol.AppendStr(hello, "t")
+	hello = protocol.AppendStr(hello, protocol.TypeHello)
+	hello = protocol.AppendStr(hello, "v")
+	hello = protocol.AppendUint(hello, protocol.Version)
+	hello = protocol.AppendStr(hello, "cli")
+	hello = protocol.AppendStr(hello, "roomd-bench")
 	if c.r.cfg.Token != "" {
 		hello[0]++
-		hello = appendStr(hello, "tok")
-		hello = appendStr(hello, c.r.cfg.Token)
+		hello = protocol.AppendStr(hello, "tok")
+		hello = protocol.AppendStr(hello, c.r.cfg.Token)
 	}
 	if err := ws.WriteMessage(websocket.BinaryMessage, hello); err != nil {
 		c.r.errs.add("hello:write")
@@ -134,12 +134,12 @@ func (c *wsConn) open(ctx context.Context) error {
 		return err
 	}
 	join := []byte{0x83}
-	join = appendStr(join, "t")
-	join = appendStr(join, protocol.TypeJoin)
-	join = appendStr(join, "id")
-	join = appendUint(join, joinID)
-	join = appendStr(join, "r")
-	join = appendStr(join, c.room.name)
+	join = protocol.AppendStr(join, "t")
+	join = protocol.AppendStr(join, protocol.TypeJoin)
+	join = protocol.AppendStr(join, "id")
+	join = protocol.AppendUint(join, joinID)
+	join = protocol.AppendStr(join, "r")
+	join = protocol.AppendStr(join, c.room.name)
 	if err := ws.WriteMessage(websocket.BinaryMessage, join); err != nil {
 		c.r.errs.add("join:write")
 		c.abort()

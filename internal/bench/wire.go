@@ -306,20 +306,20 @@ type pubEncoder struct {
 }
 
 func newPubEncoder(room string, size int) *pubEncoder {
-	return &pubEncoder{room: appendStr(nil, room), size: size}
+	return &pubEncoder{room: protocol.AppendStr(nil, room), size: size}
 }
 
 // append adds {t: pub, id, r, d} to e.buf.
 func (e *pubEncoder) append(id uint64, s stamp) {
 	b := e.buf
 	b = append(b, 0x84)
-	b = appendStr(b, "t")
-	b = appendStr(b, "pub")
-	b = appendStr(b, "id")
-	b = appendUint(b, id)
-	b = appendStr(b, "r")
+	b = protocol.AppendStr(b, "t")
+	b = protocol.AppendStr(b, "pub")
+	b = protocol.AppendStr(b, "id")
+	b = protocol.AppendUint(b, id)
+	b = protocol.AppendStr(b, "r")
 	b = append(b, e.room...)
-	b = appendStr(b, "d")
+	b = protocol.AppendStr(b, "d")
 	start := len(b)
 	b = append(b, make([]byte, e.size)...)
 	putPayload(b[start:], s)
@@ -337,34 +337,6 @@ func chatText(n int) []byte {
 		b = append(b, chatSample...)
 	}
 	return b[:n]
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= 0xff:
-		b = append(b, 0xd9, byte(n))
-	case n <= 0xffff:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, s...)
-}
-
-func appendUint(b []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(b, byte(v))
-	case v <= 0xff:
-		return append(b, 0xcc, byte(v))
-	case v <= 0xffff:
-		return append(b, 0xcd, byte(v>>8), byte(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
 }
 
 // now is the clock every send stamp and receive time comes from.
