@@ -31,6 +31,9 @@ type Metrics interface {
 	SlowConsumer(kind string) // "ws" or "sse"
 	// EphemeralDropped counts ephemeral frames dropped under backpressure.
 	EphemeralDropped()
+	// TLSHandshakeFailed counts a TLS handshake that failed or timed out
+	// (timeouts.handshake).
+	TLSHandshakeFailed()
 	// PublishToWrite observes the time from a durable event's creation to
 	// its write on a socket.
 	PublishToWrite(d time.Duration)
@@ -77,6 +80,7 @@ func (noopMetrics) InflateTooLarge()             {}
 func (noopMetrics) Delivered(string)             {}
 func (noopMetrics) SlowConsumer(string)          {}
 func (noopMetrics) EphemeralDropped()            {}
+func (noopMetrics) TLSHandshakeFailed()          {}
 func (noopMetrics) PublishToWrite(time.Duration) {}
 func (noopMetrics) AuthFailure(string)           {}
 func (noopMetrics) ErrorSent(protocol.Code)      {}

@@ -33,6 +33,7 @@ type Prometheus struct {
 	deliveredByKind            map[string]prometheus.Counter
 	slow                       *prometheus.CounterVec
 	ephDropped, rateLimited    prometheus.Counter
+	tlsFailed                  prometheus.Counter
 	latency                    prometheus.Histogram
 	authFailures, errors, byes *prometheus.CounterVec
 	api, limits                *prometheus.CounterVec
@@ -103,6 +104,7 @@ func NewPrometheus() *Prometheus {
 	}
 	p.slow = vec("slow_consumer_cuts_total", "Connections and observers cut for falling behind.", "transport")
 	p.ephDropped = counter("ephemeral_dropped_total", "Ephemeral frames dropped under backpressure.")
+	p.tlsFailed = counter("tls_handshake_failures_total", "TLS handshakes that failed or did not finish within timeouts.handshake.")
 	p.rateLimited = counter("rate_limited_total", "Inbound frames refused by a rate limit.")
 	p.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "roomd_publish_to_write_seconds",
@@ -182,6 +184,7 @@ func (p *Prometheus) Delivered(kind string) {
 
 func (p *Prometheus) SlowConsumer(transport string)  { p.slow.WithLabelValues(transport).Inc() }
 func (p *Prometheus) EphemeralDropped()              { p.ephDropped.Inc() }
+func (p *Prometheus) TLSHandshakeFailed()            { p.tlsFailed.Inc() }
 func (p *Prometheus) PublishToWrite(d time.Duration) { p.latency.Observe(d.Seconds()) }
 func (p *Prometheus) AuthFailure(reason string)      { p.authFailures.WithLabelValues(reason).Inc() }
 func (p *Prometheus) ErrorSent(code protocol.Code)   { p.errors.WithLabelValues(code.String()).Inc() }

@@ -51,6 +51,7 @@ type Server struct {
 	releases  atomic.Int64
 	queued    atomic.Int64 // bytes queued to all connections, in flight included
 	slowCuts  atomic.Int64
+	tlsFailed atomic.Int64          // TLS handshakes that failed (httplog.go)
 	adm       *admission.Controller // publish admission (admission.go)
 
 	shutdownOnce sync.Once
@@ -161,6 +162,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          s.httpErrorLog(),
 	}
 	hs := s.httpSrv
 	s.mu.Unlock()

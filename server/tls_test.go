@@ -390,4 +390,12 @@ func TestTLSHandshakeHasADeadline(t *testing.T) {
 	if el := time.Since(start); el > limit+time.Second {
 		t.Fatalf("cut after %v, want about %v", el, limit)
 	}
+	// Counted, not logged line by line (a client fails handshakes as fast
+	// as it connects).
+	checkFor(t, 5*time.Second, func() error {
+		if n := ts.TLSHandshakeFailures(); n != 1 {
+			return fmt.Errorf("%d TLS handshake failures counted, want 1", n)
+		}
+		return nil
+	})
 }
