@@ -70,17 +70,13 @@ func (c *Control) Data() []byte { return c.data[:c.n] }
 func (c *Control) Take(br *bufio.Reader) {
 	c.Op, c.n = 0, 0
 	b, _ := br.Peek(min(br.Buffered(), 6+wsframe.MaxControlPayload))
-	const fin, mask = 0x80, 0x80 // RFC 6455 §5.2
-	if len(b) < 6 || b[1]&mask == 0 || (b[0] != fin|byte(wsframe.OpPing) && b[0] != fin|byte(wsframe.OpPong)) {
+	op, size := wsframe.MaskedControl(b)
+	if op == 0 {
 		return
 	}
-	n := int(b[1] &^ mask)
-	if n > wsframe.MaxControlPayload || len(b) < 6+n {
-		return
-	}
-	c.Op, c.n = wsframe.Opcode(b[0]&^fin), copy(c.data[:], b[6:6+n])
-	wsframe.Mask([4]byte(b[2:6]), c.data[:n])
-	_, _ = br.Discard(6 + n)
+	c.Op, c.n = op, copy(c.data[:], b[6:size])
+	wsframe.Mask([4]byte(b[2:6]), c.data[:c.n])
+	_, _ = br.Discard(size)
 }
 
 // tlsFlushMax is the largest piece a flusher writes through a TLS

@@ -155,6 +155,23 @@ func TestMaskedPongLen(t *testing.T) {
 	}
 }
 
+func TestMaskedControl(t *testing.T) {
+	ping := frame(true, true, OpPing, []byte("hi"))
+	if op, n := MaskedControl(ping); op != OpPing || n != len(ping) {
+		t.Fatalf("ping: %v, %d", op, n)
+	}
+	for name, b := range map[string][]byte{
+		"unmasked ping": frame(true, false, OpPing, nil),
+		"not final":     frame(false, true, OpPong, nil),
+		"binary":        frame(true, true, OpBinary, []byte("x")),
+		"incomplete":    ping[:len(ping)-1],
+	} {
+		if op, n := MaskedControl(b); op != 0 || n != 0 {
+			t.Errorf("%s: %v, %d; want none", name, op, n)
+		}
+	}
+}
+
 // FuzzReadMessage: whatever the bytes, the reader returns (no panic, no
 // hang), keeps at most limit bytes, inflated or not, and a message it
 // accepts is what a writer of the same frames would have sent. With

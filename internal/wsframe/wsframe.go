@@ -107,16 +107,27 @@ func AppendControl(dst []byte, op Opcode, payload []byte) []byte {
 	return append(AppendHeader(dst, op, len(payload)), payload...)
 }
 
+// MaskedControl returns the opcode and length of the complete masked ping
+// or pong that b starts with (what a client sends), or 0, 0 when b does not
+// start with one, or not a complete one yet. Its payload is b[n-len:n],
+// masked with b[2:6].
+func MaskedControl(b []byte) (op Opcode, n int) {
+	if len(b) < 6 || b[1]&maskBit == 0 || (b[0] != finBit|byte(OpPing) && b[0] != finBit|byte(OpPong)) {
+		return 0, 0
+	}
+	size := int(b[1] &^ maskBit)
+	if size > MaxControlPayload || len(b) < 6+size {
+		return 0, 0
+	}
+	return Opcode(b[0] &^ finBit), 6 + size
+}
+
 // MaskedPongLen returns the length of the complete masked pong that b
 // starts with (what a client answers a ping with), or 0 when b does not
 // start with one, or not a complete one yet.
 func MaskedPongLen(b []byte) int {
-	if len(b) < 6 || b[0] != finBit|byte(OpPong) || b[1]&maskBit == 0 {
-		return 0
+	if op, n := MaskedControl(b); op == OpPong {
+		return n
 	}
-	n := int(b[1] &^ maskBit)
-	if n > MaxControlPayload || len(b) < 6+n {
-		return 0
-	}
-	return 6 + n
+	return 0
 }
