@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { needChromium, startRoomd } from '../harness.mjs';
+import { chromiumArgs, needChromium, startRoomd } from '../harness.mjs';
 
 const T = { timeout: 60_000 };
 const WAIT = { timeout: 15_000 };
@@ -27,7 +27,7 @@ before(async () => {
   }
   browser = await chromium.launch({
     executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: chromiumArgs,
   });
   console.log('# screenshots in ' + shots);
 });

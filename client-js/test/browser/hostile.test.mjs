@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { mintToken, startRoomd } from '../harness.mjs';
+import { chromiumArgs, mintToken, startRoomd } from '../harness.mjs';
 
 const T = { timeout: 90_000 };
 const WAIT = { timeout: 15_000 };
@@ -30,7 +30,7 @@ before(async () => {
   srv = await startRoomd(['--jwt-secret', SECRET, '--api-key', API_KEY, '--presence-grace', '1s']);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: chromiumArgs,
   });
 });
 after(async () => {

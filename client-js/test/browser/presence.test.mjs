@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { needChromium, startRoomd } from '../harness.mjs';
+import { chromiumArgs, needChromium, openChat, startRoomd } from '../harness.mjs';
 
 const T = { timeout: 90_000 };
 const WAIT = { timeout: 15_000 };
@@ -18,7 +18,7 @@ before(async () => {
   srv = await startRoomd(['--presence-large', '3', '--presence-window', '100ms', '--presence-grace', '-1s']);
   browser = await chromium.launch({
     executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: chromiumArgs,
   });
 });
 after(async () => {
@@ -26,15 +26,7 @@ after(async () => {
   await srv?.stop();
 });
 
-async function open(room, name) {
-  const ctx = await browser.newContext();
-  await ctx.addInitScript((n) => localStorage.setItem('roomd.name', n), name);
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.log(`# [${name}] page error: ${e.message}`));
-  await page.goto(`${srv.http}/chat/?room=${room}`);
-  await page.waitForFunction(() => document.body.dataset.joined === '1', null, WAIT);
-  return page;
-}
+const open = (room, name) => openChat(browser, srv.http, room, name, WAIT.timeout);
 
 const connOf = (page) => page.evaluate(() => window.demo.client.conn);
 
