@@ -110,8 +110,9 @@ type Cluster struct {
 	form    formState            // how this node came to own rooms (formation.go)
 	formed  atomic.Bool          // form.formed, read without c.mu
 	// verified holds, by peer name, the incarnation in which the peer last
-	// proved it knows the secret on a link handshake (linkauth.go).
-	verified map[string]int64
+	// proved it knows the secret on a link handshake, and when
+	// (linkauth.go).
+	verified map[string]verification
 
 	incarnation int64        // this node's life, as in its metadata
 	auth        *linkAuth    // nil for a cluster of one
@@ -178,7 +179,7 @@ func New(cfg Config) (*Cluster, error) {
 		dialing:   map[string]bool{},
 		orphans:   map[string]orphaned{},
 		lost:      map[string]time.Time{},
-		verified:  map[string]int64{},
+		verified:  map[string]verification{},
 		refreshCh: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}

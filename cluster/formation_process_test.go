@@ -87,6 +87,14 @@ func simultaneousStart(t *testing.T, bin string, run int, lag time.Duration) {
 	}
 	wg.Wait()
 
+	// How each node formed, in one line each, for a failure below.
+	for _, n := range nodes {
+		for _, msg := range []string{"cluster formed: bootstrapped a new cluster", "cluster formed: joined an existing cluster"} {
+			if rec, ok := n.Logs.Record(msg); ok {
+				t.Logf("%s: %s at %v: cluster %v, members %v", n.Name, msg, rec["time"], rec["cluster_id"], rec["members"])
+			}
+		}
+	}
 	var ids []string
 	for i, n := range nodes {
 		n.WaitListening()

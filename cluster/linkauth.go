@@ -188,31 +188,48 @@ func dialerTranscript(r *http.Request, self string) (linkTranscript, bool) {
 	return t, err == nil && t.dialer != "" && t.challenge != "" && t.nonce != ""
 }
 
+// verification is a peer's last proof of the secret: in which of its
+// incarnations, and when.
+type verification struct {
+	inc int64
+	at  time.Time
+}
+
+// verifiedKeep is how long a verification outlives the peer's absence from
+// membership. A link can be proved before gossip has told this node of the
+// dialer (a peer that joined through this node dials it as soon as the join
+// returns, while this node may not have merged the joiner's state yet), and
+// such a verification must still be there when gossip catches up: nothing
+// proves the peer again while its link stays up.
+const verifiedKeep = time.Minute
+
 // markVerified remembers that peer, in its incarnation inc, proved it knows
 // the secret: only such members enter placement (refresh.go).
 func (c *Cluster) markVerified(peer string, inc int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.verified[peer] != inc {
-		c.verified[peer] = inc
+	prev := c.verified[peer]
+	c.verified[peer] = verification{inc: inc, at: time.Now()}
+	if prev.inc != inc {
 		c.requestRefresh()
 	}
 }
 
 // verifiedNodesLocked returns nodes less the peers not verified in their
 // current incarnation (this node always is), and forgets the verifications
-// of names no longer known.
+// of names no longer known, once they have no link and are verifiedKeep
+// old.
 func (c *Cluster) verifiedNodesLocked(nodes []membership.Node) []membership.Node {
 	out := make([]membership.Node, 0, len(nodes))
 	known := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		known[n.Name] = true
-		if n.Name == c.self || c.verified[n.Name] == n.Meta.Incarnation && n.Meta.Incarnation != 0 {
+		if n.Name == c.self || c.verified[n.Name].inc == n.Meta.Incarnation && n.Meta.Incarnation != 0 {
 			out = append(out, n)
 		}
 	}
-	for name := range c.verified {
-		if !known[name] {
+	for name, v := range c.verified {
+		if !known[name] && c.links[name] == nil && time.Since(v.at) > verifiedKeep {
 			delete(c.verified, name)
 		}
 	}

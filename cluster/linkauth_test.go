@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,12 @@ func (m *oversizeMetrics) LinkOversized() { m.oversized.Add(1) }
 
 func startLinkNode(t *testing.T, name, secret string, maxMsg int, seeds ...string) *linkNode {
 	t.Helper()
+	return startLinkNodeFaults(t, name, secret, maxMsg, nil, seeds...)
+}
+
+// startLinkNodeFaults is startLinkNode with faults injected from the start.
+func startLinkNodeFaults(t *testing.T, name, secret string, maxMsg int, faults *membership.Faults, seeds ...string) *linkNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func startLinkNode(t *testing.T, name, secret string, maxMsg int, seeds ...strin
 	cl, err := New(Config{
 		Rooms: rooms, Node: name, HTTPAddr: ln.Addr().String(), Secret: []byte(secret),
 		Gossip:         &membership.Config{BindAddr: "127.0.0.1:0", Join: seeds, Fast: true},
-		LinkMaxMessage: maxMsg, Metrics: m,
+		LinkMaxMessage: maxMsg, Metrics: m, Faults: faults,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -239,5 +246,51 @@ func TestPeerLinkOversizedMessageCutsLink(t *testing.T) {
 func (c *Cluster) isVerified(name string, inc int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.verified[name] == inc
+	return c.verified[name].inc == inc
+}
+
+// A peer can prove the secret on a link before gossip has told this node of
+// it: a node that joins a cluster through this one dials it as soon as its
+// join returns. The proof must still count once gossip catches up, since
+// nothing proves the peer again while the link stays up; the node used to
+// forget it at its next refresh, and then never placed the peer.
+func TestLinkVerifiedBeforeGossipKnowsDialer(t *testing.T) {
+	const secret = "peer-link-test-secret-0123456789abcdef"
+	a := startLinkNode(t, "node-a", secret, 0) // a cluster of its own at once
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if !a.cl.Formed() {
+			return errors.New("node-a has not formed")
+		}
+		return nil
+	})
+	// node-b's gossip cannot reach node-a yet, so node-a does not know it.
+	faults := membership.NewFaults()
+	faults.Cut("node-a", a.cl.GossipAddr())
+	b := startLinkNodeFaults(t, "node-b", secret, 0, faults, a.cl.GossipAddr())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, br, err := b.cl.dial(ctx, "node-a", a.addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	b.cl.adoptLink("node-a", conn, br, true)
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if !a.cl.isVerified("node-b", b.cl.incarnation) {
+			return errors.New("node-a did not verify node-b")
+		}
+		return nil
+	})
+	a.cl.refresh() // node-a's view lacks node-b here
+	if _, ok := a.cl.ml.Node("node-b"); ok {
+		t.Fatal("node-a's gossip knows node-b before the cut is healed")
+	}
+
+	faults.Heal() // node-b's seed retries reach node-a now
+	testutil.CheckFor(t, 15*time.Second, func() error {
+		if m := a.cl.Placement().Members(); !slices.Contains(m, "node-b") {
+			return fmt.Errorf("node-a places %v", m)
+		}
+		return nil
+	})
 }
