@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/roomd/roomd/internal/client"
+	"github.com/roomd/roomd/internal/wsframe"
 	"github.com/roomd/roomd/protocol"
 	"github.com/roomd/roomd/room"
 )
@@ -205,4 +206,35 @@ func pubWithRawD(t *testing.T, d []byte) []byte {
 	b.Write(mp(t, "d"))
 	b.Write(d)
 	return b.Bytes()
+}
+
+// A burst of refused frames followed by part of another frame gets every
+// answer while the reader waits for the rest, which never comes: answers
+// are never held back for frames still to come.
+func TestRefusalsAnsweredBeforeAPartialFrame(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.connect(t)
+	const n = 100
+	var burst []byte
+	for i := range n {
+		body := mp(t, client.M{"t": "join", "id": i + 1, "r": 42}) // "r" of the wrong type
+		burst = wsframe.AppendMaskedHeader(burst, wsframe.OpBinary, len(body), [4]byte{})
+		burst = append(burst, body...)
+	}
+	last := mp(t, client.M{"t": "join", "id": n + 1, "r": "x"})
+	burst = wsframe.AppendMaskedHeader(burst, wsframe.OpBinary, len(last), [4]byte{})
+	burst = append(burst, last[:len(last)/2]...)
+	if _, err := c.WS().NetConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	for i := range n {
+		f, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("answer %d of %d: %v", i+1, n, err)
+		}
+		if f.T != protocol.TypeErr || f.Code != protocol.CodeBadRequest {
+			t.Fatalf("answer %d: %s code %d", i+1, f.T, f.Code)
+		}
+	}
 }

@@ -60,3 +60,51 @@ func BenchmarkInboundPub(b *testing.B) {
 	_ = c.Close()
 	<-done
 }
+
+// BenchmarkInboundRefused is BenchmarkInboundPub for frames the reader
+// refuses itself (here undecodable ones; overload and rate-limit refusals
+// take the same path): each gets its err, and nothing reaches a room.
+func BenchmarkInboundRefused(b *testing.B) {
+	ts := newTestServer(b, func(c *Config, _ *room.Config) {
+		c.FrameRate, c.FrameBurst, c.ByteRate = 1e9, 1<<30, 1<<30
+		c.QueueMaxBytes = 64 << 20
+	})
+	c := ts.connect(b)
+	_ = c.WS().SetReadDeadline(time.Time{})
+	var errs atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			f, err := c.Next(context.Background())
+			if err != nil {
+				return
+			}
+			if f.T == protocol.TypeErr {
+				errs.Add(1)
+			}
+		}
+	}()
+	frame := client.M{"t": "pub", "r": 42, "d": "0123456789012345678901234567890123456789"} // "r" of the wrong type
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		frame["id"] = i + 1
+		if err := c.Send(frame); err != nil {
+			b.Fatal(err)
+		}
+		for int64(i+1-256) > errs.Load() {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for errs.Load() < int64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d errs", errs.Load(), b.N)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	b.StopTimer()
+	_ = c.Close()
+	<-done
+}
