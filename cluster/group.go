@@ -302,7 +302,15 @@ func (g *group) apply(e *raftpb.Entry) {
 				}
 			}
 		}
-		if !inConf(g.cs, g.id) && len(g.cs.GetVoters()) > 0 {
+		// A change that takes this replica out ends it, unless its log
+		// goes on past the change: a replica catching up on an old log
+		// applies removals that later entries undo (it was added back under
+		// the same ID, and the leader counts on what it acknowledged; made
+		// anew, with nothing, it would be probed past its empty log
+		// forever). Such a replica stays, inert out of the configuration
+		// (raft never lets it campaign), until it applies its return, or
+		// until its leader says it is out (replication.removedFrom).
+		if last, _ := g.st.LastIndex(); !inConf(g.cs, g.id) && len(g.cs.GetVoters()) > 0 && last <= e.GetIndex() {
 			g.removed = true
 		}
 		return

@@ -561,7 +561,8 @@ func snapStatus(ok bool) raft.SnapshotStatus {
 // removedFrom drops this node's replica of partition p when it is replica
 // id, which the group's leader (on node leader) removed by the change at
 // log index. A replica that has applied that index knows its configuration
-// better (it was added back since, and made anew): it stays.
+// better: it stays if it is in it (it was added back since, and made anew,
+// or it applied its return).
 func (r *replication) removedFrom(p int, id, index uint64, leader string) {
 	if id != r.id {
 		return
@@ -571,7 +572,7 @@ func (r *replication) removedFrom(p int, id, index uint64, leader string) {
 		return
 	}
 	g.mu.Lock()
-	if g.applied >= index {
+	if g.applied >= index && inConf(g.cs, g.id) {
 		g.mu.Unlock()
 		return
 	}
