@@ -217,13 +217,12 @@ func TestRefusalsAnsweredBeforeAPartialFrame(t *testing.T) {
 	const n = 100
 	var burst []byte
 	for i := range n {
-		body := mp(t, client.M{"t": "join", "id": i + 1, "r": 42}) // "r" of the wrong type
-		burst = wsframe.AppendMaskedHeader(burst, wsframe.OpBinary, len(body), [4]byte{})
-		burst = append(burst, body...)
+		// "r" of the wrong type
+		burst = wsframe.AppendMasked(burst, wsframe.OpBinary, mp(t, client.M{"t": "join", "id": i + 1, "r": 42}), wsframe.NewMaskKey())
 	}
 	last := mp(t, client.M{"t": "join", "id": n + 1, "r": "x"})
-	burst = wsframe.AppendMaskedHeader(burst, wsframe.OpBinary, len(last), [4]byte{})
-	burst = append(burst, last[:len(last)/2]...)
+	burst = wsframe.AppendMasked(burst, wsframe.OpBinary, last, wsframe.NewMaskKey())
+	burst = burst[:len(burst)-(len(last)+1)/2] // the header and the first half
 	if _, err := c.WS().NetConn().Write(burst); err != nil {
 		t.Fatal(err)
 	}

@@ -59,14 +59,11 @@ func (c *rawWS) sendMsg(compressed bool, payload []byte) {
 	if compressed {
 		payload = wsframe.TrimSyncTail(wsframe.Deflate(payload))
 	}
-	key := wsframe.NewMaskKey()
-	f := wsframe.AppendMaskedHeader(nil, wsframe.OpBinary, len(payload), key)
+	f := wsframe.AppendMasked(nil, wsframe.OpBinary, payload, wsframe.NewMaskKey())
 	if compressed {
 		f[0] |= 0x40
 	}
-	body := bytes.Clone(payload)
-	wsframe.Mask(key, body)
-	if _, err := c.conn.Write(append(f, body...)); err != nil {
+	if _, err := c.conn.Write(f); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -484,14 +484,11 @@ func TestFramingFaultsGetClose1002(t *testing.T) {
 	join(t, bystander, 1, "chat:frames", nil)
 
 	masked := func(fin bool, op wsframe.Opcode, p []byte) []byte {
-		key := wsframe.NewMaskKey()
-		b := wsframe.AppendMaskedHeader(nil, op, len(p), key)
+		b := wsframe.AppendMasked(nil, op, p, wsframe.NewMaskKey())
 		if !fin {
 			b[0] &^= 0x80
 		}
-		body := append([]byte(nil), p...)
-		wsframe.Mask(key, body)
-		return append(b, body...)
+		return b
 	}
 	for name, wire := range map[string][]byte{
 		"unmasked":           wsframe.AppendHeader(nil, wsframe.OpBinary, 0),

@@ -215,9 +215,7 @@ func (c *wsConn) rawPong(p []byte) error {
 		return errServerFrame
 	}
 	var buf [2 + 4 + wsframe.MaxControlPayload]byte
-	key := wsframe.NewMaskKey()
-	f := append(wsframe.AppendMaskedHeader(buf[:0], wsframe.OpPong, len(p), key), p...)
-	wsframe.Mask(key, f[6:])
+	f := wsframe.AppendMasked(buf[:0], wsframe.OpPong, p, wsframe.NewMaskKey())
 	_, err := unix.Write(c.fd, f)
 	if err == unix.EAGAIN {
 		return nil

@@ -17,9 +17,8 @@ func TestTurnLingerOutlastsTheWriteTimeout(t *testing.T) {
 	var wg sync.WaitGroup
 	fl := &Flushers{WG: &wg}
 	a, b, rc := socketPair(t)
-	s := &testSource{}
 	const timeout = 300 * time.Millisecond
-	s.turn.Init(s, TurnConfig{Conn: a, Raw: rc, Flushers: fl, WG: &wg, Timeout: timeout})
+	s := newSourceTimeout(a, rc, fl, &wg, timeout)
 	big := bytes.Repeat([]byte("x"), 256<<10) // far beyond both socket buffers
 	s.send(big)
 	time.Sleep(timeout / 6) // the flusher's write stopped part-way: a writer waits

@@ -125,9 +125,7 @@ func TestDrainTLSTakesOnlyWhatTLSHolds(t *testing.T) {
 func TestControlTake(t *testing.T) {
 	key := [4]byte{1, 2, 3, 4}
 	masked := func(op wsframe.Opcode, data string) []byte {
-		p := []byte(data)
-		wsframe.Mask(key, p)
-		return append(wsframe.AppendMaskedHeader(nil, op, len(p), key), p...)
+		return wsframe.AppendMasked(nil, op, []byte(data), key)
 	}
 	var in []byte
 	in = append(in, masked(wsframe.OpPing, "hi")...)

@@ -108,8 +108,13 @@ func socketPair(t *testing.T) (a, b net.Conn, rc syscall.RawConn) {
 }
 
 func newSource(conn net.Conn, rc syscall.RawConn, fl *Flushers, wg *sync.WaitGroup) *testSource {
+	return newSourceTimeout(conn, rc, fl, wg, 5*time.Second)
+}
+
+// newSourceTimeout is newSource with the turn's write timeout.
+func newSourceTimeout(conn net.Conn, rc syscall.RawConn, fl *Flushers, wg *sync.WaitGroup, timeout time.Duration) *testSource {
 	s := &testSource{}
-	s.turn.Init(s, TurnConfig{Conn: conn, Raw: rc, Flushers: fl, WG: wg, Timeout: 5 * time.Second})
+	s.turn.Init(s, TurnConfig{Conn: conn, Raw: rc, Flushers: fl, WG: wg, Timeout: timeout})
 	return s
 }
 
@@ -334,9 +339,8 @@ func TestTurnWriterDeadlineEndsWithItsTurn(t *testing.T) {
 	var wg sync.WaitGroup
 	fl := &Flushers{WG: &wg}
 	a, b, rc := socketPair(t)
-	s := &testSource{}
 	const timeout = 20 * time.Millisecond
-	s.turn.Init(s, TurnConfig{Conn: a, Raw: rc, Flushers: fl, WG: &wg, Timeout: timeout})
+	s := newSourceTimeout(a, rc, fl, &wg, timeout)
 	s.block = true
 	s.send([]byte("by the writer"))
 	readPieces(t, b, 1)

@@ -58,11 +58,7 @@ func TestClientHandshake(t *testing.T) {
 	if op, err := (&Reader{}).ReadMessage(br, &buf, 0); err != nil || op != OpBinary || buf.String() != "at once" {
 		t.Fatalf("first message: %d %q %v", op, buf.String(), err)
 	}
-	key := NewMaskKey()
-	body := []byte("from the client")
-	frame := AppendMaskedHeader(nil, OpBinary, len(body), key)
-	Mask(key, body)
-	if _, err := conn.Write(append(frame, body...)); err != nil {
+	if _, err := conn.Write(AppendMasked(nil, OpBinary, []byte("from the client"), NewMaskKey())); err != nil {
 		t.Fatal(err)
 	}
 	if msg := <-got; string(msg) != "from the client" {

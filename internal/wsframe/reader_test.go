@@ -11,19 +11,16 @@ import (
 
 // frame builds one frame as a client (masked) or a server writes it.
 func frame(masked, fin bool, op Opcode, payload []byte) []byte {
-	p := append([]byte(nil), payload...)
 	var b []byte
 	if masked {
-		key := NewMaskKey()
-		b = AppendMaskedHeader(nil, op, len(p), key)
-		Mask(key, p)
+		b = AppendMasked(nil, op, payload, NewMaskKey())
 	} else {
-		b = AppendHeader(nil, op, len(p))
+		b = append(AppendHeader(nil, op, len(payload)), payload...)
 	}
 	if !fin {
 		b[0] &^= finBit
 	}
-	return append(b, p...)
+	return b
 }
 
 func read(t *testing.T, masked bool, limit int, wire ...[]byte) (op Opcode, msg []byte, ctl []string, err error) {
@@ -228,5 +225,22 @@ func TestAppendHeader(t *testing.T) {
 	}
 	if got := AppendControl(nil, OpPing, nil); !bytes.Equal(got, []byte{0x89, 0}) {
 		t.Errorf("ping: % x", got)
+	}
+}
+
+// AppendMasked: the frame reads back as its payload, and the payload given
+// is left unmasked.
+func TestAppendMasked(t *testing.T) {
+	payload := []byte("a client's message, masked on the wire")
+	f := AppendMasked([]byte("x"), OpBinary, payload, [4]byte{9, 8, 7, 6})
+	if string(payload) != "a client's message, masked on the wire" {
+		t.Fatalf("payload changed: %q", payload)
+	}
+	if f[0] != 'x' || bytes.Contains(f, payload) {
+		t.Fatalf("frame %q: dst not kept, or payload not masked", f)
+	}
+	op, msg, _, err := read(t, true, 0, f[1:])
+	if err != nil || op != OpBinary || string(msg) != string(payload) {
+		t.Fatalf("read back: %d %q %v", op, msg, err)
 	}
 }

@@ -56,6 +56,17 @@ func AppendMaskedHeader(dst []byte, op Opcode, n int, key [4]byte) []byte {
 	return append(dst, key[:]...)
 }
 
+// AppendMasked appends a masked final frame of payload with mask key (what
+// a client writes): the header, then payload masked (payload itself is left
+// as it is).
+func AppendMasked(dst []byte, op Opcode, payload []byte, key [4]byte) []byte {
+	dst = AppendMaskedHeader(dst, op, len(payload), key)
+	start := len(dst)
+	dst = append(dst, payload...)
+	Mask(key, dst[start:])
+	return dst
+}
+
 // NewMaskKey returns a mask key from the runtime's ChaCha8 generator,
 // which is seeded from the system's entropy (§5.3 asks for a key the
 // peer's applications cannot predict).
