@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -175,7 +176,7 @@ func TestParkedSessionTakesPongsAsleep(t *testing.T) {
 func TestManyParkedSessionsReleaseMemoryOnce(t *testing.T) {
 	const quiet = 50 * time.Millisecond
 	ts := parkingServer(t, nil)
-	ts.release.SetPolicy(3, quiet, time.Minute)
+	ts.release.SetPolicy(3, quiet, time.Minute, math.Inf(1))
 	for range 3 {
 		ts.connect(t)
 	}

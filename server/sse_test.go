@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1053,7 +1054,7 @@ func TestSSEParkedStreamsReleaseMemory(t *testing.T) {
 		t.Skip("streams park on Linux only")
 	}
 	ts := newTestServer(t, nil)
-	ts.release.SetPolicy(3, 50*time.Millisecond, time.Minute)
+	ts.release.SetPolicy(3, 50*time.Millisecond, time.Minute, math.Inf(1))
 	var conns []net.Conn
 	for range 3 {
 		c, _ := openRawSSE(t, ts.URL, "/v1/rooms/chat:rel/events", "")
