@@ -42,7 +42,7 @@ const (
 // per interval when the delay is above the target, and up by at most
 // raiseStep of the limit per interval below it.
 const (
-	cutMin    = 0.7
+	cutMin    = 0.5
 	cutMax    = 0.95
 	raiseStep = 0.10
 	// queueQuantile and writeQuantile are the delays of an interval that

@@ -73,9 +73,9 @@ func TestRoomQueueDelayLimitsThatRoomOnly(t *testing.T) {
 	if got >= 100 || reasons[RefusedRoom] == 0 {
 		t.Fatalf("hot room: admitted %d of 100, refusals %v; want refusals with reason room", got, reasons)
 	}
-	// 1000/s × cut (0.7, as 50/200 is below it) = 700/s: 70 per interval.
-	if got != 70 {
-		t.Errorf("hot room admitted %d in the interval after the cut, want 70", got)
+	// 1000/s × cut (0.5, as 50/200 is below it) = 500/s: 50 per interval.
+	if got != 50 {
+		t.Errorf("hot room admitted %d in the interval after the cut, want 50", got)
 	}
 	if calm, _ := offer(c, "calm", "c2", 5, time.Millisecond); calm != 5 {
 		t.Errorf("calm room admitted %d of 5", calm)
