@@ -108,13 +108,17 @@ type Config struct {
 	// when other members are alive. False: another alive member is enough.
 	Forms bool
 	// Fast selects test timings instead of memberlist's LAN defaults: probe
-	// every 100 ms with a 50 ms timeout, suspicion multiplier 2 (a suspect
-	// is declared dead after 200 ms in clusters under 10 nodes), gossip
-	// every 50 ms, push/pull every 1 s, stream timeout 1 s; dead nodes are
-	// forgotten after 3 s and their names reclaimable after 0.5 s. A crashed
-	// node in a cluster of three on loopback is declared dead by both others
-	// in about 0.35 to 0.45 s (TestMembershipCrashDetected), against roughly
-	// 4 to 24 s with the defaults.
+	// every 200 ms with a 100 ms timeout, suspicion multiplier 3 (a suspect
+	// is declared dead after 600 ms once another member confirms it, 3.6 s
+	// at most, in clusters under 10 nodes), gossip every 50 ms, push/pull
+	// every 1 s, stream timeout 1 s; dead nodes are forgotten after 3 s and
+	// their names reclaimable after 0.5 s. A crashed node in a cluster of
+	// three on loopback is declared dead by both others in about a second
+	// (TestMembershipCrashDetected), against roughly 4 to 24 s with the
+	// defaults. (A 50 ms timeout and 200 ms of suspicion declared live nodes
+	// dead whenever a loaded 2-core machine stalled a process for a few
+	// hundred milliseconds, and every false death moved replicas away and
+	// back: a cluster under test never settled.)
 	Fast bool
 	// Logger receives this package's membership logs and memberlist's own
 	// lines, the latter at debug level. Nil means no logs.
@@ -290,9 +294,9 @@ func New(cfg Config) (*Membership, error) {
 	// reaps the dead node (GossipToTheDeadTime).
 	mc.DeadNodeReclaimTime = 10 * time.Second
 	if cfg.Fast {
-		mc.ProbeInterval = 100 * time.Millisecond
-		mc.ProbeTimeout = 50 * time.Millisecond
-		mc.SuspicionMult = 2
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.SuspicionMult = 3
 		mc.GossipInterval = 50 * time.Millisecond
 		mc.PushPullInterval = time.Second
 		mc.TCPTimeout = time.Second

@@ -122,7 +122,7 @@ var sections = []section{
 		{key: "cluster.advertise_http", flag: "cluster-advertise-http", shown: "the listen port at the listen host, else at the advertise host", usage: "HTTP address, host:port, the other nodes dial for room traffic"},
 		{key: "cluster.tls_ca", flag: "cluster-tls-ca", shown: "the system roots", usage: "PEM file of the CAs trusted for other nodes' certificates, when nodes serve TLS"},
 		{key: "cluster.tls_insecure", flag: "cluster-tls-insecure", shown: "false", usage: "do not verify other nodes' certificates (the secret is then exposed to an interceptor)"},
-		{key: "cluster.fast", flag: "cluster-fast", shown: "false", usage: "fast failure detection (about 0.4 s) for tests and local clusters, instead of memberlist's LAN timings"},
+		{key: "cluster.fast", flag: "cluster-fast", shown: "false", usage: "fast failure detection (about 1 s) for tests and local clusters, instead of memberlist's LAN timings"},
 		{key: "cluster.partitions", flag: "cluster-partitions", def: "256", positive: true, usage: "partitions rooms hash into; every node of a cluster must have the same"},
 		{key: "cluster.replicas", flag: "cluster-replicas", def: "3", positive: true, usage: "members that replicate each partition (a raft group; a majority must live for its rooms to take writes)"},
 		{key: "cluster.link_max_message", flag: "cluster-link-max-message", def: "512MiB", positive: true, usage: "largest message a peer link accepts (a partition's raft snapshot travels in one); a peer that sends more is cut off; the same on every node"},
