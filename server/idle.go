@@ -14,7 +14,7 @@ import (
 
 // An idle connection's cost was mostly the stack of its reader, deep in a
 // frame read. So on plain TCP a session waits for its next bytes in a
-// shallow frame (netio.WaitReadable), takes pongs itself (netio.TakePong),
+// shallow frame, taking pongs itself (netio.WaitFrame),
 // and reads frames (wsframe.Reader) only when a message starts; and once it
 // has sent no message for ParkAfter it parks: its socket waits in the
 // server's epoll set (park_linux.go) and it keeps no goroutine, read buffer
@@ -72,7 +72,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if canPark {
 			_ = ss.sock.SetReadDeadline(parkAt)
 		}
-		err := netio.WaitReadable(ss.sock.Raw)
+		pong, err := netio.WaitFrame(ss.sock.Raw)
 		if canPark {
 			parkTime := errors.Is(err, os.ErrDeadlineExceeded)
 			if ss.isClosing() {
@@ -89,7 +89,7 @@ func (ss *session) idleRead() (parked bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if !netio.TakePong(ss.sock.Raw) {
+		if !pong {
 			return false, nil
 		}
 		ss.extendRead()

@@ -26,15 +26,27 @@ func peek(fd uintptr, b []byte) (n int, ok bool) {
 	return n, true
 }
 
-// WaitReadable blocks, in a shallow frame, until the socket holds bytes
-// (or fails, or the read deadline passes). Level-triggered: bytes already
+// WaitFrame blocks, in a shallow frame, until the socket holds bytes (or
+// fails, or the read deadline passes). When they begin with a complete
+// masked pong (what clients answer pings with), it takes that pong and
+// reports it; anything else is left for the WebSocket reader. One peek per
+// wake-up does both: every message a connection sends costs a wake, and a
+// system call is most of a wake's cost. Level-triggered: bytes already
 // waiting end it at once.
-func WaitReadable(rc syscall.RawConn) error {
-	var b [1]byte
-	return rc.Read(func(fd uintptr) bool {
-		n, ok := peek(fd, b[:])
-		return n > 0 || !ok
+func WaitFrame(rc syscall.RawConn) (pong bool, err error) {
+	var buf [6 + wsframe.MaxControlPayload]byte
+	err = rc.Read(func(fd uintptr) bool {
+		n, ok := peek(fd, buf[:])
+		if n == 0 {
+			return !ok
+		}
+		if size := wsframe.MaskedPongLen(buf[:n]); size > 0 {
+			r, rerr := unix.Read(int(fd), buf[:size])
+			pong = rerr == nil && r == size
+		}
+		return true
 	})
+	return pong, err
 }
 
 // TakePong consumes the next frame from the socket when it is a complete

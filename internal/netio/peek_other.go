@@ -4,8 +4,8 @@ package netio
 
 import "syscall"
 
-// WaitReadable returns at once here (RawConn is nil on these platforms).
-func WaitReadable(syscall.RawConn) error { return nil }
+// WaitFrame returns at once here (RawConn is nil on these platforms).
+func WaitFrame(syscall.RawConn) (pong bool, err error) { return false, nil }
 
 // TakePong takes nothing here.
 func TakePong(syscall.RawConn) bool { return false }
