@@ -5,29 +5,14 @@ package netio
 import (
 	"bytes"
 	"io"
-	"net"
 	"testing"
 )
 
 // A direct write puts a header and a body on the socket in one call, small
 // or large, and allocates nothing doing it (checked without -race).
 func TestDirectWrite(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	c, peer := tcpPair(t)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

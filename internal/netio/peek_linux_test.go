@@ -5,7 +5,6 @@ package netio
 import (
 	"bytes"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -16,22 +15,8 @@ import (
 // a pong in part included, to the frame reader; with nothing there it
 // waits for bytes, up to the read deadline.
 func TestWaitFrame(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	rc, err := srv.(*net.TCPConn).SyscallConn()
+	client, srv := tcpPair(t)
+	rc, err := srv.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -20,19 +19,7 @@ import (
 func tlsPair(t *testing.T) (srv, cli *tls.Conn, cork *testutil.CorkConn) {
 	t.Helper()
 	kp, pool := testutil.Cert(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cliTCP, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTCP, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cliTCP, srvTCP := tcpPair(t)
 	cork = &testutil.CorkConn{Conn: cliTCP}
 	srv = tls.Server(srvTCP, &tls.Config{Certificates: []tls.Certificate{kp}})
 	cli = tls.Client(cork, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
