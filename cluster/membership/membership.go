@@ -186,6 +186,7 @@ type Membership struct {
 	reapAfter time.Duration     // how long a dead node stays in nodes
 	refused   map[string]string // nodes of another cluster: their cluster ID
 	usesID    bool              // cfg.Forms
+	failed    map[string]failed // members that failed (not left), to reconnect to (rejoin.go)
 
 	changed      chan struct{} // capacity 1: a pending OnChange
 	stop         chan struct{}
@@ -259,6 +260,7 @@ func New(cfg Config) (*Membership, error) {
 		meta:      meta,
 		metaBytes: metaBytes,
 		nodes:     map[string]*entry{},
+		failed:    map[string]failed{},
 		changed:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		rejoin:    cfg.RejoinInterval,
@@ -336,7 +338,7 @@ func New(cfg Config) (*Membership, error) {
 	go m.notifyLoop()
 
 	m.joinSeeds(true)
-	if m.rejoin > 0 && len(cfg.Join) > 0 {
+	if m.rejoin > 0 {
 		m.wg.Add(1)
 		go m.rejoinLoop()
 	}
@@ -524,12 +526,21 @@ func (m *Membership) hasJoined() bool {
 	return false
 }
 
-// joinSeeds resolves the seeds and joins those that are not alive members.
+// joinSeeds resolves the seeds and joins those that are not alive members,
+// and, after the first try, one member that failed (reconnectTarget).
 func (m *Membership) joinSeeds(first bool) {
-	if len(m.cfg.Join) == 0 {
+	var addrs []string
+	if len(m.cfg.Join) > 0 {
+		addrs = m.seedAddrs()
+	}
+	if !first {
+		if a := m.reconnectTarget(time.Now()); a != "" && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(m.cfg.Join) == 0 && len(addrs) == 0 {
 		return
 	}
-	addrs := m.seedAddrs()
 	if len(addrs) == 0 {
 		if first {
 			m.log.Warn("membership: no seed resolved; retrying", slog.Any(keySeeds, m.cfg.Join))
@@ -627,6 +638,7 @@ func (m *Membership) record(n *memberlist.Node, alive bool) {
 		e.since = now
 	}
 	e.node = Node{Name: n.Name, Addr: n.Address(), Meta: meta, Alive: alive}
+	m.noteFailedLocked(n.Name, n.Address(), alive, meta.State == StateLeaving, now)
 	for name, d := range m.nodes {
 		if !d.node.Alive && now.Sub(d.since) > m.reapAfter {
 			delete(m.nodes, name)

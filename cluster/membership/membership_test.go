@@ -545,3 +545,41 @@ func TestMembershipLogs(t *testing.T) {
 		t.Errorf("memberlist's lines are not at debug level in:\n%s", out)
 	}
 }
+
+// Two members that declared each other dead reconnect once the network
+// heals, although their only seed is gone: each tries the members that
+// failed, as it tries its seeds. (Declared dead, they neither gossip, probe
+// nor sync with each other; without the reconnect they stayed apart.)
+func TestMembershipReconnectsFailedMembers(t *testing.T) {
+	a := startNode(t, "a", nil)
+	faults := map[string]*Faults{"b": NewFaults(), "c": NewFaults()}
+	ms := map[string]*Membership{}
+	for _, name := range []string{"b", "c"} {
+		ms[name] = startNode(t, name, func(c *Config) {
+			c.Join = []string{a.GossipAddr()}
+			c.RejoinInterval = 200 * time.Millisecond
+			c.Faults = faults[name]
+		})
+	}
+	b, c := ms["b"], ms["c"]
+	waitFor(t, 5*time.Second, "three nodes do not see each other serving", allOf([]*Membership{a, b, c}, servingIs("a", "b", "c")))
+	if err := a.Shutdown(); err != nil { // the seed fails for good
+		t.Fatal(err)
+	}
+	faults["b"].Cut("c", c.GossipAddr())
+	faults["c"].Cut("b", b.GossipAddr())
+	waitFor(t, 10*time.Second, "b and c do not declare each other dead", func() bool {
+		return sees(b, "c", false) && sees(c, "b", false)
+	})
+	// memberlist still gossips to a dead member for GossipToTheDeadTime
+	// (3 s with Fast); past it, nothing goes between them.
+	dead := time.Now()
+	waitFor(t, 10*time.Second, "memberlist's time to gossip to the dead does not end", func() bool {
+		return time.Since(dead) > 4*time.Second
+	})
+	faults["b"].Heal()
+	faults["c"].Heal()
+	waitFor(t, 10*time.Second, "b and c do not reconnect", func() bool {
+		return sees(b, "c", true) && sees(c, "b", true)
+	})
+}

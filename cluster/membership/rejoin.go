@@ -1,9 +1,17 @@
 package membership
 
-import "time"
+import (
+	"math/rand/v2"
+	"time"
+)
 
 // How a node keeps trying its seeds: with backoff while it is alone, at a
-// steady period once it has company.
+// steady period once it has company. Each try after the first also joins
+// one member that failed (was declared dead, not left) in the last
+// reconnectFor, as serf's reconnect does: two nodes that declared each
+// other dead (a partition, a long pause) no longer gossip, probe or sync
+// with each other, and without it only their seeds could bring them
+// together again, if any is alive.
 
 // rejoinFirst is the first delay between tries of the seeds while the node
 // has joined nobody.
@@ -49,4 +57,49 @@ func runRejoin(stop <-chan struct{}, steady time.Duration, joined bool, try func
 			t.Reset(b.delay(try()))
 		}
 	}
+}
+
+// reconnectFor is how long a failed member is tried again.
+const reconnectFor = time.Hour
+
+// failed is a member that failed: its gossip address and when it failed.
+type failed struct {
+	addr  string
+	since time.Time
+}
+
+// noteFailedLocked records, for reconnecting, what memberlist says of a
+// member: one declared gone is one to try again, unless it said it was
+// leaving (its state leaving: memberlist's own word for a graceful leave is
+// not passed on to its delegates); one alive again is not. m.mu held.
+func (m *Membership) noteFailedLocked(name, addr string, alive, leaving bool, now time.Time) {
+	switch {
+	case name == m.cfg.NodeName:
+	case alive || leaving:
+		delete(m.failed, name)
+	default:
+		if _, ok := m.failed[name]; !ok {
+			m.failed[name] = failed{addr: addr, since: now}
+		}
+	}
+}
+
+// reconnectTarget returns the gossip address of one member that failed in
+// the last reconnectFor, chosen at random, and forgets those that failed
+// before; "" when there is none.
+func (m *Membership) reconnectTarget(now time.Time) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var addrs []string
+	for name, f := range m.failed {
+		if now.Sub(f.since) > reconnectFor {
+			delete(m.failed, name)
+			continue
+		}
+		addrs = append(addrs, f.addr)
+	}
+	if len(addrs) == 0 {
+		return ""
+	}
+	return addrs[rand.IntN(len(addrs))]
 }
