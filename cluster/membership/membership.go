@@ -538,11 +538,8 @@ func (m *Membership) joinSeeds(first bool) {
 			addrs = append(addrs, a)
 		}
 	}
-	if len(m.cfg.Join) == 0 && len(addrs) == 0 {
-		return
-	}
 	if len(addrs) == 0 {
-		if first {
+		if first && len(m.cfg.Join) > 0 {
 			m.log.Warn("membership: no seed resolved; retrying", slog.Any(keySeeds, m.cfg.Join))
 		}
 		return

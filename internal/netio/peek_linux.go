@@ -34,16 +34,13 @@ func peek(fd uintptr, b []byte) (n int, ok bool) {
 // system call is most of a wake's cost. Level-triggered: bytes already
 // waiting end it at once.
 func WaitFrame(rc syscall.RawConn) (pong bool, err error) {
-	var buf [6 + wsframe.MaxControlPayload]byte
+	var buf pongBuf
 	err = rc.Read(func(fd uintptr) bool {
 		n, ok := peek(fd, buf[:])
 		if n == 0 {
 			return !ok
 		}
-		if size := wsframe.MaskedPongLen(buf[:n]); size > 0 {
-			r, rerr := unix.Read(int(fd), buf[:size])
-			pong = rerr == nil && r == size
-		}
+		pong = takePeekedPong(fd, &buf, n)
 		return true
 	})
 	return pong, err
@@ -53,19 +50,29 @@ func WaitFrame(rc syscall.RawConn) (pong bool, err error) {
 // masked pong (what clients answer pings with) and reports whether it did.
 // Anything else is left for the WebSocket reader.
 func TakePong(rc syscall.RawConn) bool {
-	var buf [6 + wsframe.MaxControlPayload]byte
+	var buf pongBuf
 	took := false
 	_ = rc.Read(func(fd uintptr) bool {
 		n, _ := peek(fd, buf[:])
-		size := wsframe.MaskedPongLen(buf[:n])
-		if size == 0 {
-			return true // not a pong, or not yet complete: leave it
-		}
-		r, err := unix.Read(int(fd), buf[:size])
-		took = err == nil && r == size
+		took = takePeekedPong(fd, &buf, n)
 		return true
 	})
 	return took
+}
+
+// pongBuf holds as much of a socket as a masked pong can take.
+type pongBuf [6 + wsframe.MaxControlPayload]byte
+
+// takePeekedPong reads off the socket the complete masked pong that the n
+// bytes peeked into b begin with, and reports whether it did. Anything
+// else, a pong not yet complete included, is left where it is.
+func takePeekedPong(fd uintptr, b *pongBuf, n int) bool {
+	size := wsframe.MaskedPongLen(b[:n])
+	if size == 0 {
+		return false
+	}
+	r, err := unix.Read(int(fd), b[:size])
+	return err == nil && r == size
 }
 
 // Readable reports, without waiting, that the socket holds bytes or the
