@@ -39,6 +39,9 @@ func (ss *session) handleFrame(f *protocol.Frame) {
 // submit hands a checked op's router call to the room's queue (roomops.go).
 // Beyond MaxOpsInFlight it answers err 7 and reports false.
 func (ss *session) submit(f *protocol.Frame, op func(ctx context.Context)) bool {
+	if ss.ops.full(ss.srv.cfg.MaxOpsInFlight) {
+		ss.writeOwn() // the reader may wait for a slot: what it answered goes first
+	}
 	if ss.ops.submit(f.R, ss.srv.cfg.MaxOpsInFlight, op) {
 		return true
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"sync"
 	"time"
 
@@ -97,7 +98,60 @@ func (ss *session) enqueueItem(n outItem) {
 	}
 	ss.queue = append(ss.queue, n)
 	ss.addQueued(len(b))
+	if ss.held && n.ev == nil {
+		return // the reader writes it (writeOwn)
+	}
 	ss.sock.KickLocked()
+}
+
+// The reader answers what it read itself. While it handles a message, the
+// session's own frames (ok, err, and whatever else is not a room event)
+// are queued without handing the turn to the flushers; once the reader
+// has handled every whole message its read buffer holds, and before
+// anything that may wait, it writes them in its own goroutine (one write
+// for the answers to a burst of messages). Under a flood of publishes the
+// node refuses most of them: those answers then cost the one write of the
+// reader that read them, on any core, and never queue in the flushers
+// ahead of other connections' fan-out, nor that fan-out ahead of them.
+// Room events are never held: a delivery does not wait on another
+// connection's reader.
+
+// holdOwn starts holding the session's own frames for the reader, once the
+// session said hello (a hello may wait on the connect hook).
+func (ss *session) holdOwn() {
+	if ss.id == "" {
+		return
+	}
+	ss.mu.Lock()
+	ss.held = true
+	ss.mu.Unlock()
+}
+
+// writeOwn stops holding the session's own frames and writes what is
+// queued, in the calling goroutine, unless the turn is held (its holder
+// writes them) or what is due goes to the writer goroutine. Reader only.
+func (ss *session) writeOwn() {
+	ss.mu.Lock()
+	if !ss.held {
+		ss.mu.Unlock()
+		return
+	}
+	ss.held = false
+	if len(ss.queue) == 0 || !ss.sock.HoldLocked() {
+		ss.mu.Unlock()
+		return
+	}
+	ss.mu.Unlock()
+	ss.sock.WriteHeld()
+}
+
+// buffered is what br holds, without taking it.
+func buffered(br *bufio.Reader) []byte {
+	if br == nil {
+		return nil
+	}
+	b, _ := br.Peek(br.Buffered())
+	return b
 }
 
 // addQueued adjusts the queued byte counts. ss.mu held.

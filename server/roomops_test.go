@@ -93,3 +93,40 @@ func TestSlowRoomOpStallsNeitherOtherRoomsNorLiveness(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderAnswersBeforeWaitingForASlot: a reader that must wait for one
+// of its connection's op slots first writes what it already answered;
+// the answer does not wait with it.
+func TestReaderAnswersBeforeWaitingForASlot(t *testing.T) {
+	ts := newTestServer(t, func(c *Config, _ *room.Config) {
+		c.Router = &slowRouter{delay: 3 * time.Second}
+		c.MaxOpsInFlight = 1
+	})
+	c := ts.connect(t)
+	send(t, c, client.M{"t": "join", "id": 1, "r": "slow:a"}) // holds the one slot
+	// One message: an answer at once (not joined), then an op that waits
+	// for the slot (opsStall, then err 7).
+	send(t, c,
+		client.M{"t": "pub", "id": 2, "r": "other", "d": "x"},
+		client.M{"t": "pres", "id": 3, "r": "slow:a", "d": "y"})
+	ws := c.WS()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := protocol.Split(nil, msg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f protocol.Frame
+	if err := protocol.DecodeFrame(frames[0], &f); err != nil || f.T != protocol.TypeErr || f.ID != 2 || f.Code != protocol.CodeNotJoined {
+		t.Fatalf("first answer %+v, %v; want err %d for id 2", f, err, protocol.CodeNotJoined)
+	}
+	if len(frames) != 1 {
+		t.Fatalf("the answer for id 2 waited for the slot: it came with %d more", len(frames)-1)
+	}
+	if f := expect(t, c, protocol.TypeErr); f.ID != 3 || f.Code != protocol.CodeOverloaded {
+		t.Fatalf("answer %+v, want err %d for id 3", f, protocol.CodeOverloaded)
+	}
+}

@@ -68,6 +68,7 @@ type session struct {
 	ops roomOps // room operations, off the reader (roomops.go)
 
 	parked   bool      // s.mu: the socket waits in the parker, no goroutine reads
+	held     bool      // s.mu: the session's own frames wait for its reader to write them (writeOwn)
 	lastMsg  int64     // reader-owned: unix ns of the last message (or welcome)
 	nextPing time.Time // s.mu: when the ping timer next owes a ping
 
@@ -215,6 +216,9 @@ func (ss *session) serve() {
 	rd := wsframe.Reader{Masked: true, Deflate: ss.deflate, OnPong: func([]byte) { ss.extendRead() }, OnPing: ss.onPing}
 read:
 	for {
+		if !wsframe.WholeMessage(buffered(ss.br)) {
+			ss.writeOwn() // what the reader read is answered before it may wait
+		}
 		parked, err := ss.idleRead()
 		if parked {
 			return
@@ -236,6 +240,7 @@ read:
 			ss.close(byeFrame{protocol.CodeTooLarge, "message over the size limit"})
 		case err != nil:
 			putMsgBuf(buf, cfg.MaxMessageBytes)
+			ss.writeOwn()
 			ss.readFailed(err)
 			break read
 		case op != wsframe.OpBinary:
@@ -243,6 +248,7 @@ read:
 		default:
 			ss.extendRead()
 			ss.lastMsg = time.Now().UnixNano()
+			ss.holdOwn()
 			ss.handleMessage(buf.Bytes())
 		}
 		putMsgBuf(buf, cfg.MaxMessageBytes)

@@ -545,3 +545,57 @@ func expectClose(t *testing.T, c *client.Conn, code int) {
 		return
 	}
 }
+
+// TestReaderAnswersWhatItReadInOneWrite: a burst of messages read at once
+// is answered, once the reader has handled all of it, in one write of one
+// WebSocket message, in order, by the reader itself: the answers do not
+// go one by one through the flushers, which fan-out needs. They do not
+// wait for a message that has only begun to arrive.
+func TestReaderAnswersWhatItReadInOneWrite(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.connect(t)
+	const n = 20
+	var burst []byte
+	for i := range n {
+		f := protocol.MustEncode(client.M{"t": "pub", "id": uint64(i + 1), "r": "not-joined", "d": "x"})
+		burst = wsframe.AppendMasked(burst, wsframe.OpBinary, f, wsframe.NewMaskKey())
+	}
+	// One more message, of which only its first bytes come now: the
+	// reader answers the burst before it waits for the rest.
+	last := wsframe.AppendMasked(nil, wsframe.OpBinary,
+		protocol.MustEncode(client.M{"t": "pub", "id": uint64(n + 1), "r": "not-joined", "d": "x"}), wsframe.NewMaskKey())
+	burst = append(burst, last[:5]...)
+	flushed := ts.flush.Taken()
+	ws := c.WS()
+	_ = ws.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := ws.NetConn().Write(burst); err != nil { // n messages in one write
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, msg, err := ws.ReadMessage()
+	if err != nil || typ != websocket.BinaryMessage {
+		t.Fatalf("read: type %d, %v", typ, err)
+	}
+	frames, err := protocol.Split(nil, msg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != n {
+		t.Fatalf("the first message carried %d answers of %d", len(frames), n)
+	}
+	for i, fb := range frames {
+		var f protocol.Frame
+		if err := protocol.DecodeFrame(fb, &f); err != nil || f.T != protocol.TypeErr || f.ID != uint64(i+1) || f.Code != protocol.CodeNotJoined {
+			t.Fatalf("answer %d: %+v, %v; want err %d for id %d", i, f, err, protocol.CodeNotJoined, i+1)
+		}
+	}
+	if d := ts.flush.Taken() - flushed; d != 0 {
+		t.Fatalf("the flushers took the connection's turn %d times for its answers", d)
+	}
+	if _, err := ws.NetConn().Write(last[5:]); err != nil {
+		t.Fatal(err)
+	}
+	if f := expect(t, c, protocol.TypeErr); f.ID != n+1 {
+		t.Fatalf("the last answer is for id %d, want %d", f.ID, n+1)
+	}
+}

@@ -27,7 +27,15 @@ type Flushers struct {
 
 	// budget is how many turns a flusher takes at once (tests shorten it).
 	budget int
-	grabs  int // grabs taken, for tests
+	grabs  int    // grabs taken, for tests
+	taken  uint64 // turns taken, for tests (Taken)
+}
+
+// Taken counts the turns the flushers took so far.
+func (f *Flushers) Taken() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.taken
 }
 
 // flushChunk is how many turns a flusher takes at once: its budget before
@@ -84,6 +92,7 @@ func (f *Flushers) run() {
 		batch = append(batch[:0], f.q[f.head:f.head+n]...)
 		f.head += n
 		f.grabs++
+		f.taken += uint64(n)
 		f.mu.Unlock()
 		for _, t := range batch {
 			t.run(false)

@@ -174,6 +174,31 @@ func (t *Turn) KickLocked() {
 	t.fl.add(t)
 }
 
+// HoldLocked takes the turn for the caller's goroutine, which then makes
+// the non-blocking writes due itself with WriteHeld, as a flusher would: a
+// goroutine with nothing else to do meanwhile (a connection's reader,
+// having answered what it read) saves the flushers a turn, and what it
+// writes never waits in their queue behind other connections' fan-out,
+// nor that fan-out behind it. It reports false when the turn is held or
+// closed, or when what is due goes to the writer goroutine (handed there,
+// as KickLocked does). Lock held.
+func (t *Turn) HoldLocked() bool {
+	if t.writing || t.closed {
+		return false
+	}
+	t.writing = true
+	if (t.rc == nil && t.under == nil) || len(t.pending) > 0 {
+		t.toWriterLocked()
+		return false
+	}
+	return true
+}
+
+// WriteHeld writes what is due on a turn HoldLocked took, until nothing
+// is, and lets the turn go: one non-blocking try per piece, the rest to
+// the writer goroutine. Lock not held.
+func (t *Turn) WriteHeld() { t.run(false) }
+
 // WritingLocked reports that the turn is held. Lock held.
 func (t *Turn) WritingLocked() bool { return t.writing }
 

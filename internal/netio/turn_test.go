@@ -361,3 +361,54 @@ func TestTurnWriterDeadlineEndsWithItsTurn(t *testing.T) {
 		t.Fatalf("failed %d, writer takes %d; want 0, 1", failed, writers)
 	}
 }
+
+// A goroutine that holds the turn itself (HoldLocked) writes what is due
+// in its own call, without the flushers; a turn already held is not taken
+// twice; and a piece too large for the socket is finished by the writer
+// goroutine, intact and in order.
+func TestTurnHeldByCaller(t *testing.T) {
+	var wg sync.WaitGroup
+	fl := &Flushers{WG: &wg}
+	a, b, rc := socketPair(t)
+	s := newSource(a, rc, fl, &wg)
+
+	s.mu.Lock()
+	s.queue = append(s.queue, []byte("one"), []byte("two"))
+	if !s.turn.HoldLocked() {
+		s.mu.Unlock()
+		t.Fatal("a free turn was not taken")
+	}
+	if s.turn.HoldLocked() {
+		s.mu.Unlock()
+		t.Fatal("a held turn was taken again")
+	}
+	s.mu.Unlock()
+	s.turn.WriteHeld()
+	if wrote, _, _, writers, done := s.state(); wrote != 2 || writers != 0 || done != nil {
+		t.Fatalf("after WriteHeld: wrote %d, writer takes %d, turn held %v; want 2, 0, false", wrote, writers, done != nil)
+	}
+	if fl.grabs != 0 {
+		t.Fatalf("the flushers took %d batches", fl.grabs)
+	}
+	if got := readPieces(t, b, 2); string(got[0]) != "one" || string(got[1]) != "two" {
+		t.Fatalf("got %q", got)
+	}
+
+	big := bytes.Repeat([]byte("z"), 200_000) // far more than the socket takes at once
+	s.mu.Lock()
+	s.queue = append(s.queue, big, []byte("after"))
+	held := s.turn.HoldLocked()
+	s.mu.Unlock()
+	if !held {
+		t.Fatal("a free turn was not taken")
+	}
+	s.turn.WriteHeld() // returns with the rest handed to the writer
+	got := readPieces(t, b, 2)
+	if !bytes.Equal(got[0], big) || string(got[1]) != "after" {
+		t.Fatalf("got %d and %q bytes", len(got[0]), got[1])
+	}
+	wg.Wait()
+	if _, _, _, writers, _ := s.state(); writers == 0 {
+		t.Fatal("the rest of a partial write did not go to the writer")
+	}
+}

@@ -244,3 +244,28 @@ func TestAppendMasked(t *testing.T) {
 		t.Fatalf("read back: %d %q %v", op, msg, err)
 	}
 }
+
+func TestWholeMessage(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789"), 7000) // 8-byte length
+	mid := bytes.Repeat([]byte("x"), 300)           // 2-byte length
+	for _, masked := range []bool{true, false} {
+		for _, payload := range [][]byte{nil, []byte("hi"), mid, big} {
+			f := frame(masked, true, OpBinary, payload)
+			for cut := 0; cut < len(f); cut++ {
+				if WholeMessage(f[:cut]) {
+					t.Fatalf("masked %v, %d bytes: %d of %d bytes taken for a whole message", masked, len(payload), cut, len(f))
+				}
+			}
+			if !WholeMessage(f) || !WholeMessage(append(f, 0x82)) {
+				t.Fatalf("masked %v, %d bytes: a whole frame not seen", masked, len(payload))
+			}
+		}
+	}
+	if WholeMessage(frame(true, false, OpBinary, []byte("he"))) {
+		t.Fatal("a first fragment taken for a whole message")
+	}
+	huge := []byte{0x82, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5}
+	if WholeMessage(huge) {
+		t.Fatal("a length of 2^64-1 taken for a whole message")
+	}
+}

@@ -142,3 +142,30 @@ func MaskedPongLen(b []byte) int {
 	}
 	return 0
 }
+
+// WholeMessage reports whether b begins with a whole one-frame message,
+// header and payload (a final frame): reading it takes nothing more off the
+// connection. A frame whose length is not yet known, a fragment, or a
+// length past what b holds gives false.
+func WholeMessage(b []byte) bool {
+	if len(b) < 2 || b[0]&finBit == 0 {
+		return false
+	}
+	h, n := 2, uint64(b[1]&^maskBit)
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return false
+		}
+		h, n = 4, uint64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return false
+		}
+		h, n = 10, binary.BigEndian.Uint64(b[2:])
+	}
+	if b[1]&maskBit != 0 {
+		h += 4
+	}
+	return len(b) >= h && uint64(len(b)-h) >= n
+}

@@ -6,10 +6,10 @@
 //
 // (make targets). About four minutes on a 2-core machine. -out keeps every
 // run's JSON; -only runs some of them (floor, fanout100, fanout300, rates,
-// idle, overload, overload-admission, node-overload, api-overload,
-// recovery, connect, sse, sseidle, presence, joinstorm, tls-fanout, tls-idle,
-// tls-connect); -best skips the search for
-// the highest rate. The floor run (no server: the bench writes
+// idle, overload, overload-admission, node-rates, node-overload,
+// api-overload, recovery, connect, sse, sseidle, presence, joinstorm,
+// tls-fanout, tls-idle, tls-connect); -best and -node-best skip the
+// searches for the highest rates (one room of 1,000; 100 rooms × 100). The floor run (no server: the bench writes
 // to its own subscribers) shows what the kernel alone costs per delivery on
 // this machine, under the fan-out's CPU and latency.
 package main
@@ -51,6 +51,7 @@ func main() {
 	flag.StringVar(&r.out, "out", "", "directory to keep each run's JSON in")
 	only := flag.String("only", "", "comma-separated targets to run (default all)")
 	given := flag.Int("best", 0, "the highest sustainable rate the overload targets start from, instead of searching for it (rates)")
+	nodeGiven := flag.Int("node-best", 0, "the highest sustainable rate of 100 rooms × 100 that node-overload starts from, instead of searching for it (node-rates)")
 	flag.Parse()
 	want := func(name string) bool {
 		return *only == "" || strings.Contains(","+*only+",", ","+name+",")
@@ -134,10 +135,25 @@ func main() {
 			row{"… non-readers cut with slow_consumer", fmt.Sprintf("%d of %d", nr.CutSlowConsumer, nr.Count), check(nr.Count > 0 && nr.CutSlowConsumer == nr.Count)},
 			row{"… server RSS bounded (max, end)", fmt.Sprintf("%.0f MiB, %.0f MiB", mib(res.Server.RSSMaxBytes), mib(res.Server.RSSEndBytes)), ""})
 	}
-	if want("node-overload") && best > 0 {
-		// 100 rooms × 100: each message costs a tenth of a 1,000-reader
-		// room's, so 3× the node's rate is about 30× best messages.
-		offered := 30 * best
+	// The whole node's own rate, searched in its own layout (100 rooms ×
+	// 100, a publisher each): a message of a small room costs more than a
+	// tenth of a 1,000-reader room's (a write per reader each, where the
+	// big room's writes carry many messages), so it does not follow from
+	// the one room's.
+	nodeBest := *nodeGiven
+	if nodeBest == 0 && (want("node-rates") || want("node-overload")) {
+		for _, rate := range []int{100, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200, 4800} {
+			res := r.run("node-rate"+strconv.Itoa(rate), nil,
+				"--rooms", "100", "--subs", "100", "--pubs", "1", "--rate", strconv.Itoa(rate), "--duration", "10s", "--warmup", "2s")
+			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {
+				break
+			}
+			nodeBest = rate
+		}
+		add(row{"100 rooms × 100: highest rate with p99 ≤ 50 ms (reported)", fmt.Sprintf("%d msg/s", nodeBest), ""})
+	}
+	if want("node-overload") && nodeBest > 0 {
+		offered := 3 * nodeBest
 		res := r.run("node-overload", nil,
 			"--rooms", "100", "--subs", "100", "--pubs", "1", "--rate", strconv.Itoa(offered),
 			"--quiet-rate", "10", "--duration", "20s", "--warmup", "2s", "--drain", "5s")

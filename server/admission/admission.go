@@ -153,7 +153,8 @@ type roomState struct {
 	refused   int
 	idle      int     // intervals in a row without a publish
 	share     float64 // publishes per interval the room may admit (+Inf: no bound)
-	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1
+	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1+phase
+	phase     float64 // the room's point in the credit cycle, in [0, 1), fixed by its name
 	connShare float64 // each publisher's share of them (+Inf: no bound)
 	conns     map[string]*connCount
 }
@@ -221,7 +222,7 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 		c.mu.RUnlock()
 		c.mu.Lock()
 		if rs = c.rooms[room]; rs == nil {
-			rs = &roomState{share: c.newShare, connShare: c.newShare}
+			rs = &roomState{share: c.newShare, connShare: c.newShare, phase: phase(room)}
 			if !math.IsInf(c.newShare, 1) {
 				rs.credit = c.newShare
 			}
@@ -251,7 +252,10 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 		rs.refused++
 		c.refused.Add(1)
 		return Ticket{}, RefusedRoom
-	case cc != nil && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
+	case cc != nil && rs.connShare < rs.share && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
+		// A publisher whose share is the whole room's (a lone one) has
+		// only the room's credit to keep: whole publishes per interval
+		// would hold it below a share of 1.7 to 1 each interval.
 		rs.refused++
 		c.refused.Add(1)
 		return Ticket{}, RefusedPublisher
@@ -325,7 +329,7 @@ func (c *Controller) rollLocked(now time.Time) {
 	if !math.IsInf(c.newShare, 1) {
 		c.newShare = max(c.newShare, c.floor()) // for rooms not seen yet
 	}
-	for name, rs := range c.rooms {
+	for _, rs := range c.rooms {
 		was := rs.share
 		rs.share = min(rs.capPerInterval(c.perIntv), level)
 		if math.IsInf(rs.share, 1) {
@@ -335,13 +339,15 @@ func (c *Controller) rollLocked(now time.Time) {
 				// Newly bound: each room starts at its own point of the
 				// credit cycle, so that rooms with shares below one do not
 				// all admit in the same interval.
-				rs.credit = phase(name)
+				rs.credit = rs.phase
 			}
 			if float64(rs.attempts) <= c.floor() {
 				rs.share = max(rs.share, c.floor()) // a quiet room keeps its floor
 			}
 			// A share below one publish per interval adds up over several.
-			rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1)
+			// Unused credit is carried up to a cap that the phase offsets
+			// too: rooms that left theirs unused do not come back in step.
+			rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1+rs.phase)
 		}
 		rs.connShare = math.Inf(1)
 		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {

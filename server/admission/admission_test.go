@@ -298,3 +298,38 @@ func TestQuietRoomBurstKeepsFloor(t *testing.T) {
 	}
 	wantFairness(t, "rooms", floodRefused, quietRefused)
 }
+
+// TestFloodedRoomsDoNotAdmitInStep: 100 rooms, one flooding publisher
+// each, on a node whose write delay grows with what it admits (1 ms per
+// publish in an interval). The node's limit settles, and each interval
+// admits about its share of it: the rooms do not all admit in the same
+// intervals and none in the others (a burst of 100 rooms' fan-out at once
+// is what the write delay's tail is made of), and a lone publisher is not
+// held to whole publishes per interval below its room's share.
+func TestFloodedRoomsDoNotAdmitInStep(t *testing.T) {
+	ck := newClock()
+	c := newTest(ck, nil)
+	var per []int
+	for i := range 250 {
+		admitted := 0
+		for r := range 100 {
+			room := fmt.Sprintf("bench-%d", r)
+			n, _ := offer(c, room, "pub-"+room, 20, time.Millisecond)
+			admitted += n
+		}
+		c.ObserveWrite(time.Duration(admitted) * time.Millisecond)
+		ck.add(DefaultInterval)
+		if i >= 50 {
+			per = append(per, admitted)
+		}
+	}
+	sum, most := 0, 0
+	for _, n := range per {
+		sum += n
+		most = max(most, n)
+	}
+	mean := float64(sum) / float64(len(per))
+	if mean < 20 || float64(most) > 2.5*mean {
+		t.Fatalf("per interval: mean %.1f admitted, most %d; want a mean of 20 or more, at most 2.5 times it in any\n%v", mean, most, per)
+	}
+}
