@@ -144,7 +144,7 @@ func (w *wsOut) WroteLocked(p *netio.Piece) {
 	if p.Count > 0 {
 		ss.addQueued(-p.Size)
 		ss.srv.cfg.Metrics.MessageOut(p.Count, p.Size)
-		ss.wrote(p.At)
+		ss.wrote(p.At, p.Blocked)
 	}
 	if p.Last && ss.bye != nil {
 		// The bye and the close went out: the client has CloseTimeout to
@@ -178,13 +178,17 @@ func (w *wsOut) dropTakenLocked() {
 
 // wrote records that writes went out: the time, for the idle ping, and the
 // publish-to-write latency of the oldest durable event among them (oldest
-// 0: none).
-func (ss *session) wrote(oldest int64) {
+// 0: none). Admission hears only of the writes the node made as soon as
+// it could (a flusher's): one that waited for its client's socket to take
+// more (blocked, the writer goroutine's) measures that client.
+func (ss *session) wrote(oldest int64, blocked bool) {
 	now := time.Now().UnixNano()
 	ss.lastWrite.Store(now)
 	if oldest != 0 {
 		ss.srv.cfg.Metrics.PublishToWrite(time.Duration(now - oldest))
-		ss.srv.adm.ObserveWrite(time.Duration(now - oldest))
+		if !blocked {
+			ss.srv.adm.ObserveWrite(time.Duration(now - oldest))
+		}
 	}
 }
 

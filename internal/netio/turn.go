@@ -57,6 +57,10 @@ type Piece struct {
 	// Last is the stream's last words: once written, the turn writes
 	// nothing more (a WebSocket bye and close, the end of a chunked body).
 	Last bool
+	// Blocked: the writer goroutine wrote it, as the socket was full (or
+	// the piece may block), so its delay is its client's as much as the
+	// node's. Set for WroteLocked.
+	Blocked bool
 
 	Hdr [wsframe.MaxHeader]byte // room for H
 	buf *[]byte                 // a pooled body buffer (Buffer), back after the write
@@ -342,6 +346,7 @@ func (t *Turn) run(block bool) {
 			src.Unlock()
 			return
 		}
+		p.Blocked = block
 		src.WroteLocked(p)
 		if p.Last {
 			t.closed = true

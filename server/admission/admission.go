@@ -46,16 +46,23 @@ const (
 	cutMax    = 0.95
 	raiseStep = 0.10
 	// queueQuantile and writeQuantile are the delays of an interval that
-	// are held to the target. A room's queue is the node's own: its 90th
-	// percentile. Writes wait on their clients too (a slow reader's queue
-	// is old whenever its socket takes more): the median, so that a node
-	// is limited when half its writes are late, not when a few clients
-	// are (they are cut as slow consumers).
+	// are held to the target: the 90th percentile of each. A room's queue
+	// is the node's own. So are the writes the server feeds it: only
+	// those made as soon as the node could, never one that waited for its
+	// client's socket (a slow reader, cut as a slow consumer, must not
+	// limit the node). Readers see the tail of the write delay, so the
+	// tail is what is held.
 	queueQuantile = 0.9
-	writeQuantile = 0.5
+	writeQuantile = 0.9
 	// liftAfter is how long every delay must stay below the target, with
 	// nothing refused, before a limit is lifted.
 	liftAfter = time.Second
+	// rateGain smooths a room's rate of attempts over about five
+	// intervals; quietMax is the most, in Config.MinRate, that a quiet
+	// room asks for on that average (room for the jitter of a steady
+	// publisher at MinRate).
+	rateGain = 0.2
+	quietMax = 1.5
 )
 
 // Reason is Admit's verdict.
@@ -152,6 +159,7 @@ type roomState struct {
 	admitted  int
 	refused   int
 	idle      int     // intervals in a row without a publish
+	rate      float64 // publishes asked per interval, smoothed (quiet)
 	share     float64 // publishes per interval the room may admit (+Inf: no bound)
 	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1+phase
 	phase     float64 // the room's point in the credit cycle, in [0, 1), fixed by its name
@@ -297,7 +305,9 @@ func (c *Controller) rollLocked(now time.Time) {
 	st := State{WriteDelay: wd, Refused: refused, Admitted: admitted}
 	nodeLimited := c.node.on
 	var demands []float64
+	quiet, quietRate := 0, 0.0 // the quiet rooms, and what they ask per interval
 	for name, rs := range c.rooms {
+		rs.rate += (float64(rs.attempts) - rs.rate) * rateGain
 		qd := rs.queue.take(queueQuantile)
 		st.QueueDelay = max(st.QueueDelay, qd)
 		rs.lim.update(c, qd, float64(rs.admitted)/secs, rs.refused > 0)
@@ -319,15 +329,26 @@ func (c *Controller) rollLocked(now time.Time) {
 		if nodeLimited {
 			demands = append(demands, min(float64(rs.attempts), rs.capPerInterval(c.perIntv)))
 		}
+		if c.quiet(rs) {
+			quiet++
+			quietRate += rs.rate
+		}
 	}
 	c.newShare = math.Inf(1)
+	floor := c.floor()
 	if nodeLimited {
 		st.NodeLimit = c.node.rate
-		c.newShare = waterLevel(demands, c.node.rate*c.perIntv)
+		capacity := c.node.rate * c.perIntv
+		c.newShare = waterLevel(demands, capacity)
+		if quietRate > capacity {
+			// The quiet rooms come first, as far as the node's limit
+			// goes: when what they ask together is more, they share it.
+			floor = min(floor, max(c.newShare, capacity/float64(quiet)))
+		}
 	}
 	level := c.newShare
 	if !math.IsInf(c.newShare, 1) {
-		c.newShare = max(c.newShare, c.floor()) // for rooms not seen yet
+		c.newShare = max(c.newShare, floor) // for rooms not seen yet
 	}
 	for _, rs := range c.rooms {
 		was := rs.share
@@ -341,8 +362,8 @@ func (c *Controller) rollLocked(now time.Time) {
 				// all admit in the same interval.
 				rs.credit = rs.phase
 			}
-			if float64(rs.attempts) <= c.floor() {
-				rs.share = max(rs.share, c.floor()) // a quiet room keeps its floor
+			if c.quiet(rs) {
+				rs.share = max(rs.share, floor) // a quiet room keeps its floor
 			}
 			// A share below one publish per interval adds up over several.
 			// Unused credit is carried up to a cap that the phase offsets
@@ -379,6 +400,14 @@ func (c *Controller) rollLocked(now time.Time) {
 // against the intervals. Rooms asking for more share what is left, down to
 // less than one publish per interval.
 func (c *Controller) floor() float64 { return max(1, 2*c.cfg.MinRate*c.perIntv) }
+
+// quiet reports that a room asks for little: no more than its floor in
+// the last interval, and no more than quietMax × MinRate on average over
+// the last few. A room that floods at a rate a little above the floor asks
+// for no more than it in some intervals, but is not quiet on average.
+func (c *Controller) quiet(rs *roomState) bool {
+	return float64(rs.attempts) <= c.floor() && rs.rate <= quietMax*c.cfg.MinRate*c.perIntv
+}
 
 // capPerInterval is the room's own limit over one interval (+Inf: none).
 func (rs *roomState) capPerInterval(perIntv float64) float64 {

@@ -333,3 +333,61 @@ func TestFloodedRoomsDoNotAdmitInStep(t *testing.T) {
 		t.Fatalf("per interval: mean %.1f admitted, most %d; want a mean of 20 or more, at most 2.5 times it in any\n%v", mean, most, per)
 	}
 }
+
+// TestFloodNearTheFloorIsNotQuiet: 100 rooms publishing 25/s each (2 and 3
+// publishes in alternate intervals) on a node limited to its floor: the
+// rooms ask for no more than a quiet room's floor in every other
+// interval, but not on average, so they share the node's limit and do not
+// each take the floor (100 floors would be 20 times that limit). A room
+// at 10/s among them is never refused.
+func TestFloodNearTheFloorIsNotQuiet(t *testing.T) {
+	ck := newClock()
+	var last State
+	c := newTest(ck, func(st State) { last = st })
+	admitted, quietRefused := 0, 0
+	for i := range 100 {
+		for r := range 100 {
+			got, _ := offer(c, fmt.Sprintf("f%d", r), "p", 2+i%2, time.Millisecond)
+			if i >= 80 {
+				admitted += got
+			}
+		}
+		_, reasons := offer(c, "quiet", "q", 1, time.Millisecond)
+		quietRefused += len(reasons)
+		c.ObserveWrite(time.Second)
+		ck.add(DefaultInterval)
+	}
+	if last.NodeLimit != DefaultMinRate {
+		t.Fatalf("node limit %v, want %v", last.NodeLimit, DefaultMinRate)
+	}
+	// 20 intervals at 10/s: 20 publishes, the quiet room's among them.
+	if admitted > 40 {
+		t.Fatalf("the flooding rooms admitted %d in 20 intervals at a node limit of %v/s", admitted, last.NodeLimit)
+	}
+	if quietRefused != 0 {
+		t.Fatalf("the room at 10/s was refused %d times", quietRefused)
+	}
+}
+
+// TestQuietRoomsShareALimitTheyExceed: 100 rooms at 10/s each, every one
+// quiet, on a node held at its floor of 10/s: together they ask for ten
+// times the limit, so their floors give way and they share it.
+func TestQuietRoomsShareALimitTheyExceed(t *testing.T) {
+	ck := newClock()
+	c := newTest(ck, nil)
+	admitted := 0
+	for i := range 100 {
+		for r := range 100 {
+			got, _ := offer(c, fmt.Sprintf("q%d", r), "p", 1, time.Millisecond)
+			if i >= 80 {
+				admitted += got
+			}
+		}
+		c.ObserveWrite(time.Second)
+		ck.add(DefaultInterval)
+	}
+	// 20 at the limit, give or take the credits' rounding over 100 rooms.
+	if admitted > 60 {
+		t.Fatalf("100 quiet rooms admitted %d in 20 intervals at a node limit of 10/s", admitted)
+	}
+}
