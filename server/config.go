@@ -192,10 +192,12 @@ type Config struct {
 	DeflateMinBytes int
 
 	// AdmissionTarget is the delay above which the node refuses publishes
-	// with err 7 overloaded (HTTP 503 with Retry-After): the median delay
-	// from an event's creation to its write, or a room's 90th percentile
-	// wait between the read of a publish and the start of its operation,
-	// over AdmissionInterval (docs/OPERATIONS.md, "Overload"). Zero means 50 ms;
+	// with err 7 overloaded (HTTP 503 with Retry-After): the 90th
+	// percentile delay from an event's creation to the node's own write of
+	// it (not one that waited for a client's socket), or a room's 90th
+	// percentile wait between the read of a publish and the start of its
+	// operation, over AdmissionInterval (docs/OPERATIONS.md, "Overload").
+	// Zero means 50 ms;
 	// negative turns admission off.
 	AdmissionTarget time.Duration
 	// AdmissionInterval is how long delays are measured before the

@@ -103,7 +103,7 @@ var sections = []section{
 		{key: "websocket.flushers", flag: "flushers", def: "0", shown: "0 (half the cores, at least 1)", usage: "goroutines writing queued frames and SSE events to sockets in parallel"},
 	}},
 	{"Overload", []setting{
-		{key: "admission.target", flag: "admission-target", def: "50ms", negOK: true, usage: "delay above which publishes are refused with err 7 overloaded (HTTP 503 + Retry-After): the median, over an interval, of the creation-to-write delay of the node's writes, or the 90th percentile of a room's read-to-start wait of its publishes (negative: admission off)"},
+		{key: "admission.target", flag: "admission-target", def: "50ms", negOK: true, usage: "delay above which publishes are refused with err 7 overloaded (HTTP 503 + Retry-After): the 90th percentile, over an interval, of the creation-to-write delay of the node's own writes (not those that waited for a client's socket), or of a room's read-to-start wait of its publishes (negative: admission off)"},
 		{key: "admission.interval", flag: "admission-interval", def: "100ms", positive: true, usage: "how long admission measures delays before its limits move"},
 	}},
 	{"SSE", []setting{

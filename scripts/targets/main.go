@@ -86,7 +86,7 @@ func main() {
 	}
 	best := *given
 	if best == 0 && (want("rates") || want("overload") || want("overload-admission") || want("node-overload") || want("api-overload") || want("recovery")) {
-		for _, rate := range []int{1000, 1500, 2000, 2500, 3000, 4000} {
+		for _, rate := range []int{500, 750, 1000, 1500, 2000, 2500, 3000, 4000} {
 			res := r.run("rate"+strconv.Itoa(rate), nil, append(fanout, "--rate", strconv.Itoa(rate), "--pubs", strconv.Itoa(1+rate/2000))...)
 			if res.Latency.P99 > 50 || res.DeliveredPct < 99.9 {
 				break
