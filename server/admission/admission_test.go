@@ -300,8 +300,8 @@ func TestQuietRoomBurstKeepsFloor(t *testing.T) {
 }
 
 // TestFloodedRoomsDoNotAdmitInStep: 100 rooms, one flooding publisher
-// each, on a node whose write delay grows with what it admits (1 ms per
-// publish in an interval). The node's limit settles, and each interval
+// each, on a node whose write delay grows with what it admits (the target
+// at 50 publishes in an interval). The node's limit settles, and each interval
 // admits about its share of it: the rooms do not all admit in the same
 // intervals and none in the others (a burst of 100 rooms' fan-out at once
 // is what the write delay's tail is made of), and a lone publisher is not
@@ -317,7 +317,7 @@ func TestFloodedRoomsDoNotAdmitInStep(t *testing.T) {
 			n, _ := offer(c, room, "pub-"+room, 20, time.Millisecond)
 			admitted += n
 		}
-		c.ObserveWrite(time.Duration(admitted) * time.Millisecond)
+		c.ObserveWrite(time.Duration(admitted) * DefaultTarget / 50)
 		ck.add(DefaultInterval)
 		if i >= 50 {
 			per = append(per, admitted)
@@ -389,5 +389,24 @@ func TestQuietRoomsShareALimitTheyExceed(t *testing.T) {
 	// 20 at the limit, give or take the credits' rounding over 100 rooms.
 	if admitted > 60 {
 		t.Fatalf("100 quiet rooms admitted %d in 20 intervals at a node limit of 10/s", admitted)
+	}
+}
+
+// TestQueueHeldToItsShareOfTheTarget: a room whose publishes wait 40 ms
+// before their operation (below the 50 ms target, above its two thirds) is
+// limited: its readers will see that wait and the fan-out's write delay
+// after it.
+func TestQueueHeldToItsShareOfTheTarget(t *testing.T) {
+	ck := newClock()
+	c := newTest(ck, nil)
+	refused := 0
+	for range 10 {
+		_, r := offer(c, "room", "p", 100, 40*time.Millisecond)
+		refused += r[RefusedRoom]
+		c.ObserveWrite(time.Millisecond)
+		ck.add(DefaultInterval)
+	}
+	if refused == 0 {
+		t.Fatal("a room waiting 40 ms per publish, against a target of 50 ms, was never limited")
 	}
 }

@@ -17,7 +17,9 @@
 // Every interval it takes the 90th percentile of each room's queue delays
 // and of the write delays over that interval. (CoDel takes the smallest
 // sample of one queue; here there is a queue per connection, and the few
-// that drain fast must not hide the rest.) A room whose queue delay stays above the target gets a publish
+// that drain fast must not hide the rest.) A room's queue delay is held to
+// two thirds of the target: its readers see it and then the write delay.
+// A room whose queue delay stays above that gets a publish
 // limit of its own, cut by the ratio of target to delay and raised again
 // while the delay is below it; a node whose write delay is above the target
 // gets a node-wide limit the same way. The node-wide limit is shared between
