@@ -39,10 +39,8 @@ func (ss *session) handleFrame(f *protocol.Frame) {
 // submit hands a checked op's router call to the room's queue (roomops.go).
 // Beyond MaxOpsInFlight it answers err 7 and reports false.
 func (ss *session) submit(f *protocol.Frame, op func(ctx context.Context)) bool {
-	if ss.ops.full(ss.srv.cfg.MaxOpsInFlight) {
-		ss.writeOwn() // the reader may wait for a slot: what it answered goes first
-	}
-	if ss.ops.submit(f.R, ss.srv.cfg.MaxOpsInFlight, op) {
+	// The reader may wait for a slot: what it answered goes out first.
+	if ss.ops.submit(f.R, ss.srv.cfg.MaxOpsInFlight, op, ss.writeOwn) {
 		return true
 	}
 	ss.srv.cfg.Metrics.LimitRefused(limitConnOps)
@@ -165,7 +163,7 @@ func (ss *session) leave(name string, then func()) {
 	ss.ops.submit(name, math.MaxInt, func(ctx context.Context) {
 		ss.srv.cfg.Router.Leave(ctx, name, ss)
 		then()
-	})
+	}, nil)
 }
 
 func (ss *session) opPub(f *protocol.Frame) {

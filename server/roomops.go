@@ -40,10 +40,12 @@ type roomOps struct {
 const opsStall = 500 * time.Millisecond
 
 // submit queues op for room, behind that room's earlier operations. It
-// reports false when max operations already wait or run.
-func (o *roomOps) submit(room string, limit int, op func(context.Context)) bool {
+// reports false when max operations already wait or run. beforeWait, when
+// set, is called once before submit first waits for a slot (o.mu not
+// held).
+func (o *roomOps) submit(room string, limit int, op func(context.Context), beforeWait func()) bool {
 	o.mu.Lock()
-	if o.inFlight >= limit && !o.awaitSlotLocked(limit) {
+	if o.inFlight >= limit && !o.awaitSlotLocked(limit, beforeWait) {
 		o.mu.Unlock()
 		return false
 	}
@@ -73,9 +75,10 @@ func (o *roomOps) submit(room string, limit int, op func(context.Context)) bool 
 }
 
 // awaitSlotLocked waits until fewer than limit ops are in flight, while
-// ops complete; it reports false when none completed for opsStall. o.mu
-// held on entry and on return.
-func (o *roomOps) awaitSlotLocked(limit int) bool {
+// ops complete; it reports false when none completed for opsStall. It
+// calls beforeWait (when set) once, before it first waits. o.mu held on
+// entry and on return.
+func (o *roomOps) awaitSlotLocked(limit int, beforeWait func()) bool {
 	if o.slot == nil {
 		o.slot = make(chan struct{}, 1)
 	}
@@ -96,6 +99,10 @@ func (o *roomOps) awaitSlotLocked(limit int) bool {
 			timer.Reset(wait)
 		}
 		o.mu.Unlock()
+		if beforeWait != nil {
+			beforeWait()
+			beforeWait = nil
+		}
 		select {
 		case <-o.slot:
 		case <-timer.C:

@@ -35,20 +35,25 @@ func writev(fd uintptr, hdr, b []byte) (int, bool) {
 	if n == 0 {
 		return 0, true
 	}
+	// One buffer for write(2) (p), or both for writev(2).
 	var buf [smallWrite]byte
+	var p []byte
+	switch {
+	case n <= smallWrite:
+		copy(buf[copy(buf[:], hdr):], b)
+		p = buf[:n]
+	case len(hdr) == 0:
+		p = b
+	case len(b) == 0:
+		p = hdr
+	}
 	var iov [2]unix.Iovec
 	for {
 		var w uintptr
 		var errno unix.Errno
-		switch {
-		case n <= smallWrite:
-			copy(buf[copy(buf[:], hdr):], b)
-			w, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(n))
-		case len(hdr) == 0:
-			w, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		case len(b) == 0:
-			w, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&hdr[0])), uintptr(len(hdr)))
-		default:
+		if p != nil {
+			w, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		} else {
 			iov[0].Base, iov[1].Base = &hdr[0], &b[0]
 			iov[0].SetLen(len(hdr))
 			iov[1].SetLen(len(b))

@@ -313,11 +313,12 @@ func (c *Controller) rollLocked(now time.Time) {
 	nodeLimited := c.node.on
 	var demands []float64
 	quiet, quietRate := 0, 0.0 // the quiet rooms, and what they ask per interval
+	queueTarget := time.Duration(float64(c.cfg.Target) * queueShare)
 	for name, rs := range c.rooms {
 		rs.rate += (float64(rs.attempts) - rs.rate) * rateGain
 		qd := rs.queue.take(queueQuantile)
 		st.QueueDelay = max(st.QueueDelay, qd)
-		rs.lim.update(c, time.Duration(float64(c.cfg.Target)*queueShare), qd, float64(rs.admitted)/secs, rs.refused > 0)
+		rs.lim.update(c, queueTarget, qd, float64(rs.admitted)/secs, rs.refused > 0)
 		if rs.attempts == 0 {
 			rs.idle++
 		} else {

@@ -34,6 +34,16 @@ func offer(c *Controller, room, conn string, n int, q time.Duration) (admitted i
 	return admitted, reasons
 }
 
+// offerRooms makes n publish attempts to each of rooms rooms (prefix0,
+// prefix1, ...), one publisher each, and returns how many were admitted.
+func offerRooms(c *Controller, prefix string, rooms, n int) (admitted int) {
+	for r := range rooms {
+		got, _ := offer(c, fmt.Sprintf("%s%d", prefix, r), "p", n, time.Millisecond)
+		admitted += got
+	}
+	return admitted
+}
+
 func TestNoDelayAdmitsAll(t *testing.T) {
 	ck := newClock()
 	c := newTest(ck, nil)
@@ -258,11 +268,8 @@ func TestNodeLimitHoldsOverManyRooms(t *testing.T) {
 	c := newTest(ck, func(st State) { last = st })
 	admitted := 0
 	for i := range 60 {
-		for r := range 100 {
-			got, _ := offer(c, fmt.Sprintf("f%d", r), "p", 5, time.Millisecond)
-			if i >= 50 {
-				admitted += got
-			}
+		if got := offerRooms(c, "f", 100, 5); i >= 50 {
+			admitted += got
 		}
 		c.ObserveWrite(time.Second)
 		ck.add(DefaultInterval)
@@ -346,11 +353,8 @@ func TestFloodNearTheFloorIsNotQuiet(t *testing.T) {
 	c := newTest(ck, func(st State) { last = st })
 	admitted, quietRefused := 0, 0
 	for i := range 100 {
-		for r := range 100 {
-			got, _ := offer(c, fmt.Sprintf("f%d", r), "p", 2+i%2, time.Millisecond)
-			if i >= 80 {
-				admitted += got
-			}
+		if got := offerRooms(c, "f", 100, 2+i%2); i >= 80 {
+			admitted += got
 		}
 		_, reasons := offer(c, "quiet", "q", 1, time.Millisecond)
 		quietRefused += len(reasons)
@@ -377,11 +381,8 @@ func TestQuietRoomsShareALimitTheyExceed(t *testing.T) {
 	c := newTest(ck, nil)
 	admitted := 0
 	for i := range 100 {
-		for r := range 100 {
-			got, _ := offer(c, fmt.Sprintf("q%d", r), "p", 1, time.Millisecond)
-			if i >= 80 {
-				admitted += got
-			}
+		if got := offerRooms(c, "q", 100, 1); i >= 80 {
+			admitted += got
 		}
 		c.ObserveWrite(time.Second)
 		ck.add(DefaultInterval)
