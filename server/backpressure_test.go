@@ -217,6 +217,45 @@ func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
 	expectBye(t, slow, protocol.CodeSlowConsumer)
 }
 
+// A client whose socket takes nothing more for WriteTimeout is cut with
+// slow_consumer, counted, however far its queue is from its bound; reading
+// again, it finds what its socket held and then its bye.
+func TestStalledClientIsCutAsASlowConsumer(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	ts := newTestServer(t, func(c *Config, r *room.Config) {
+		c.QueueMaxBytes = 64 << 20 // never reached here
+		c.WriteTimeout = writeTimeout
+		c.ByeLinger = time.Minute
+		c.FrameRate = 100000
+		c.FrameBurst = 100000
+		c.ByteRate = 1 << 30
+		r.Default.HistorySize = 10
+	})
+	slow := slowMember(t, ts, "chat:stall")
+	pub := ts.connect(t)
+	join(t, pub, 1, "chat:stall", nil)
+	const msgs = 200 // 200 KiB: far beyond the slow member's socket buffers
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		collect(t, pub, msgs)
+	}()
+	payload := strings.Repeat("p", 1<<10)
+	for i := 0; i < msgs; i += 20 {
+		if err := pub.Send(repeat(client.M{"t": "pub", "r": "chat:stall", "d": payload}, 20)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-collected
+	checkFor(t, 10*time.Second, func() error {
+		if n := ts.SlowConsumerCuts(); n != 1 {
+			return fmt.Errorf("%d slow-consumer cuts, queued %d bytes", n, ts.QueuedBytes())
+		}
+		return nil
+	})
+	expectBye(t, slow, protocol.CodeSlowConsumer)
+}
+
 func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {
 	s := &session{srv: &Server{cfg: Config{QueueMaxBytes: 100, Metrics: noopMetrics{}}}}
 	s.sock.CloseLocked() // no writer: inspect the queue as it builds up

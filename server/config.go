@@ -148,6 +148,12 @@ type Config struct {
 	FloodStrikes int
 	// QueueMaxBytes bounds a connection's outbound queue. Zero means 1 MiB.
 	QueueMaxBytes int
+	// SocketUnsentBytes bounds what a WebSocket connection's or SSE
+	// stream's socket holds not yet sent (Linux: TCP_NOTSENT_LOWAT); what
+	// a client is slower to take waits in its queue, seen by QueueMaxBytes
+	// and WriteTimeout, instead of in the kernel's send buffer (up to
+	// 4 MiB a socket on loopback). Zero means 128 KiB.
+	SocketUnsentBytes int
 	// MaxRoomsPerConn bounds the rooms one connection may join. Zero means 64.
 	MaxRoomsPerConn int
 	// MaxOpsInFlight bounds a connection's room operations (join, leave,
@@ -242,6 +248,7 @@ func (c *Config) fill() error {
 	setInt(&c.ByteRate, 1<<20)
 	setInt(&c.FloodStrikes, 100)
 	setInt(&c.QueueMaxBytes, 1<<20)
+	setInt(&c.SocketUnsentBytes, 128<<10)
 	setInt(&c.MaxRoomsPerConn, 64)
 	setInt(&c.MaxOpsInFlight, 64)
 	setInt(&c.ReadBufferSize, 1<<10)

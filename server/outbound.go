@@ -87,9 +87,7 @@ func (ss *session) enqueueItem(n outItem) {
 		}
 		ss.evictEphemeral()
 		if ss.qbytes+len(b) > ss.srv.cfg.QueueMaxBytes {
-			ss.srv.slowCuts.Add(1)
-			ss.srv.cfg.Metrics.SlowConsumer("ws")
-			ss.closeLocked(byeFrame{protocol.CodeSlowConsumer, "outbound queue overflowed"})
+			ss.cutSlowLocked("outbound queue overflowed")
 			return
 		}
 	}
@@ -102,6 +100,14 @@ func (ss *session) enqueueItem(n outItem) {
 		return // the reader writes it (writeOwn)
 	}
 	ss.sock.KickLocked()
+}
+
+// cutSlowLocked closes the session with bye slow_consumer, counted. ss.mu
+// held.
+func (ss *session) cutSlowLocked(why string) {
+	ss.srv.slowCuts.Add(1)
+	ss.srv.cfg.Metrics.SlowConsumer("ws")
+	ss.closeLocked(byeFrame{protocol.CodeSlowConsumer, why})
 }
 
 // The reader answers what it read itself. While it handles a message, the

@@ -157,7 +157,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// From here roomd reads and writes the frames (wsframe): gorilla's
 	// Conn is left behind.
 	ss.out.ss = ss
-	ss.sock.Open(conn.NetConn(), &ss.out, s.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &s.flush, Writers: &s.writers, WG: &s.wg, Timeout: s.cfg.WriteTimeout})
+	ss.sock.Open(conn.NetConn(), &ss.out, s.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &s.flush, Writers: &s.writers, WG: &s.wg, Timeout: s.cfg.WriteTimeout, Unsent: s.cfg.SocketUnsentBytes})
 	ss.br = own.br
 	if ss.br == nil {
 		ss.br = bufio.NewReaderSize(ss.sock.Conn, s.cfg.ReadBufferSize)

@@ -77,7 +77,7 @@ func (o *sseObserver) streamRaw(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	// Not a TCP socket (no Raw): every write goes through the writer.
 	rs := &rawStream{o: o, chunked: r.ProtoAtLeast(1, 1)}
-	rs.sock.Open(conn, rs, o.srv.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout})
+	rs.sock.Open(conn, rs, o.srv.cfg.ParkAfter > 0, netio.TurnConfig{Flushers: &o.srv.flush, WG: &o.srv.wg, Timeout: o.srv.cfg.WriteTimeout, Unsent: o.srv.cfg.SocketUnsentBytes})
 
 	// The head and the retry line: a blocking write, before anything queued.
 	head := appendResponseHead(nil, w.Header(), rs.chunked)

@@ -164,6 +164,20 @@ func (w *wsOut) Failed() {
 	ss.abort()
 }
 
+// StalledLocked implements netio.Staller: a client whose socket took
+// nothing more of a write for WriteTimeout has stopped reading, or reads
+// slower than its rooms send. It is cut with slow_consumer, as when its
+// queue overflows: what was queued is dropped, and it has ByeLinger to take
+// the rest of the write and the bye. ss.mu held.
+func (w *wsOut) StalledLocked() bool {
+	ss := w.ss
+	if ss.closing {
+		return false
+	}
+	ss.cutSlowLocked("write timed out")
+	return true
+}
+
 // dropTakenLocked forgets the frames the turn took and did not write. Turn
 // holder, ss.mu held.
 func (w *wsOut) dropTakenLocked() {

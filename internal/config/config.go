@@ -73,6 +73,7 @@ type Config struct {
 		ByteRate            Size    `yaml:"byte_rate"`
 		FloodStrikes        int     `yaml:"flood_strikes"`
 		QueueMaxBytes       Size    `yaml:"queue_max_bytes"`
+		SocketUnsentBytes   Size    `yaml:"socket_unsent_bytes"`
 		MaxBodyBytes        Size    `yaml:"max_body_bytes"`
 	} `yaml:"limits"`
 	Timeouts struct {
@@ -492,6 +493,7 @@ func (c *Config) ServerConfig() server.Config {
 		ByteRate:            int(c.Limits.ByteRate),
 		FloodStrikes:        c.Limits.FloodStrikes,
 		QueueMaxBytes:       int(c.Limits.QueueMaxBytes),
+		SocketUnsentBytes:   int(c.Limits.SocketUnsentBytes),
 		MaxRoomsPerConn:     c.Limits.MaxRoomsPerConn,
 		MaxOpsInFlight:      c.Limits.MaxOpsInFlight,
 		ReadBufferSize:      int(c.WebSocket.ReadBufferSize),

@@ -3,6 +3,7 @@
 package netio
 
 import (
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -88,4 +89,16 @@ func sendRoom(fd uintptr) (empty, room bool) {
 		}
 		return false, err == nil && n == 1 && pfd[0].Revents&unix.POLLOUT != 0 && pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) == 0
 	}
+}
+
+// setUnsent bounds what the socket holds not yet sent (TCP_NOTSENT_LOWAT):
+// past n bytes it takes no more, so what a client is slow to take waits in
+// its owner's queue, where the queue's bound and the write timeout see it,
+// rather than in megabytes of send buffer (the kernel sizes it by the
+// segment size: on loopback, 4 MiB). What is sent and not yet acknowledged
+// is not bounded, so a distant client's throughput is not either.
+func setUnsent(rc syscall.RawConn, n int) {
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n)
+	})
 }

@@ -129,5 +129,6 @@ func (w *tlsWrite) do(t *Turn, h, b []byte) (bool, error) {
 		}
 	}
 	t.moveDeadline()
-	return true, t.writeAll(h, b)
+	_, err := t.writeAll(h, b)
+	return true, err
 }

@@ -1,7 +1,9 @@
 package netio
 
 import (
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -146,6 +148,9 @@ type TurnConfig struct {
 	// Timeout bounds a blocking write: it is cut after between 3/4 and all
 	// of it. Required (positive).
 	Timeout time.Duration
+	// Unsent bounds the bytes the socket holds not yet sent (Linux:
+	// TCP_NOTSENT_LOWAT), set by Conn.Open; zero leaves the kernel's.
+	Unsent int
 }
 
 // Init sets the turn up for src before it is shared.
@@ -315,23 +320,32 @@ func (t *Turn) run(block bool) {
 		}
 		var rest []byte
 		var err error
+		n := 0
 		switch {
 		case block:
 			t.tw.credit = 0 // the socket's queue grows unseen by tlsWrite
-			err = t.writeAll(p.H, p.B)
+			n, err = t.writeAll(p.H, p.B)
 		case t.rc == nil: // TLS
 			var ok bool
 			if ok, err = t.tw.do(t, p.H, p.B); err == nil && !ok {
 				rest = restOf(p.H, p.B, 0)
 			}
 		default:
-			var n int
 			n, err = t.dw.do(t.rc, p.H, p.B)
 			if err == nil && n < len(p.H)+len(p.B) {
 				rest = restOf(p.H, p.B, n)
 			}
 		}
 		src.Lock()
+		if err != nil && block && t.stalledLocked(err) {
+			// The source says its last words after what the socket has
+			// begun to take: the rest of the piece goes out first.
+			err, rest = nil, restOf(p.H, p.B, n)
+			t.pending, t.pend = rest, *p
+			t.pend.H, t.pend.B, t.pend.buf = nil, nil, nil
+			p.reset()
+			continue
+		}
 		switch {
 		case err != nil:
 			src.DroppedLocked(p)
@@ -355,6 +369,29 @@ func (t *Turn) run(block bool) {
 	}
 	p.reset()
 	t.endLocked(block, false)
+}
+
+// Staller is a Source told when its client stalls: a blocking write passed
+// Timeout with the socket full, on a plain TCP turn (a TLS connection
+// whose write timed out cannot write again) that has no linger or hard
+// deadline yet.
+type Staller interface {
+	// StalledLocked reports whether the source ends the stream with last
+	// words instead (LingerLocked, then a Last piece): the rest of the
+	// piece in flight is kept, to go out first. False: the write fails
+	// (Failed). Lock held.
+	StalledLocked() bool
+}
+
+// stalledLocked: a blocking write failed with err; true when it was cut by
+// Timeout and the source, a Staller, lingers for its last words instead of
+// failing. Lock held.
+func (t *Turn) stalledLocked(err error) bool {
+	if !t.tcp || !errors.Is(err, os.ErrDeadlineExceeded) || !t.linger.IsZero() || !t.hard.IsZero() || t.closed {
+		return false
+	}
+	st, ok := t.src.(Staller)
+	return ok && st.StalledLocked() && !t.linger.IsZero()
 }
 
 // restOf copies what a write of n bytes of h and b left.
@@ -431,27 +468,25 @@ const joinMax = 16 << 10
 
 // writeAll writes h and b, blocking up to the deadline: in one writev on a
 // TCP socket, or in one Write elsewhere (TLS: one record).
-func (t *Turn) writeAll(h, b []byte) error {
+func (t *Turn) writeAll(h, b []byte) (int, error) {
 	switch {
 	case len(h) == 0:
-		_, err := t.conn.Write(b)
-		return err
+		return t.conn.Write(b)
 	case len(b) == 0:
-		_, err := t.conn.Write(h)
-		return err
+		return t.conn.Write(h)
 	case t.tcp:
 		t.iov[0], t.iov[1] = h, b
 		bufs := net.Buffers(t.iov[:])
-		_, err := bufs.WriteTo(t.conn)
+		n, err := bufs.WriteTo(t.conn)
 		t.iov = [2][]byte{}
-		return err
+		return int(n), err
 	}
 	jb := joinPool.Get().(*[]byte)
 	buf := append(append((*jb)[:0], h...), b...)
-	_, err := t.conn.Write(buf)
+	n, err := t.conn.Write(buf)
 	if cap(buf) <= joinMax {
 		*jb = buf[:0]
 		joinPool.Put(jb)
 	}
-	return err
+	return n, err
 }
