@@ -40,9 +40,10 @@ func (c *Conn) Open(nc net.Conn, src Source, park bool, tc TurnConfig) {
 	if sock != nil && park && CanPark {
 		_ = sock.Control(func(fd uintptr) { c.FD = int(fd) })
 	}
-	if sock != nil && tc.Unsent > 0 {
-		setUnsent(sock, tc.Unsent)
-	}
 	tc.Conn, tc.Raw, tc.Under = nc, c.Raw, c.Under
 	c.Turn.Init(src, tc)
+	if sock != nil && tc.Unsent > 0 {
+		setUnsent(sock, tc.Unsent)
+		c.Turn.bounded = sock
+	}
 }

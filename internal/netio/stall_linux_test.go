@@ -118,3 +118,54 @@ func TestConnUnsentBound(t *testing.T) {
 	}
 	t.Logf("taken %d bytes with a 64 KiB bound, %d without", bounded, kernel)
 }
+
+// connSource is a testSource on a Conn (Open), which ends with last words
+// ("bye") under a linger when its client stalls.
+type connSource struct {
+	testSource
+	c      Conn
+	stalls int
+}
+
+func (s *connSource) StalledLocked() bool {
+	s.stalls++
+	s.queue = [][]byte{[]byte("bye")}
+	s.c.LingerLocked(time.Minute)
+	return true
+}
+
+func (s *connSource) push(b []byte) {
+	s.mu.Lock()
+	s.queue = append(s.queue, b)
+	s.c.KickLocked()
+	s.mu.Unlock()
+}
+
+// Last words pass the unsent bound: once the source lingers, the rest of
+// the piece in flight and the bye go into the socket's send buffer at once,
+// and the turn ends while the peer still reads nothing; a peer that reads
+// later finds them whole.
+func TestLastWordsPassTheUnsentBound(t *testing.T) {
+	var wg sync.WaitGroup
+	cli, srv := tcpPair(t)
+	s := &connSource{}
+	s.c.Open(srv, s, false, TurnConfig{Flushers: &Flushers{WG: &wg}, WG: &wg, Timeout: 200 * time.Millisecond, Unsent: 64 << 10})
+	big := bytes.Repeat([]byte("x"), 1<<20) // beyond the bound and the peer's window, within the send buffer
+	s.push(big)
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.stalls != 1 || s.c.WritingLocked() {
+			return fmt.Errorf("stalls %d, still writing %v, wrote %d pieces", s.stalls, s.c.WritingLocked(), s.wrote)
+		}
+		return nil
+	})
+	got := readPieces(t, cli, 2)
+	if !bytes.Equal(got[0], big) || string(got[1]) != "bye" {
+		t.Fatalf("got %d bytes and %q", len(got[0]), got[1])
+	}
+	wg.Wait()
+	if s.failed != 0 {
+		t.Fatalf("failed %d", s.failed)
+	}
+}

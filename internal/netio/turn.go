@@ -2,6 +2,7 @@ package netio
 
 import (
 	"errors"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -109,13 +110,14 @@ type Turn struct {
 	wg      *sync.WaitGroup
 	timeout time.Duration
 
-	writing bool          // lock: a flusher or the writer goroutine holds the turn
-	closed  bool          // lock: nothing more is written
-	pending []byte        // lock: the rest of a piece the socket took in part
-	pend    Piece         // lock: that piece's accounting
-	done    chan struct{} // lock: made on demand; closed when the turn ends
-	hard    time.Time     // lock: a deadline that caps every write (shutdown's)
-	linger  time.Time     // lock: the deadline of the last writes (LingerLocked)
+	writing bool            // lock: a flusher or the writer goroutine holds the turn
+	closed  bool            // lock: nothing more is written
+	pending []byte          // lock: the rest of a piece the socket took in part
+	pend    Piece           // lock: that piece's accounting
+	done    chan struct{}   // lock: made on demand; closed when the turn ends
+	hard    time.Time       // lock: a deadline that caps every write (shutdown's)
+	linger  time.Time       // lock: the deadline of the last writes (LingerLocked)
+	bounded syscall.RawConn // lock: the socket whose unsent bytes Open bounded, until LingerLocked lifts it
 
 	p     Piece       // turn
 	dw    directWrite // turn
@@ -253,7 +255,15 @@ func (t *Turn) CapDeadlineLocked(dl time.Time) {
 // dropped what it queued and has only a last piece left (a bye after its
 // client stopped reading) waits that long for the client to take it. Never
 // past the hard deadline. Lock held.
+//
+// The last words also pass the socket's unsent bound (TurnConfig.Unsent):
+// they go into its send buffer at once, behind what it holds, for a client
+// that reads again to find, and the writes end there rather than wait.
 func (t *Turn) LingerLocked(d time.Duration) {
+	if t.bounded != nil {
+		setUnsent(t.bounded, math.MaxInt32)
+		t.bounded = nil
+	}
 	now := time.Now()
 	t.linger = now.Add(d)
 	t.dlSet = time.Time{}
