@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,45 @@ func TestStalledClientIsCutAsASlowConsumer(t *testing.T) {
 		return nil
 	})
 	expectBye(t, slow, protocol.CodeSlowConsumer)
+}
+
+// A queue grows through the pooled array sizes (8, 64, 512 frames) and then
+// as a slice, in order; once warm, a queue filled to 512 frames and written
+// allocates nothing.
+func TestQueueGrowsThroughPooledSizes(t *testing.T) {
+	s := &session{srv: &Server{cfg: Config{QueueMaxBytes: 1 << 20, Metrics: noopMetrics{}}}}
+	s.sock.CloseLocked() // no writer: inspect the queue as it builds up
+	frames := make([][]byte, 1000)
+	for i := range frames {
+		frames[i] = []byte(strconv.Itoa(i))
+	}
+	caps := map[int]int{}
+	for i, f := range frames {
+		s.enqueue(f, durable, "", "")
+		caps[i+1] = cap(s.queue)
+	}
+	if caps[8] != 8 || caps[9] != 64 || caps[64] != 64 || caps[65] != 512 || caps[512] != 512 || caps[513] <= 512 {
+		t.Fatalf("capacities at 8, 9, 64, 65, 512, 513 frames: %d %d %d %d %d %d", caps[8], caps[9], caps[64], caps[65], caps[512], caps[513])
+	}
+	for i, it := range s.queue {
+		if string(it.b) != string(frames[i]) {
+			t.Fatalf("frame %d is %q", i, it.b)
+		}
+	}
+	s.dropQueueLocked()
+	if raceEnabled {
+		return // the race detector drops pooled items on purpose
+	}
+	fill := func() {
+		for _, f := range frames[:512] {
+			s.enqueue(f, durable, "", "")
+		}
+		s.dropQueueLocked()
+	}
+	fill()
+	if n := testing.AllocsPerRun(50, fill); n >= 1 {
+		t.Fatalf("%.1f allocations per 512 frames queued", n)
+	}
 }
 
 func TestEphemeralIsCoalescedAndDroppedBeforeDurable(t *testing.T) {

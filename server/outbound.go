@@ -91,8 +91,11 @@ func (ss *session) enqueueItem(n outItem) {
 			return
 		}
 	}
-	if ss.queue == nil {
+	switch {
+	case ss.queue == nil:
 		ss.queue = getQueue()
+	case len(ss.queue) == cap(ss.queue):
+		ss.queue = growQueue(ss.queue)
 	}
 	ss.queue = append(ss.queue, n)
 	ss.addQueued(len(b))
@@ -184,24 +187,54 @@ func (ss *session) evictEphemeral() {
 	ss.queue = kept
 }
 
-// Queue arrays come from a pool and go back once written: a session that
+// Queue arrays come from pools and go back once written: a session that
 // keeps up queues one frame at a time, and would otherwise make (and drop)
-// an array per delivery; an idle session holds none.
-const pooledQueueLen = 8
+// an array per delivery; an idle session holds none. A busy node's sessions
+// queue tens of frames between two writes (a flusher's pass over a room of
+// thousands), so a queue grows through three pooled sizes, 8, 64 and 512
+// frames, before it grows as a slice does, unpooled (a client that far
+// behind is near its cut): without them, the arrays dropped as queues grew
+// were most of what a busy node allocated, and its collector ran ten times
+// a second.
+var (
+	queuePool8   = sync.Pool{New: func() any { return new([8]outItem) }}
+	queuePool64  = sync.Pool{New: func() any { return new([64]outItem) }}
+	queuePool512 = sync.Pool{New: func() any { return new([512]outItem) }}
+)
 
-var queuePool = sync.Pool{New: func() any { return new([pooledQueueLen]outItem) }}
+func getQueue() []outItem { return queuePool8.Get().(*[8]outItem)[:0] }
 
-func getQueue() []outItem { return queuePool.Get().(*[pooledQueueLen]outItem)[:0] }
-
-// putQueue returns a queue array from getQueue, cleared, to the pool (one
-// that grew past it is left to the collector).
-func putQueue(q []outItem) {
-	if cap(q) != pooledQueueLen {
-		return
+// growQueue returns a full queue q moved to the next pooled size, q going
+// back to its pool; past the largest, q itself (append grows it).
+func growQueue(q []outItem) []outItem {
+	var g []outItem
+	switch cap(q) {
+	case 8:
+		g = queuePool64.Get().(*[64]outItem)[:0]
+	case 64:
+		g = queuePool512.Get().(*[512]outItem)[:0]
+	default:
+		return q
 	}
-	q = q[:pooledQueueLen]
-	clear(q)
-	queuePool.Put((*[pooledQueueLen]outItem)(q))
+	g = append(g, q...)
+	putQueue(q)
+	return g
+}
+
+// putQueue returns a queue array from the pools, cleared, to its pool (one
+// that grew past them is left to the collector).
+func putQueue(q []outItem) {
+	switch q = q[:cap(q)]; cap(q) {
+	case 8:
+		clear(q)
+		queuePool8.Put((*[8]outItem)(q))
+	case 64:
+		clear(q)
+		queuePool64.Put((*[64]outItem)(q))
+	case 512:
+		clear(q)
+		queuePool512.Put((*[512]outItem)(q))
+	}
 }
 
 // oldestAt is the queue time of the first durable event in batch (0: none).
