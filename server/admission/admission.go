@@ -67,9 +67,11 @@ const (
 	// to: a reader sees a publish's wait before its operation and then
 	// its fan-out's write delay, one after the other. (Measured: with the
 	// whole target for each, readers' p99 was 100-180 ms in one room of
-	// 1,000 at 3× its rate; with two thirds, 69-78 ms, and more than the
-	// room's sustainable rate still admitted.)
-	queueShare = 2.0 / 3
+	// 1,000 at 3× its rate; with two thirds, 69-78 ms while the node
+	// collected ten times a second, then 86-122 ms once it admitted more;
+	// with half, 76-83 ms, and more than the room's sustainable rate
+	// still admitted.)
+	queueShare = 1.0 / 2
 )
 
 // Reason is Admit's verdict.

@@ -18,7 +18,7 @@
 // and of the write delays over that interval. (CoDel takes the smallest
 // sample of one queue; here there is a queue per connection, and the few
 // that drain fast must not hide the rest.) A room's queue delay is held to
-// two thirds of the target: its readers see it and then the write delay.
+// half the target: its readers see it and then the write delay.
 // A room whose queue delay stays above that gets a publish
 // limit of its own, cut by the ratio of target to delay and raised again
 // while the delay is below it; a node whose write delay is above the target
