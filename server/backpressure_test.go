@@ -175,13 +175,12 @@ func TestSlowConsumerIsCutWhileOthersReceiveEverything(t *testing.T) {
 	})
 }
 
-// A client that stops reading for longer than one write may take is cut
-// with slow_consumer, and still finds its bye when it reads again within
-// ByeLinger: the writes due after a bye wait that long, not WriteTimeout.
-func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
-	const writeTimeout = 200 * time.Millisecond
-	ts := newTestServer(t, func(c *Config, r *room.Config) {
-		c.QueueMaxBytes = 32 << 10
+// lingerServer is a test server with the queue bound and write timeout
+// given, a minute of bye linger, the inbound limits raised and a history of
+// 10.
+func lingerServer(t *testing.T, queueMax int, writeTimeout time.Duration) *testServer {
+	return newTestServer(t, func(c *Config, r *room.Config) {
+		c.QueueMaxBytes = queueMax
 		c.WriteTimeout = writeTimeout
 		c.ByeLinger = time.Minute
 		c.FrameRate = 100000
@@ -189,6 +188,14 @@ func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
 		c.ByteRate = 1 << 30
 		r.Default.HistorySize = 10
 	})
+}
+
+// A client that stops reading for longer than one write may take is cut
+// with slow_consumer, and still finds its bye when it reads again within
+// ByeLinger: the writes due after a bye wait that long, not WriteTimeout.
+func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	ts := lingerServer(t, 32<<10, writeTimeout)
 	slow := slowMember(t, ts, "chat:linger")
 	pub := ts.connect(t)
 	join(t, pub, 1, "chat:linger", nil)
@@ -222,16 +229,7 @@ func TestSlowConsumerFindsItsByeAfterTheWriteTimeout(t *testing.T) {
 // slow_consumer, counted, however far its queue is from its bound; reading
 // again, it finds what its socket held and then its bye.
 func TestStalledClientIsCutAsASlowConsumer(t *testing.T) {
-	const writeTimeout = 200 * time.Millisecond
-	ts := newTestServer(t, func(c *Config, r *room.Config) {
-		c.QueueMaxBytes = 64 << 20 // never reached here
-		c.WriteTimeout = writeTimeout
-		c.ByeLinger = time.Minute
-		c.FrameRate = 100000
-		c.FrameBurst = 100000
-		c.ByteRate = 1 << 30
-		r.Default.HistorySize = 10
-	})
+	ts := lingerServer(t, 64<<20, 200*time.Millisecond) // a queue bound never reached here
 	slow := slowMember(t, ts, "chat:stall")
 	pub := ts.connect(t)
 	join(t, pub, 1, "chat:stall", nil)
