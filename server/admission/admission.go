@@ -23,6 +23,14 @@ type Config struct {
 	// second; a room that asks for no more than twice that per Interval is
 	// never refused (its floor). Zero means 10.
 	MinRate float64
+	// Pace is how many parts of an interval a room over its share gets
+	// its share in, one at the start of each (and its publishers theirs):
+	// its admitted publishes then come through the interval rather than
+	// in one burst at its start, which waits in its publishers' queues
+	// (a connection's operations in a room run one after the other) and
+	// comes back as queue delay. A quiet room gets its share at once.
+	// Zero means 4; 1 grants every share whole at the interval's start.
+	Pace int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Report, when set, is called at the end of each interval that had
@@ -36,6 +44,7 @@ const (
 	DefaultTarget   = 50 * time.Millisecond
 	DefaultInterval = 100 * time.Millisecond
 	DefaultMinRate  = 10
+	DefaultPace     = 4
 )
 
 // The limits move by the ratio of target to delay, within these bounds
@@ -69,9 +78,10 @@ const (
 	// whole target for each, readers' p99 was 100-180 ms in one room of
 	// 1,000 at 3× its rate; with two thirds, 69-78 ms while the node
 	// collected ten times a second, then 86-122 ms once it admitted more;
-	// with half, 76-83 ms, and more than the room's sustainable rate
-	// still admitted.)
-	queueShare = 1.0 / 2
+	// with half, 76-83 ms; with shares paced through the interval (Pace),
+	// half gave 90-95 ms and two fifths 69-71 ms, with more than the
+	// room's sustainable rate still admitted.)
+	queueShare = 0.4
 )
 
 // Reason is Admit's verdict.
@@ -171,6 +181,9 @@ type roomState struct {
 	rate      float64 // publishes asked per interval, smoothed (quiet)
 	share     float64 // publishes per interval the room may admit (+Inf: no bound)
 	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1+phase
+	paced     bool    // over its share: the share comes in Config.Pace parts through the interval
+	held      float64 // the part of this interval's share not yet added to credit
+	granted   int     // parts of this interval's share added so far
 	phase     float64 // the room's point in the credit cycle, in [0, 1), fixed by its name
 	connShare float64 // each publisher's share of them (+Inf: no bound)
 	conns     map[string]*connCount
@@ -188,6 +201,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.MinRate <= 0 {
 		cfg.MinRate = DefaultMinRate
+	}
+	if cfg.Pace <= 0 {
+		cfg.Pace = DefaultPace
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -253,6 +269,11 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.attempts++
+	part := c.cfg.Pace // the parts of the interval begun by now
+	if rs.paced {
+		part = min(int(float64(now.Sub(c.start))*float64(c.cfg.Pace)/float64(c.cfg.Interval))+1, c.cfg.Pace)
+		rs.paceLocked(part, c.cfg.Pace)
+	}
 	var cc *connCount
 	if !math.IsInf(rs.share, 1) {
 		if rs.conns == nil {
@@ -269,7 +290,7 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 		rs.refused++
 		c.refused.Add(1)
 		return Ticket{}, RefusedRoom
-	case cc != nil && rs.connShare < rs.share && float64(cc.admitted) >= max(1, math.Floor(rs.connShare)):
+	case cc != nil && rs.connShare < rs.share && float64(cc.admitted) >= max(1, math.Floor(rs.connShare*float64(part)/float64(c.cfg.Pace))):
 		// A publisher whose share is the whole room's (a lone one) has
 		// only the room's credit to keep: whole publishes per interval
 		// would hold it below a share of 1.7 to 1 each interval.
@@ -284,6 +305,21 @@ func (c *Controller) Admit(room, conn string) (Ticket, Reason) {
 	}
 	c.admitted.Add(1)
 	return Ticket{rs}, Admitted
+}
+
+// paceLocked adds to the room's credit the parts of its share due by part
+// k of the interval (1 to parts), unused credit carried up to the cap.
+// rs.mu held, or c.mu for writing.
+func (rs *roomState) paceLocked(k, parts int) {
+	for rs.granted < k && rs.held > 0 {
+		g := min(rs.share/float64(parts), rs.held)
+		if rs.granted == parts-1 {
+			g = rs.held
+		}
+		rs.held -= g
+		rs.credit = min(max(rs.credit, 0)+g, rs.share+1+rs.phase)
+		rs.granted++
+	}
 }
 
 // roll ends the interval, unless another Admit did so meanwhile.
@@ -364,7 +400,7 @@ func (c *Controller) rollLocked(now time.Time) {
 		was := rs.share
 		rs.share = min(rs.capPerInterval(c.perIntv), level)
 		if math.IsInf(rs.share, 1) {
-			rs.credit = 0
+			rs.credit, rs.paced, rs.held = 0, false, 0
 		} else {
 			if math.IsInf(was, 1) {
 				// Newly bound: each room starts at its own point of the
@@ -372,13 +408,23 @@ func (c *Controller) rollLocked(now time.Time) {
 				// all admit in the same interval.
 				rs.credit = rs.phase
 			}
-			if c.quiet(rs) {
+			rs.paceLocked(c.cfg.Pace, c.cfg.Pace) // what the last interval held back
+			quiet := c.quiet(rs)
+			if quiet {
 				rs.share = max(rs.share, floor) // a quiet room keeps its floor
 			}
 			// A share below one publish per interval adds up over several.
 			// Unused credit is carried up to a cap that the phase offsets
 			// too: rooms that left theirs unused do not come back in step.
-			rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1+rs.phase)
+			// A room over its share gets it in parts (Config.Pace).
+			rs.paced = !quiet && c.cfg.Pace > 1
+			rs.held, rs.granted = 0, 0
+			if rs.paced {
+				rs.held = rs.share
+				rs.paceLocked(1, c.cfg.Pace)
+			} else {
+				rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1+rs.phase)
+			}
 		}
 		rs.connShare = math.Inf(1)
 		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {

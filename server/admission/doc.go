@@ -18,7 +18,7 @@
 // and of the write delays over that interval. (CoDel takes the smallest
 // sample of one queue; here there is a queue per connection, and the few
 // that drain fast must not hide the rest.) A room's queue delay is held to
-// half the target: its readers see it and then the write delay.
+// two fifths of the target: its readers see it and then the write delay.
 // A room whose queue delay stays above that gets a publish
 // limit of its own, cut by the ratio of target to delay and raised again
 // while the delay is below it; a node whose write delay is above the target
@@ -30,7 +30,10 @@
 // quiet room (no more than its floor in the last interval, and no more
 // than 1.5 × Config.MinRate on average over about five) keeps its floor,
 // twice Config.MinRate per interval, unless the quiet rooms together ask
-// for more than the node's limit: then they share it.
+// for more than the node's limit: then they share it. A room over its share
+// gets it in Config.Pace parts through the interval, and its publishers
+// theirs, so that what it admits does not come in one burst at the
+// interval's start to wait in its publishers' queues.
 // When every delay has stayed below the target for a second and nothing was
 // refused, the limits are lifted.
 //
