@@ -347,11 +347,10 @@ func (t *Turn) run(block bool) {
 			}
 		}
 		src.Lock()
-		if err != nil && block && t.stalledLocked(err) {
+		if err != nil && block && n < len(p.H)+len(p.B) && t.stalledLocked(err) {
 			// The source says its last words after what the socket has
 			// begun to take: the rest of the piece goes out first.
-			err, rest = nil, restOf(p.H, p.B, n)
-			t.pending, t.pend = rest, *p
+			t.pending, t.pend = restOf(p.H, p.B, n), *p
 			t.pend.H, t.pend.B, t.pend.buf = nil, nil, nil
 			p.reset()
 			continue
