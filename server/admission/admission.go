@@ -181,7 +181,7 @@ type roomState struct {
 	rate      float64 // publishes asked per interval, smoothed (quiet)
 	share     float64 // publishes per interval the room may admit (+Inf: no bound)
 	credit    float64 // publishes it may still admit: share per interval, unused carried up to share+1+phase
-	paced     bool    // over its share: the share comes in Config.Pace parts through the interval
+	paced     bool    // asked for more than its share: the share comes in Config.Pace parts through the interval
 	held      float64 // the part of this interval's share not yet added to credit
 	granted   int     // parts of this interval's share added so far
 	phase     float64 // the room's point in the credit cycle, in [0, 1), fixed by its name
@@ -416,8 +416,9 @@ func (c *Controller) rollLocked(now time.Time) {
 			// A share below one publish per interval adds up over several.
 			// Unused credit is carried up to a cap that the phase offsets
 			// too: rooms that left theirs unused do not come back in step.
-			// A room over its share gets it in parts (Config.Pace).
-			rs.paced = !quiet && c.cfg.Pace > 1
+			// A room that asked for more than its share gets it in parts
+			// (Config.Pace); one that asks for less keeps its bursts.
+			rs.paced = !quiet && c.cfg.Pace > 1 && float64(rs.attempts) > rs.share
 			rs.held, rs.granted = 0, 0
 			if rs.paced {
 				rs.held = rs.share
