@@ -82,6 +82,12 @@ const (
 	// half gave 90-95 ms and two fifths 69-71 ms, with more than the
 	// room's sustainable rate still admitted.)
 	queueShare = 0.4
+	// queueMinAdmitted is the fewest publishes a room must have admitted in
+	// an interval for its queue delay to put a limit on it: a room
+	// publishing less than that cannot queue its own operations, and one
+	// slow operation (a pause of the process, a busy core) must not limit
+	// a chat of three. The node's write delay still limits every room.
+	queueMinAdmitted = 10
 )
 
 // Reason is Admit's verdict.
@@ -356,7 +362,9 @@ func (c *Controller) rollLocked(now time.Time) {
 		rs.rate += (float64(rs.attempts) - rs.rate) * rateGain
 		qd := rs.queue.take(queueQuantile)
 		st.QueueDelay = max(st.QueueDelay, qd)
-		rs.lim.update(c, queueTarget, qd, float64(rs.admitted)/secs, rs.refused > 0)
+		if rs.lim.on || rs.admitted >= queueMinAdmitted {
+			rs.lim.update(c, queueTarget, qd, float64(rs.admitted)/secs, rs.refused > 0)
+		}
 		if rs.attempts == 0 {
 			rs.idle++
 		} else {

@@ -466,3 +466,17 @@ func TestFloodPacedThroughTheInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestFewPublishesDoNotLimitARoom: a room publishing a few messages an
+// interval, whose publishes wait past the target (a pause of the process),
+// is not limited: it cannot be what queues them.
+func TestFewPublishesDoNotLimitARoom(t *testing.T) {
+	ck := newClock()
+	c := newTest(ck, nil)
+	for i := range 20 {
+		if got, r := offer(c, "chat", "p", 5, 200*time.Millisecond); got != 5 {
+			t.Fatalf("interval %d: admitted %d of 5, refused %v", i, got, r)
+		}
+		ck.add(DefaultInterval)
+	}
+}
