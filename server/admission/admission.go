@@ -427,13 +427,12 @@ func (c *Controller) rollLocked(now time.Time) {
 			// A room that asked for more than its share gets it in parts
 			// (Config.Pace); one that asks for less keeps its bursts.
 			rs.paced = !quiet && c.cfg.Pace > 1 && float64(rs.attempts) > rs.share
-			rs.held, rs.granted = 0, 0
+			rs.held, rs.granted = rs.share, 0
+			first := c.cfg.Pace // every part at once
 			if rs.paced {
-				rs.held = rs.share
-				rs.paceLocked(1, c.cfg.Pace)
-			} else {
-				rs.credit = min(max(rs.credit, 0)+rs.share, rs.share+1+rs.phase)
+				first = 1
 			}
+			rs.paceLocked(first, c.cfg.Pace)
 		}
 		rs.connShare = math.Inf(1)
 		if !math.IsInf(rs.share, 1) && len(rs.conns) > 0 {
